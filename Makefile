@@ -1,0 +1,50 @@
+# The two commands: `make run` (demo server) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install install-dev demo worker browser clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+install: $(PY)
+	$(PIP) install --quiet -e .
+
+install-dev: $(PY)
+	$(PIP) install --quiet -e ".[dev]"
+
+demo: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo
+
+run: demo
+	@echo ""
+	@echo "IVIG lot-traceability service on http://$(HOST):$(PORT)/"
+	@echo "  scan station   http://$(HOST):$(PORT)/scan/"
+	@echo "  recall look-up http://$(HOST):$(PORT)/recall/"
+	@echo "  API docs       http://$(HOST):$(PORT)/api/docs/"
+	@echo "  admin          http://$(HOST):$(PORT)/admin/"
+	@echo "  logins (password demo-pass-2026): tech (technician), pharm (pharmacist), audit (auditor),"
+	@echo "                                    recall (recall coordinator), admin (superuser)"
+	@echo "  background worker for large exports (optional, needs REDIS_URL): make worker"
+	@echo ""
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+worker: install
+	$(VENV)/bin/celery -A config worker -l info
+
+# Headless Chromium for the browser tests comes from Debian's package, never from a download.
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
+		( (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null )
+
+test: install-dev browser
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) db.sqlite3 var

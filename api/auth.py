@@ -1,0 +1,60 @@
+from django.contrib.auth import authenticate
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.authtoken.models import Token
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.permissions import primary_role, user_roles
+from api.serializers import validated
+from config.errors import ApplicationError
+
+
+class BadCredentials(ApplicationError):
+    status = 400
+    code = "invalid_credentials"
+
+
+class TokenCreate(APIView):
+    """Exchange a username and password for an API token."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class Input(serializers.Serializer):
+        username = serializers.CharField()
+        password = serializers.CharField(style={"input_type": "password"})
+
+    class Output(serializers.Serializer):
+        token = serializers.CharField()
+        username = serializers.CharField()
+        roles = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(request=Input, responses={200: Output})
+    def post(self, request):
+        data = validated(self.Input, request.data)
+        user = authenticate(request, username=data["username"], password=data["password"])
+        if user is None or not user.is_active:
+            raise BadCredentials("Unknown username or wrong password.")
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key, "username": user.username, "roles": sorted(user_roles(user))})
+
+
+class Me(APIView):
+    """Who am I: username and roles of the caller."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: TokenCreate.Output})
+    def get(self, request):
+        return Response(
+            {"username": request.user.username, "roles": sorted(user_roles(request.user)), "role": primary_role(request.user)}
+        )
+
+
+urlpatterns = [
+    path("auth/token", TokenCreate.as_view(), name="auth-token"),
+    path("auth/me", Me.as_view(), name="auth-me"),
+]

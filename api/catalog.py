@@ -1,0 +1,73 @@
+"""Products and presentations: everyone reads; pharmacists maintain the catalog."""
+
+import django_filters
+from django.urls import include, path
+from rest_framework import mixins, viewsets
+from rest_framework.routers import SimpleRouter
+
+from api.inventory_out import PresentationOut, ProductOut
+from api.permissions import CatalogAccess
+from audit.history import audited_save
+from inventory.models import Presentation, Product
+from inventory.selectors import presentation_queryset, product_queryset
+
+
+class ProductFilter(django_filters.FilterSet):
+    brand = django_filters.CharFilter(field_name="brand", lookup_expr="icontains")
+    manufacturer = django_filters.CharFilter(field_name="manufacturer__name", lookup_expr="icontains")
+
+    class Meta:
+        model = Product
+        fields = ["brand", "route", "manufacturer"]
+
+
+class PresentationFilter(django_filters.FilterSet):
+    brand = django_filters.CharFilter(field_name="product__brand", lookup_expr="icontains")
+
+    class Meta:
+        model = Presentation
+        fields = ["gtin", "brand", "product", "ndc"]
+
+
+class CatalogWrites:
+    """Catalog rows are master data, not clinical records: they are created and edited (audited),
+    never deleted, since lots and vials point at them."""
+
+    def perform_create(self, serializer):
+        serializer.instance = audited_save(
+            serializer.Meta.model(**serializer.validated_data), actor=self.request.user, reason="catalog: created"
+        )
+
+    def perform_update(self, serializer):
+        instance = serializer.instance
+        for name, value in serializer.validated_data.items():
+            setattr(instance, name, value)
+        audited_save(instance, actor=self.request.user, reason="catalog: edited")
+
+
+class ProductViewSet(CatalogWrites, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+    permission_classes = [CatalogAccess]
+    lookup_value_regex = r"\d+"
+    serializer_class = ProductOut
+    filterset_class = ProductFilter
+    ordering_fields = ["brand"]
+
+    def get_queryset(self):
+        return product_queryset()
+
+
+class PresentationViewSet(CatalogWrites, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+    permission_classes = [CatalogAccess]
+    lookup_value_regex = r"\d+"
+    serializer_class = PresentationOut
+    filterset_class = PresentationFilter
+    ordering_fields = ["gtin", "grams"]
+
+    def get_queryset(self):
+        return presentation_queryset()
+
+
+router = SimpleRouter(trailing_slash="/?")
+router.register("products", ProductViewSet, basename="product")
+router.register("presentations", PresentationViewSet, basename="presentation")
+urlpatterns = [path("", include(router.urls))]

@@ -1,0 +1,22 @@
+"""API routes: each resource module owns its own `urlpatterns`."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from api import audit, auth, catalog, locations, lots, patients, recalls, scan, sessions, stock, vials
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include(auth.urlpatterns)),
+    path("", include(catalog.urlpatterns)),
+    path("", include(lots.urlpatterns)),
+    path("", include(locations.urlpatterns)),
+    path("", include(vials.urlpatterns)),
+    path("", include(scan.urlpatterns)),
+    path("", include(stock.urlpatterns)),
+    path("", include(patients.urlpatterns)),
+    path("", include(sessions.urlpatterns)),
+    path("", include(recalls.urlpatterns)),
+    path("", include(audit.urlpatterns)),
+]

@@ -1,0 +1,12 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/scan/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("web.urls")),
+]

@@ -1,0 +1,53 @@
+"""Inventory refusals. Codes are stable: clients and tests rely on them."""
+
+from config.errors import Conflict, InvalidInput, NotFound
+
+
+class UnknownProduct(InvalidInput):
+    code = "unknown_product"
+
+
+class UnknownLocation(NotFound):
+    code = "unknown_location"
+
+
+class UnknownVial(NotFound):
+    code = "unknown_vial"
+
+
+class LotConflict(Conflict):
+    """The lot exists with another expiry date: the carton or the record is wrong."""
+
+    code = "lot_expiry_conflict"
+
+
+class DuplicateSerial(Conflict):
+    """GTIN + serial already received: a suspect (possibly counterfeit or diverted) product."""
+
+    code = "suspect_duplicate"
+
+
+class NotInStock(Conflict):
+    code = "not_in_stock"
+
+
+class AlreadyDispensed(Conflict):
+    code = "already_dispensed"
+
+
+class NotDispensable(Conflict):
+    """The vial must not be used: expired, quarantined, recalled or past its beyond-use date."""
+
+    code = "not_dispensable"
+
+
+class MoveRefused(Conflict):
+    code = "move_refused"
+
+
+class LotStateConflict(Conflict):
+    code = "lot_state_conflict"
+
+
+class ReasonRequired(InvalidInput):
+    code = "reason_required"

@@ -1,0 +1,224 @@
+"""Reads for lists, scans and reports, written once with their joins so query counts stay flat."""
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, QuerySet, Sum
+
+from config.errors import ApplicationError
+from inventory.exceptions import UnknownProduct, UnknownVial
+from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
+from inventory.rules import dispense_refusal
+from labels.exceptions import InvalidBarcode
+from labels.gs1 import ScanData, parse_scan
+
+BEYOND_USE_SOON_DAYS = 7
+
+
+def vial_queryset() -> QuerySet[Vial]:
+    return Vial.objects.select_related("presentation__product__manufacturer", "lot", "location")
+
+
+def lot_queryset() -> QuerySet[Lot]:
+    return Lot.objects.select_related("product__manufacturer").annotate(
+        vials_in_stock=Count("vials", filter=_on_shelf("vials__status"))
+    )
+
+
+def _on_shelf(status_path: str):
+    from django.db.models import Q
+
+    return Q(**{f"{status_path}__in": [Vial.Status.IN_STOCK, Vial.Status.QUARANTINED]})
+
+
+def product_queryset() -> QuerySet[Product]:
+    return Product.objects.select_related("manufacturer").prefetch_related("presentations")
+
+
+def presentation_queryset() -> QuerySet[Presentation]:
+    return Presentation.objects.select_related("product__manufacturer")
+
+
+# --- scans -------------------------------------------------------------------------------------
+
+
+def _candidates(scan: ScanData) -> tuple[ScanData, ...]:
+    return (scan, *scan.alternatives)
+
+
+def _find_vial(scan: ScanData) -> Vial | None:
+    """The received vial a scan names: by GTIN + serial, or, for unserialised stock, by GTIN + lot
+    when exactly one such vial is still on a shelf."""
+    for candidate in _candidates(scan):
+        if candidate.serial:
+            vial = vial_queryset().filter(presentation__gtin=candidate.gtin, serial=candidate.serial).first()
+            if vial is not None:
+                return vial
+    for candidate in _candidates(scan):
+        if candidate.lot and not candidate.serial:
+            shelf = list(
+                vial_queryset()
+                .filter(presentation__gtin=candidate.gtin, lot__lot_number=candidate.lot, status=Vial.Status.IN_STOCK)
+                .order_by("beyond_use_date", "pk")[:2]
+            )
+            if len(shelf) == 1:
+                return shelf[0]
+            if len(shelf) > 1:
+                raise ApplicationError(
+                    f"Several unserialised vials of lot {candidate.lot} are on the shelf; scan the vial's own label "
+                    "(it carries an internal serial).",
+                    code="serial_needed",
+                )
+    return None
+
+
+def vial_from_scan(raw: str) -> Vial:
+    """Resolve a raw scan to a vial we received, or refuse with a clear error."""
+    scan = parse_scan(raw)
+    vial = _find_vial(scan)
+    if vial is None:
+        if not Presentation.objects.filter(gtin=scan.gtin).exists():
+            raise UnknownProduct(f"GTIN {scan.gtin} is not in the product catalog.", extra={"gtin": scan.gtin})
+        raise UnknownVial(
+            f"No received vial matches this scan (GTIN {scan.gtin}, lot {scan.lot or '—'}, serial {scan.serial or '—'}). "
+            "Receive it first.",
+            code="not_received",
+        )
+    return vial
+
+
+def vial_by_id(vial_id: int) -> Vial:
+    try:
+        return vial_queryset().get(pk=vial_id)
+    except Vial.DoesNotExist:
+        raise UnknownVial(f"No vial has id {vial_id}.") from None
+
+
+@dataclass
+class ScanResult:
+    scan: ScanData
+    presentation: Presentation | None = None
+    lot: Lot | None = None
+    vial: Vial | None = None
+    warnings: list[dict] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+
+
+WARNING_TEXT = {
+    "unknown_product": "This GTIN is not in the product catalog.",
+    "not_received": "This vial has not been received.",
+    "expired": "The lot is expired.",
+    "beyond_use_date": "The vial is past its beyond-use date.",
+    "beyond_use_soon": "The vial reaches its beyond-use date within a week.",
+    "quarantined": "The lot or vial is quarantined.",
+    "recalled": "The lot is recalled.",
+    "already_dispensed": "This vial was already dispensed.",
+    "not_in_stock": "This vial is no longer in stock.",
+    "lot_expiry_mismatch": "The carton's expiry differs from the lot on record.",
+}
+
+
+def _warn(result: ScanResult, code: str, severity: str, detail: str | None = None) -> None:
+    result.warnings.append({"code": code, "severity": severity, "detail": detail or WARNING_TEXT[code]})
+
+
+def scan_lookup(raw: str, *, roles: set[str], today: date | None = None) -> ScanResult:
+    """Everything the scan station shows for one scan: what it is, what is wrong, what may be done."""
+    from api.permissions import PHARMACIST, TECHNICIAN  # roles are named in one place
+
+    today = today or local_today()
+    scan = parse_scan(raw)
+    result = ScanResult(scan=scan)
+    result.presentation = presentation_queryset().filter(gtin=scan.gtin).first()
+    may_handle_stock = bool(roles & {TECHNICIAN, PHARMACIST, "superuser"})
+    if result.presentation is None:
+        _warn(result, "unknown_product", "red", f"GTIN {scan.gtin} is not in the product catalog.")
+        return result
+
+    try:
+        result.vial = _find_vial(scan)
+    except ApplicationError:
+        result.vial = None
+    if result.vial is not None:
+        result.lot = result.vial.lot
+    else:
+        lot_numbers = [c.lot for c in _candidates(scan) if c.lot]
+        result.lot = (
+            Lot.objects.filter(product=result.presentation.product, lot_number__in=lot_numbers).first()
+            if lot_numbers else None
+        )
+
+    lot = result.lot
+    if lot is not None:
+        if lot.status == Lot.Status.RECALLED:
+            recall = lot.recalls.order_by("-recall_date").first() if hasattr(lot, "recalls") else None
+            ref = f" ({recall.reference})" if recall else ""
+            _warn(result, "recalled", "red", f"Lot {lot.lot_number} is recalled{ref}. Put the vial in quarantine.")
+        elif lot.status == Lot.Status.QUARANTINED:
+            _warn(result, "quarantined", "red", f"Lot {lot.lot_number} is quarantined.")
+        if lot.is_expired(today):
+            _warn(result, "expired", "red", f"Lot {lot.lot_number} expired on {lot.expiry_date:%Y-%m-%d}.")
+        if scan.expiry and scan.expiry != lot.expiry_date:
+            _warn(result, "lot_expiry_mismatch", "red",
+                  f"The carton says expiry {scan.expiry:%Y-%m-%d}; lot {lot.lot_number} is on record with {lot.expiry_date:%Y-%m-%d}.")
+    elif scan.expiry and scan.expiry < today:
+        _warn(result, "expired", "red", f"The carton expired on {scan.expiry:%Y-%m-%d}.")
+
+    vial = result.vial
+    if vial is None:
+        _warn(result, "not_received", "amber")
+        if may_handle_stock and not any(w["severity"] == "red" for w in result.warnings):
+            result.actions.append("receive")
+        return result
+
+    if vial.status == Vial.Status.DISPENSED:
+        _warn(result, "already_dispensed", "red")
+    elif vial.status == Vial.Status.QUARANTINED and lot.status == Lot.Status.RELEASED:
+        _warn(result, "quarantined", "red", f"Vial {vial.serial} is in quarantine.")
+    elif vial.status in (Vial.Status.WASTED, Vial.Status.RETURNED):
+        _warn(result, "not_in_stock", "red", f"Vial {vial.serial} was {vial.get_status_display()}.")
+    if vial.is_past_beyond_use(today) and not lot.is_expired(today):
+        _warn(result, "beyond_use_date", "red",
+              f"Beyond-use date {vial.beyond_use_date:%Y-%m-%d} has passed (room-temperature allowance used up).")
+    elif vial.status == Vial.Status.IN_STOCK and vial.beyond_use_date <= today + timedelta(days=BEYOND_USE_SOON_DAYS) \
+            and not vial.is_past_beyond_use(today):
+        _warn(result, "beyond_use_soon", "amber", f"Use by {vial.beyond_use_date:%Y-%m-%d}.")
+
+    if may_handle_stock:
+        if vial.status in (Vial.Status.IN_STOCK, Vial.Status.QUARANTINED):
+            result.actions += ["move", "waste", "return_to_supplier"]
+        if dispense_refusal(vial, today) is None:
+            result.actions.insert(0, "dispense")
+        if vial.status == Vial.Status.DISPENSED:
+            result.actions += ["return_to_stock", "waste_dispensed"]
+    if PHARMACIST in roles or "superuser" in roles:
+        if lot.status == Lot.Status.RELEASED:
+            result.actions.append("quarantine_lot")
+        elif lot.status == Lot.Status.QUARANTINED:
+            result.actions.append("release_lot")
+    return result
+
+
+# --- stock reports -----------------------------------------------------------------------------
+
+
+def expiring_stock(*, within_days: int, today: date | None = None) -> tuple[QuerySet[Vial], list[dict]]:
+    """On-shelf vials whose beyond-use date falls within N days (first to expire first), and the
+    on-hand grams of those vials by brand."""
+    today = today or local_today()
+    horizon = today + timedelta(days=within_days)
+    vials = vial_queryset().filter(status=Vial.Status.IN_STOCK, beyond_use_date__lte=horizon).order_by(
+        "beyond_use_date", "lot__lot_number", "pk"
+    )
+    by_brand = (
+        vials.order_by()
+        .values("presentation__product__brand")
+        .annotate(grams=Sum("presentation__grams"), vials=Count("pk"))
+        .order_by("presentation__product__brand")
+    )
+    totals = [
+        {"brand": row["presentation__product__brand"], "grams": row["grams"] or Decimal("0"), "vials": row["vials"]}
+        for row in by_brand
+    ]
+    return vials, totals

@@ -1,0 +1,349 @@
+"""Stock-changing operations: receive, move, quarantine/release, waste, return to supplier.
+
+Each is atomic, locks the rows it changes (lot before vials, vials in primary-key order, so two
+operations on the same stock cannot deadlock) and leaves a history row naming who and why.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.history import audited_save
+from config.errors import ApplicationError
+from inventory.exceptions import (
+    DuplicateSerial,
+    LotConflict,
+    LotStateConflict,
+    MoveRefused,
+    NotDispensable,
+    NotInStock,
+    ReasonRequired,
+    UnknownLocation,
+    UnknownProduct,
+)
+from inventory.models import Lot, Presentation, StorageLocation, Vial, local_today
+from labels.exceptions import InvalidBarcode
+from labels.gs1 import ScanData, parse_scan
+
+INTERNAL_SERIAL_PREFIX = "INT-"
+
+
+def require_reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired("A reason is required for this action.")
+    return reason
+
+
+def location_by_code(code: str) -> StorageLocation:
+    code = (code or "").strip()
+    try:
+        return StorageLocation.objects.get(code=code)
+    except StorageLocation.DoesNotExist:
+        raise UnknownLocation(f"No storage location has the code {code!r}.", extra={"location": code}) from None
+
+
+def presentation_by_gtin(gtin: str) -> Presentation:
+    try:
+        return Presentation.objects.select_related("product").get(gtin=gtin)
+    except Presentation.DoesNotExist:
+        raise UnknownProduct(
+            f"GTIN {gtin} is not in the product catalog. Ask a pharmacist to add the presentation before receiving it.",
+            extra={"gtin": gtin},
+        ) from None
+
+
+# --- receiving ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    index: int
+    raw: str
+    scan: ScanData
+    presentation: Presentation
+
+
+def _choose_interpretation(scan: ScanData, presentation: Presentation) -> ScanData:
+    """A scanner that dropped the group separator leaves lot and serial run together. The parser
+    offers every plausible split; the one whose lot we already hold for this product wins."""
+    if not scan.alternatives:
+        return scan
+    candidates = (scan, *scan.alternatives)
+    lot_numbers = {c.lot for c in candidates if c.lot}
+    known = set(
+        Lot.objects.filter(product=presentation.product, lot_number__in=lot_numbers).values_list(
+            "lot_number", flat=True
+        )
+    )
+    matching = [c for c in candidates if c.lot in known]
+    if len(matching) == 1:
+        return matching[0]
+    raise InvalidBarcode(
+        "The scanner dropped the separator between lot and serial, so they cannot be told apart. "
+        "Rescan the carton, or type the lot and serial in the parenthesised form (10)…(21)….",
+        code="ambiguous_barcode",
+        extra={"candidates": [{"lot": c.lot, "serial": c.serial} for c in candidates]},
+    )
+
+
+def _parse_receipt_lines(scans: list[str]) -> list[ReceiptLine]:
+    lines = []
+    for index, raw in enumerate(scans):
+        try:
+            scan = parse_scan(raw)
+            presentation = presentation_by_gtin(scan.gtin)
+            scan = _choose_interpretation(scan, presentation)
+            if not scan.lot:
+                raise InvalidBarcode("The barcode carries no lot number (10); a vial cannot be received without one.",
+                                     code="missing_lot")
+        except ApplicationError as error:
+            error.extra = {**error.extra, "scan_index": index, "scan": raw}
+            error.message = f"Scan {index + 1}: {error.message}"
+            raise
+        lines.append(ReceiptLine(index=index, raw=raw, scan=scan, presentation=presentation))
+    return lines
+
+
+def _lot_for_receipt(line: ReceiptLine, *, actor, today: date) -> Lot:
+    scan, product = line.scan, line.presentation.product
+    lot = Lot.objects.select_for_update().filter(product=product, lot_number=scan.lot).first()
+    if lot is None:
+        if scan.expiry is None:
+            raise InvalidBarcode(
+                f"Scan {line.index + 1}: lot {scan.lot} is new and the barcode carries no expiry date (17).",
+                code="missing_expiry", extra={"scan_index": line.index, "scan": line.raw},
+            )
+        lot = Lot(product=product, lot_number=scan.lot, expiry_date=scan.expiry)
+        try:
+            with transaction.atomic():
+                audited_save(lot, actor=actor, reason=f"lot created on receipt of {product.brand} lot {scan.lot}")
+        except IntegrityError:
+            # Another receipt created the same lot a moment ago: use theirs.
+            lot = Lot.objects.select_for_update().get(product=product, lot_number=scan.lot)
+    if scan.expiry is not None and scan.expiry != lot.expiry_date:
+        raise LotConflict(
+            f"Scan {line.index + 1}: lot {lot.lot_number} is on record with expiry {lot.expiry_date:%Y-%m-%d}, "
+            f"but this carton says {scan.expiry:%Y-%m-%d}. Check the carton and tell the pharmacist.",
+            extra={"scan_index": line.index, "scan": line.raw, "lot": lot.lot_number,
+                   "expiry_on_record": lot.expiry_date.isoformat(), "expiry_scanned": scan.expiry.isoformat()},
+        )
+    if lot.status == Lot.Status.RECALLED:
+        raise NotDispensable(
+            f"Scan {line.index + 1}: lot {lot.lot_number} is recalled and cannot be received. Quarantine the carton.",
+            code="lot_recalled", extra={"scan_index": line.index, "scan": line.raw},
+        )
+    if lot.is_expired(today):
+        raise NotDispensable(
+            f"Scan {line.index + 1}: lot {lot.lot_number} expired on {lot.expiry_date:%Y-%m-%d} and cannot be received.",
+            code="lot_expired", extra={"scan_index": line.index, "scan": line.raw},
+        )
+    return lot
+
+
+@transaction.atomic
+def receipt_create(*, location: StorageLocation, scans: list[str], actor) -> list[Vial]:
+    """Receive a delivery: every scan becomes one vial, or nothing is received at all."""
+    if not scans:
+        raise ApplicationError("A receipt needs at least one scan.", code="empty_receipt")
+    location = StorageLocation.objects.select_for_update().get(pk=location.pk)
+    if not location.active:
+        raise MoveRefused(f"Location {location.code} is not in use.", code="location_inactive")
+    today = local_today()
+    now = timezone.now()
+    lines = _parse_receipt_lines(scans)
+
+    seen: dict[tuple[int, str], int] = {}
+    for line in lines:
+        if line.scan.serial:
+            key = (line.presentation.pk, line.scan.serial)
+            if key in seen:
+                raise DuplicateSerial(
+                    f"Scan {line.index + 1} repeats serial {line.scan.serial} of scan {seen[key] + 1}. "
+                    "The same carton was scanned twice, or the product is suspect.",
+                    extra={"scan_index": line.index, "scan": line.raw, "serial": line.scan.serial},
+                )
+            seen[key] = line.index
+    serials = {(pk, serial) for pk, serial in seen}
+    if serials:
+        existing = Vial.objects.filter(
+            presentation_id__in={pk for pk, _ in serials}, serial__in={s for _, s in serials}
+        ).values_list("presentation_id", "serial", "presentation__gtin")
+        for presentation_id, serial, gtin in existing:
+            if (presentation_id, serial) in serials:
+                index = seen[(presentation_id, serial)]
+                raise DuplicateSerial(
+                    f"Scan {index + 1}: GTIN {gtin} serial {serial} was already received. "
+                    "A second unit with the same serial is a suspect product: set it aside and report it.",
+                    extra={"scan_index": index, "scan": scans[index], "gtin": gtin, "serial": serial},
+                )
+
+    vials = []
+    lots: dict[tuple[int, str], Lot] = {}
+    for line in sorted(lines, key=lambda l: (l.presentation.product_id, l.scan.lot)):
+        key = (line.presentation.product_id, line.scan.lot)
+        if key not in lots:
+            lots[key] = _lot_for_receipt(line, actor=actor, today=today)
+        elif line.scan.expiry is not None and line.scan.expiry != lots[key].expiry_date:
+            lot = lots[key]
+            raise LotConflict(
+                f"Scan {line.index + 1}: lot {lot.lot_number} has expiry {lot.expiry_date:%Y-%m-%d} on another carton "
+                f"of this receipt, but this one says {line.scan.expiry:%Y-%m-%d}.",
+                extra={"scan_index": line.index, "scan": line.raw, "lot": lot.lot_number},
+            )
+        lot = lots[key]
+        vial = Vial(
+            presentation=line.presentation,
+            lot=lot,
+            serial=line.scan.serial or INTERNAL_SERIAL_PREFIX + uuid.uuid4().hex[:12].upper(),
+            serial_is_internal=not line.scan.serial,
+            location=location,
+            status=Vial.Status.QUARANTINED if _holds_quarantine(location, lot) else Vial.Status.IN_STOCK,
+            received_at=now,
+            beyond_use_date=lot.expiry_date,
+        )
+        if location.kind == StorageLocation.Kind.ROOM_TEMPERATURE:
+            _start_room_temperature(vial, lot.product, now=now)
+        vial._line_index = line.index
+        vials.append(vial)
+
+    try:
+        with transaction.atomic():
+            for vial in vials:
+                audited_save(vial, actor=actor, reason=f"received into {location.code}")
+    except IntegrityError:
+        # Two receipts of the same serial raced past the check above; the constraint decides.
+        raise DuplicateSerial("One of these serials was received by someone else a moment ago. Nothing was received.") from None
+    vials.sort(key=lambda v: v._line_index)
+    return vials
+
+
+def _holds_quarantine(location: StorageLocation, lot: Lot) -> bool:
+    return location.kind == StorageLocation.Kind.QUARANTINE or lot.status == Lot.Status.QUARANTINED
+
+
+def _start_room_temperature(vial: Vial, product, *, now) -> None:
+    if product.room_temp_allowance_days is None:
+        raise MoveRefused(
+            f"{product.brand} has no room-temperature allowance on its label: keep it refrigerated.",
+            code="room_temperature_not_allowed",
+        )
+    if vial.room_temp_since is None:
+        vial.room_temp_since = now
+    vial.beyond_use_date = min(vial.beyond_use_date, vial.compute_beyond_use_date())
+
+
+# --- moving ------------------------------------------------------------------------------------
+
+
+def _lock_vial(vial: Vial) -> Vial:
+    return Vial.objects.select_for_update().select_related("lot__product", "presentation", "location").get(pk=vial.pk)
+
+
+@transaction.atomic
+def vial_move(*, vial: Vial, location: StorageLocation, actor) -> Vial:
+    vial = _lock_vial(vial)
+    product = vial.lot.product
+    if vial.status not in (Vial.Status.IN_STOCK, Vial.Status.QUARANTINED):
+        raise NotInStock(f"Vial {vial.serial} is {vial.get_status_display()} and cannot be moved.")
+    if not location.active:
+        raise MoveRefused(f"Location {location.code} is not in use.", code="location_inactive")
+    if vial.location_id == location.pk:
+        raise MoveRefused(f"Vial {vial.serial} is already in {location.name}.", code="already_at_location")
+
+    Kind = StorageLocation.Kind
+    if location.kind == Kind.ROOM_TEMPERATURE:
+        _start_room_temperature(vial, product, now=timezone.now())
+    elif location.kind == Kind.REFRIGERATOR and vial.room_temp_since is not None and not product.may_return_to_fridge:
+        raise MoveRefused(
+            f"{product.brand} may not go back to the fridge after room-temperature storage: "
+            f"use it by {vial.beyond_use_date:%Y-%m-%d} or waste it.",
+            code="return_to_fridge_forbidden",
+        )
+
+    if location.kind == Kind.QUARANTINE:
+        vial.status = Vial.Status.QUARANTINED
+    elif vial.status == Vial.Status.QUARANTINED:
+        if vial.lot.status != Lot.Status.RELEASED:
+            raise MoveRefused(
+                f"Lot {vial.lot.lot_number} is {vial.lot.status}: its vials stay in quarantine until a pharmacist releases the lot.",
+                code="lot_not_released",
+            )
+        vial.status = Vial.Status.IN_STOCK
+    previous = vial.location.code if vial.location else "nowhere"
+    vial.location = location
+    return audited_save(vial, actor=actor, reason=f"moved from {previous} to {location.code}")
+
+
+# --- lot decisions -----------------------------------------------------------------------------
+
+
+def _lock_lot(lot: Lot) -> Lot:
+    return Lot.objects.select_for_update().select_related("product").get(pk=lot.pk)
+
+
+def _lock_vials(**filters) -> list[Vial]:
+    return list(Vial.objects.select_for_update().filter(**filters).order_by("pk"))
+
+
+@transaction.atomic
+def lot_quarantine(*, lot: Lot, reason: str, actor) -> Lot:
+    reason = require_reason(reason)
+    lot = _lock_lot(lot)
+    if lot.status == Lot.Status.RECALLED:
+        raise LotStateConflict(f"Lot {lot.lot_number} is recalled; it is already out of use.", code="lot_recalled")
+    if lot.status == Lot.Status.QUARANTINED:
+        raise LotStateConflict(f"Lot {lot.lot_number} is already quarantined.")
+    lot.status = Lot.Status.QUARANTINED
+    audited_save(lot, actor=actor, reason=f"quarantine: {reason}")
+    for vial in _lock_vials(lot=lot, status=Vial.Status.IN_STOCK):
+        vial.status = Vial.Status.QUARANTINED
+        audited_save(vial, actor=actor, reason=f"lot {lot.lot_number} quarantined: {reason}")
+    return lot
+
+
+@transaction.atomic
+def lot_release(*, lot: Lot, reason: str, actor) -> Lot:
+    reason = require_reason(reason)
+    lot = _lock_lot(lot)
+    if lot.status == Lot.Status.RECALLED:
+        raise LotStateConflict(f"Lot {lot.lot_number} is recalled and cannot be released.", code="lot_recalled")
+    if lot.status == Lot.Status.RELEASED:
+        raise LotStateConflict(f"Lot {lot.lot_number} is already released.")
+    lot.status = Lot.Status.RELEASED
+    audited_save(lot, actor=actor, reason=f"release: {reason}")
+    # Vials sitting in a quarantine location stay quarantined until someone moves them out.
+    for vial in _lock_vials(lot=lot, status=Vial.Status.QUARANTINED):
+        if vial.location is None or vial.location.kind != StorageLocation.Kind.QUARANTINE:
+            vial.status = Vial.Status.IN_STOCK
+            audited_save(vial, actor=actor, reason=f"lot {lot.lot_number} released: {reason}")
+    return lot
+
+
+# --- leaving stock -----------------------------------------------------------------------------
+
+
+def _take_out_of_stock(vial: Vial, *, status: str, reason: str, actor, verb: str) -> Vial:
+    reason = require_reason(reason)
+    vial = _lock_vial(vial)
+    if vial.status not in (Vial.Status.IN_STOCK, Vial.Status.QUARANTINED):
+        raise NotInStock(
+            f"Vial {vial.serial} is {vial.get_status_display()}; only vials on a shelf can be {verb}."
+            + (" A dispensed vial is returned or wasted from its infusion session." if vial.status == Vial.Status.DISPENSED else "")
+        )
+    vial.status = status
+    vial.location = None
+    return audited_save(vial, actor=actor, reason=f"{verb}: {reason}")
+
+
+@transaction.atomic
+def vial_waste(*, vial: Vial, reason: str, actor) -> Vial:
+    return _take_out_of_stock(vial, status=Vial.Status.WASTED, reason=reason, actor=actor, verb="wasted")
+
+
+@transaction.atomic
+def vial_return_to_supplier(*, vial: Vial, reason: str, actor) -> Vial:
+    return _take_out_of_stock(vial, status=Vial.Status.RETURNED, reason=reason, actor=actor, verb="returned to supplier")

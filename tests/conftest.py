@@ -1,0 +1,90 @@
+"""Users per role (alice the technician, paul the pharmacist, ada the auditor, rita the recall
+coordinator), authenticated API clients, and a few ready-made pieces of stock."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+
+ROLE_USERS = {
+    "technician": "alice",
+    "pharmacist": "paul",
+    "auditor": "ada",
+    "recall_coordinator": "rita",
+}
+
+
+@pytest.fixture
+def technician(db):
+    return UserFactory(username="alice", role="technician")
+
+
+@pytest.fixture
+def pharmacist(db):
+    return UserFactory(username="paul", role="pharmacist")
+
+
+@pytest.fixture
+def auditor(db):
+    return UserFactory(username="ada", role="auditor")
+
+
+@pytest.fixture
+def recall_coordinator(db):
+    return UserFactory(username="rita", role="recall_coordinator")
+
+
+@pytest.fixture
+def nobody(db):
+    """Logged in, but in no role."""
+    return UserFactory(username="nora")
+
+
+def _client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user=user)
+    return client
+
+
+@pytest.fixture
+def anon_client():
+    return APIClient()
+
+
+@pytest.fixture
+def tech_client(technician):
+    return _client_for(technician)
+
+
+@pytest.fixture
+def pharmacist_client(pharmacist):
+    return _client_for(pharmacist)
+
+
+@pytest.fixture
+def auditor_client(auditor):
+    return _client_for(auditor)
+
+
+@pytest.fixture
+def recall_client(recall_coordinator):
+    return _client_for(recall_coordinator)
+
+
+@pytest.fixture
+def nobody_client(nobody):
+    return _client_for(nobody)
+
+
+@pytest.fixture
+def client_for(db):
+    """client_for("auditor") → an APIClient logged in as a fresh user of that role (or None: anonymous)."""
+
+    def make(role: str | None):
+        if role is None:
+            return APIClient()
+        if role == "none":
+            return _client_for(UserFactory())
+        return _client_for(UserFactory(role=role))
+
+    return make

@@ -1,0 +1,72 @@
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from traceability.models import (
+    AdverseReaction,
+    BrandSwitchFlag,
+    Dispense,
+    InfusionSession,
+    NotificationTask,
+    Patient,
+    Recall,
+    RecallLot,
+)
+
+
+class NoDeleteAdmin(SimpleHistoryAdmin):
+    """Clinical records are never deleted; corrections are new, audited actions."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Patient)
+class PatientAdmin(SimpleHistoryAdmin):
+    list_display = ["mrn", "name", "date_of_birth", "iga_deficient"]
+    search_fields = ["mrn", "name"]
+
+
+@admin.register(InfusionSession)
+class InfusionSessionAdmin(NoDeleteAdmin):
+    list_display = ["id", "patient", "scheduled_date", "indication", "ordered_grams", "status"]
+    list_filter = ["status", "indication"]
+    list_select_related = ["patient"]
+    raw_id_fields = ["patient"]
+
+
+@admin.register(Dispense)
+class DispenseAdmin(NoDeleteAdmin):
+    list_display = ["id", "session", "vial", "grams", "status", "dispensed_by", "dispensed_at"]
+    list_select_related = ["session__patient", "vial__presentation__product", "vial__lot", "dispensed_by"]
+    raw_id_fields = ["session", "vial"]
+
+
+@admin.register(BrandSwitchFlag)
+class BrandSwitchFlagAdmin(NoDeleteAdmin):
+    list_display = ["id", "session", "kind", "from_product", "to_product", "status"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["from_product", "to_product", "session__patient"]
+
+
+@admin.register(AdverseReaction)
+class AdverseReactionAdmin(NoDeleteAdmin):
+    list_display = ["id", "session", "type", "severity", "onset_at"]
+
+
+class RecallLotInline(admin.TabularInline):
+    model = RecallLot
+    extra = 0
+    raw_id_fields = ["lot"]
+    can_delete = False
+
+
+@admin.register(Recall)
+class RecallAdmin(NoDeleteAdmin):
+    list_display = ["reference", "source", "recall_class", "recall_date", "status"]
+    inlines = [RecallLotInline]
+
+
+@admin.register(NotificationTask)
+class NotificationTaskAdmin(NoDeleteAdmin):
+    list_display = ["recall", "patient", "status", "updated_by", "updated_at"]
+    list_filter = ["status"]

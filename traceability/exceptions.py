@@ -1,0 +1,77 @@
+"""Refusals of the dispensing workflow. Codes are stable: clients and tests rely on them.
+
+Refusals about the vial itself (recalled, expired, already dispensed, ...) are inventory's
+(`inventory.rules.dispense_refusal`); these are about patients, sessions, dispenses and flags.
+"""
+
+from config.errors import Conflict, InvalidInput
+
+
+class DuplicateMrn(Conflict):
+    code = "duplicate_mrn"
+
+
+class WeightUnknown(InvalidInput):
+    """A g/kg order needs the patient's weight."""
+
+    code = "weight_unknown"
+
+
+class InvalidDose(InvalidInput):
+    code = "invalid_dose"
+
+
+class SessionNotOpen(Conflict):
+    """Only a scheduled or in-progress session takes dispenses, returns and waste."""
+
+    code = "session_not_open"
+
+
+class SessionStateConflict(Conflict):
+    code = "session_state_conflict"
+
+
+class SessionHasLiveDispenses(Conflict):
+    """A session with vials still dispensed to it is not cancelled: return or waste them first."""
+
+    code = "session_has_live_dispenses"
+
+
+class NothingDispensed(Conflict):
+    code = "nothing_dispensed"
+
+
+class OpenBrandSwitchFlag(Conflict):
+    code = "open_brand_switch_flag"
+
+
+class DispenseClosed(Conflict):
+    """The dispense was already returned to stock or wasted."""
+
+    code = "dispense_closed"
+
+
+class InvalidLocation(InvalidInput):
+    code = "invalid_location"
+
+
+class FlagAlreadyAcknowledged(Conflict):
+    code = "flag_already_acknowledged"
+
+
+class InvalidFlagReason(InvalidInput):
+    code = "invalid_reason"
+
+
+class ReasonTextRequired(InvalidInput):
+    code = "reason_text_required"
+
+
+class NoInfusion(Conflict):
+    """A reaction belongs to an infusion that started."""
+
+    code = "no_infusion"
+
+
+class InsufficientStock(Conflict):
+    code = "insufficient_stock"

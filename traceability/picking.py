@@ -1,0 +1,205 @@
+"""Proposing the vials for an infusion session. Dispensing is still a scan per vial: this only
+says which vials to take from the shelf.
+
+The proposal is the best combination under this order (each rule only breaks ties of the ones
+before it):
+
+1. Brand. The session's own brand when vials are already dispensed to it, else the patient's
+   current brand (that of the last completed infusion), when its stock alone reaches the dose.
+   Otherwise a single other brand (one switch to review). Mixing brands only when no single brand
+   reaches the dose.
+2. Earliest beyond-use date first. Vials of one presentation (same product, same size) are
+   interchangeable, so they are always taken earliest beyond-use date first: a later-dated vial is
+   never proposed while an earlier-dated one of the same presentation stays on the shelf. This
+   rule is a hard constraint rather than a trade against overfill, because the remainder of an
+   opened vial is certain waste while a later-dated vial left on the shelf is not.
+3. Least overfill (grams above the dose), then fewest vials.
+4. Fewest lots (one lot if possible: fewer lots to trace in a recall).
+5. Then earlier beyond-use dates overall, then lower vial ids, so the answer is deterministic.
+
+The search is exact. Vial sizes are a small discrete set (0.5 to 40 g), so grams are counted in
+units of their greatest common divisor and a bounded knapsack over counts per presentation finds
+the reachable totals with the fewest vials; every combination reaching the best (total, count) is
+then enumerated to apply rules 4 and 5. Only "minimal" combinations matter (removing any vial
+drops below the dose), so no total above dose + largest size - 1 unit is considered.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from math import ceil, gcd
+
+from inventory.models import Lot, Product, Vial, local_today
+from inventory.rules import dispense_refusal
+from traceability.exceptions import InsufficientStock
+from traceability.models import InfusionSession
+from traceability.selectors import GIVEN_STATUSES, current_products
+
+# Enough to cover every realistic tie; beyond it the first combinations found are compared.
+MAX_TIED_COMBINATIONS = 5000
+
+
+@dataclass
+class Pick:
+    vials: list[Vial]
+    needed_grams: Decimal
+    already_dispensed_grams: Decimal
+    total_grams: Decimal
+    overfill_grams: Decimal
+    products: list[Product] = field(default_factory=list)
+    # (from, to) when dispensing the proposal would switch the patient's brand.
+    brand_switch: tuple[Product, Product] | None = None
+    mixes_brands: bool = False
+
+
+def _centigrams(grams: Decimal) -> int:
+    return int((grams * 100).to_integral_value())
+
+
+def _candidate_vials(today: date) -> list[Vial]:
+    vials = (
+        Vial.objects.filter(
+            status=Vial.Status.IN_STOCK,
+            lot__status=Lot.Status.RELEASED,
+            lot__expiry_date__gte=today,
+            beyond_use_date__gte=today,
+        )
+        .select_related("lot", "presentation__product", "location")
+        .order_by("beyond_use_date", "lot__expiry_date", "pk")
+    )
+    # The database filter narrows; the one written rule decides.
+    return [v for v in vials if dispense_refusal(v, today) is None]
+
+
+def _best_combination(vials: list[Vial], need_cg: int) -> list[Vial] | None:
+    """The best set of vials reaching need_cg centigrams under rules 2 to 5, or None."""
+    by_presentation: dict[int, list[Vial]] = defaultdict(list)
+    for vial in vials:  # already in beyond-use order
+        by_presentation[vial.presentation_id].append(vial)
+    groups = [group for group in by_presentation.values()]
+    if not groups:
+        return None
+
+    unit = 0
+    for group in groups:
+        unit = gcd(unit, _centigrams(group[0].presentation.grams))
+    sizes = [_centigrams(group[0].presentation.grams) // unit for group in groups]
+    need = -(-need_cg // unit)
+    limit = need + max(sizes) - 1
+    caps = [min(len(group), ceil(need / size)) for group, size in zip(groups, sizes)]
+
+    # fewest[i][t]: the fewest vials from the first i groups totalling exactly t units.
+    INF = float("inf")
+    fewest = [[INF] * (limit + 1) for _ in range(len(groups) + 1)]
+    fewest[0][0] = 0
+    for i, (size, cap) in enumerate(zip(sizes, caps)):
+        row, nxt = fewest[i], fewest[i + 1]
+        for t, count in enumerate(row):
+            if count == INF:
+                continue
+            for k in range(cap + 1):
+                total = t + k * size
+                if total > limit:
+                    break
+                if count + k < nxt[total]:
+                    nxt[total] = count + k
+    final = fewest[len(groups)]
+    target = next((t for t in range(need, limit + 1) if final[t] != INF), None)
+    if target is None:
+        return None
+
+    combinations: list[list[int]] = []
+
+    def walk(i: int, t: int, count: int, ks: list[int]) -> None:
+        if len(combinations) >= MAX_TIED_COMBINATIONS:
+            return
+        if i == 0:
+            if t == 0 and count == 0:
+                combinations.append(ks[::-1])
+            return
+        size = sizes[i - 1]
+        for k in range(min(caps[i - 1], count) + 1):
+            rest = t - k * size
+            if rest < 0:
+                break
+            if fewest[i - 1][rest] == count - k:
+                walk(i - 1, rest, count - k, ks + [k])
+
+    walk(len(groups), target, final[target], [])
+
+    def chosen(ks: list[int]) -> list[Vial]:
+        return [vial for group, k in zip(groups, ks) for vial in group[:k]]
+
+    def key(picked: list[Vial]):
+        return (
+            len({v.lot_id for v in picked}),
+            sorted(v.beyond_use_date for v in picked),
+            sorted(v.pk for v in picked),
+        )
+
+    best = min((chosen(ks) for ks in combinations), key=key)
+    return sorted(best, key=lambda v: (v.beyond_use_date, v.pk))
+
+
+def pick_vials(*, session: InfusionSession, today: date | None = None) -> Pick:
+    """Propose the vials that complete the session's dose (what is still missing after the vials
+    already dispensed to it). Refused with `insufficient_stock` when no combination reaches it."""
+    today = today or local_today()
+    given = [d for d in session.dispenses.select_related("product").order_by("dispensed_at", "pk") if d.status in GIVEN_STATUSES]
+    already = sum((d.grams for d in given), Decimal("0"))
+    needed = max(session.ordered_grams - already, Decimal("0"))
+    previous = current_products(session.patient, exclude=session)
+    pick = Pick(
+        vials=[], needed_grams=needed, already_dispensed_grams=already, total_grams=Decimal("0"),
+        overfill_grams=Decimal("0"),
+    )
+    if needed == 0:
+        return pick
+
+    candidates = _candidate_vials(today)
+    by_product: dict[int, list[Vial]] = defaultdict(list)
+    for vial in candidates:
+        by_product[vial.presentation.product_id].append(vial)
+    need_cg = _centigrams(needed)
+
+    preferred = given[0].product if given else (previous[0] if previous else None)
+    result = None
+    if preferred is not None:
+        result = _best_combination(by_product.get(preferred.pk, []), need_cg)
+    if result is None:
+        singles = [_best_combination(vials, need_cg) for pid, vials in sorted(by_product.items()) if preferred is None or pid != preferred.pk]
+        singles = [s for s in singles if s is not None]
+        if singles:
+            result = min(singles, key=lambda s: _rank(s, need_cg))
+    if result is None:
+        result = _best_combination(candidates, need_cg)
+    if result is None:
+        available = sum((v.presentation.grams for v in candidates), Decimal("0"))
+        raise InsufficientStock(
+            f"The dose needs {needed} g more; only {available} g of dispensable stock is on the shelves.",
+            extra={"needed_grams": str(needed), "available_grams": str(available)},
+        )
+
+    pick.vials = result
+    pick.total_grams = sum((v.presentation.grams for v in result), Decimal("0"))
+    pick.overfill_grams = pick.total_grams - needed
+    products = {v.presentation.product_id: v.presentation.product for v in result}
+    pick.products = sorted(products.values(), key=lambda p: p.brand)
+    pick.mixes_brands = len(products) > 1 or any(d.product_id not in products for d in given)
+    if previous and not set(products) <= {p.pk for p in previous}:
+        new = next(p for p in pick.products if p.pk not in {q.pk for q in previous})
+        pick.brand_switch = (previous[0], new)
+    return pick
+
+
+def _rank(vials: list[Vial], need_cg: int):
+    """Rules 3 to 5, for comparing the best proposals of different brands."""
+    total = sum(_centigrams(v.presentation.grams) for v in vials)
+    return (
+        total - need_cg,
+        len(vials),
+        len({v.lot_id for v in vials}),
+        sorted(v.beyond_use_date for v in vials),
+        sorted(v.pk for v in vials),
+    )

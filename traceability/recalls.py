@@ -1,0 +1,330 @@
+"""Recall services: create a recall (lots recalled, shelf stock quarantined, one notification task
+per patient, in one transaction), record notifications, close the recall, dispose of its stock.
+
+Locks are taken in one order everywhere: recall, then lots by primary key, then vials by primary key,
+then notification tasks, so two of these services never wait on each other in a cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.history import audited_bulk_create, audited_bulk_update, audited_save
+from config.errors import Conflict, InvalidInput
+from inventory.exceptions import ReasonRequired
+from inventory.models import Lot, Vial, local_today
+from traceability.models import NotificationTask, Recall, RecallLot
+from traceability.recall_selectors import ON_HAND, affected_dispenses, lot_number_suggestions, patients_from
+
+
+class UnknownLots(InvalidInput):
+    """Lot numbers (or ids) that match no lot. Nothing is created; `unknown_lots` lists them."""
+
+    code = "unknown_lots"
+
+
+class AmbiguousLots(InvalidInput):
+    """A lot number carried by lots of several products: name the brand to say which."""
+
+    code = "ambiguous_lots"
+
+
+class RecallReferenceExists(Conflict):
+    code = "recall_reference_exists"
+
+
+class RecallClosed(Conflict):
+    code = "recall_closed"
+
+
+class NotificationsPending(Conflict):
+    code = "notifications_pending"
+
+
+class NothingToDispose(Conflict):
+    code = "nothing_to_dispose"
+
+
+LotRef = Lot | int | str
+
+
+@dataclass(frozen=True)
+class DisposeAction:
+    vial_status: str
+    label: str
+
+
+DISPOSE_ACTIONS = {
+    "return": DisposeAction(Vial.Status.RETURNED, "return to supplier"),
+    "waste": DisposeAction(Vial.Status.WASTED, "waste"),
+}
+
+
+def lot_numbers_from_text(text: str) -> list[str]:
+    """One lot number per line, as pasted from a notice: trimmed, blank lines skipped, first
+    occurrence kept. Case is kept: lot numbers are case sensitive."""
+    numbers: list[str] = []
+    for line in (text or "").splitlines():
+        number = line.strip()
+        if number and number not in numbers:
+            numbers.append(number)
+    return numbers
+
+
+def _resolve_lots(refs: Sequence[LotRef], *, brand: str | None) -> tuple[list[Lot], list[str]]:
+    """Lots named by instance, id or lot number → (lots, lot numbers that match nothing).
+
+    Unknown ids always refuse (they come from a picker, not a notice); a lot number shared by
+    lots of several products refuses unless `brand` says which."""
+    lot_ids = [ref.pk if isinstance(ref, Lot) else ref for ref in refs if isinstance(ref, (Lot, int))]
+    numbers: list[str] = []
+    for ref in refs:
+        if isinstance(ref, str) and ref.strip() and ref.strip() not in numbers:
+            numbers.append(ref.strip())
+
+    lots = list(Lot.objects.filter(pk__in=lot_ids).select_related("product"))
+    missing_ids = sorted(set(lot_ids) - {lot.pk for lot in lots})
+    if missing_ids:
+        raise UnknownLots(
+            f"No lot with id {', '.join(map(str, missing_ids))}.",
+            extra={"unknown_lots": missing_ids, "suggestions": {}},
+        )
+
+    by_number: dict[str, list[Lot]] = {}
+    if numbers:
+        named = Lot.objects.filter(lot_number__in=numbers).select_related("product")
+        if brand:
+            named = named.filter(product__brand__iexact=brand.strip())
+        for lot in named.order_by("product__brand", "pk"):
+            by_number.setdefault(lot.lot_number, []).append(lot)
+    ambiguous = {n: [lot.product.brand for lot in found] for n, found in by_number.items() if len(found) > 1}
+    if ambiguous:
+        listing = "; ".join(f"{n}: {', '.join(brands)}" for n, brands in ambiguous.items())
+        raise AmbiguousLots(
+            f"These lot numbers belong to several products; give the brand: {listing}.",
+            extra={"ambiguous_lots": ambiguous},
+        )
+    for number in numbers:
+        lots.extend(by_number.get(number, []))
+    unknown = [n for n in numbers if n not in by_number]
+
+    unique: dict[int, Lot] = {}
+    for lot in lots:
+        unique.setdefault(lot.pk, lot)
+    return list(unique.values()), unknown
+
+
+def _refuse_unknown(unknown: list[str]) -> None:
+    raise UnknownLots(
+        f"Unknown lot numbers: {', '.join(unknown)}. Nothing was created.",
+        extra={"unknown_lots": unknown, "suggestions": {n: lot_number_suggestions(n) for n in unknown}},
+    )
+
+
+def _validate_recall_fields(*, reference: str, source: str, recall_class: str, reason: str) -> None:
+    if not reference:
+        raise InvalidInput("A recall needs its reference (the manufacturer's or regulator's number).", code="reference_required")
+    if source not in Recall.Source.values:
+        raise InvalidInput(f"Unknown source {source!r}.", code="invalid_source")
+    if recall_class not in Recall.RecallClass.values:
+        raise InvalidInput(f"Unknown recall class {recall_class!r}; use I, II or III.", code="invalid_recall_class")
+    if not reason:
+        raise ReasonRequired("Say why the lots are recalled (from the notice).")
+
+
+@transaction.atomic
+def recall_create(
+    *,
+    reference: str,
+    source: str,
+    recall_class: str,
+    reason: str,
+    lots: Sequence[LotRef],
+    actor,
+    recall_date: date | None = None,
+    brand: str | None = None,
+    allow_unknown: bool = False,
+) -> Recall:
+    """Record a recall and act on it at once: its lots become recalled, every vial of them on a
+    shelf is quarantined where it stands, and each patient given one of its vials gets one
+    notification task listing all their vials.
+
+    `lots` are Lot instances, ids or lot numbers (`brand` narrows lot numbers). Lot numbers that
+    match nothing refuse the whole recall (UnknownLots, with suggestions) unless `allow_unknown`,
+    in which case they are kept on the recall as `unmatched_lot_numbers`."""
+    reference, reason = (reference or "").strip(), (reason or "").strip()
+    _validate_recall_fields(reference=reference, source=source, recall_class=recall_class, reason=reason)
+    if Recall.objects.filter(reference=reference).exists():
+        raise RecallReferenceExists(f"Recall {reference} is already recorded.")
+    found, unknown = _resolve_lots(lots, brand=brand)
+    if unknown and not allow_unknown:
+        _refuse_unknown(unknown)
+    if not found:
+        raise InvalidInput("Name at least one known lot.", code="no_lots", extra={"unknown_lots": unknown})
+
+    audit_reason = f"recall {reference}"
+    locked = list(Lot.objects.select_for_update().filter(pk__in=[lot.pk for lot in found]).order_by("pk"))
+    try:
+        # A savepoint, so a reference taken by a concurrent request surfaces as a conflict.
+        with transaction.atomic():
+            recall = Recall(
+                reference=reference,
+                source=source,
+                recall_class=recall_class,
+                reason=reason,
+                recall_date=recall_date or local_today(),
+                created_by=actor,
+                unmatched_lot_numbers=unknown,
+            )
+            audited_save(recall, actor=actor, reason=audit_reason)
+    except IntegrityError:
+        raise RecallReferenceExists(f"Recall {reference} is already recorded.") from None
+    audited_bulk_create(RecallLot, [RecallLot(recall=recall, lot=lot) for lot in locked], actor=actor, reason=audit_reason)
+
+    to_recall = [lot for lot in locked if lot.status != Lot.Status.RECALLED]
+    for lot in to_recall:
+        lot.status = Lot.Status.RECALLED
+    audited_bulk_update(Lot, to_recall, ["status"], actor=actor, reason=audit_reason)
+
+    # Quarantined where they stand: the location is kept so the shelf can be found and emptied.
+    shelf = list(
+        Vial.objects.select_for_update()
+        .filter(lot_id__in=[lot.pk for lot in locked], status=Vial.Status.IN_STOCK)
+        .order_by("pk")
+    )
+    for vial in shelf:
+        vial.status = Vial.Status.QUARANTINED
+    audited_bulk_update(Vial, shelf, ["status"], actor=actor, reason=audit_reason)
+
+    exposures = patients_from(affected_dispenses(lot.pk for lot in locked))
+    tasks = audited_bulk_create(
+        NotificationTask,
+        [NotificationTask(recall=recall, patient=e.patient) for e in exposures],
+        actor=actor,
+        reason=audit_reason,
+    )
+    Through = NotificationTask.vials.through
+    Through.objects.bulk_create(
+        [
+            Through(notificationtask_id=task.pk, vial_id=vial.pk)
+            for task, exposure in zip(tasks, exposures, strict=True)
+            for vial in exposure.vials
+        ]
+    )
+    return recall
+
+
+def recall_create_from_text(
+    *,
+    reference: str,
+    source: str,
+    recall_class: str,
+    reason: str,
+    lots_text: str,
+    actor,
+    recall_date: date | None = None,
+    brand: str | None = None,
+    allow_unknown: bool = False,
+) -> Recall:
+    """A recall from lot numbers pasted from a notice, one per line (see lot_numbers_from_text).
+    Unknown lot numbers refuse the recall unless `allow_unknown` (then: `unmatched_lot_numbers`)."""
+    numbers = lot_numbers_from_text(lots_text)
+    if not numbers:
+        raise InvalidInput("Paste at least one lot number, one per line.", code="no_lots")
+    return recall_create(
+        reference=reference,
+        source=source,
+        recall_class=recall_class,
+        reason=reason,
+        lots=numbers,
+        actor=actor,
+        recall_date=recall_date,
+        brand=brand,
+        allow_unknown=allow_unknown,
+    )
+
+
+def _locked_recall(recall: Recall) -> Recall:
+    return Recall.objects.select_for_update().get(pk=recall.pk)
+
+
+@transaction.atomic
+def recall_close(*, recall: Recall, reason: str, actor) -> Recall:
+    """Close a recall, recording who, when and why. Refused when already closed, and while any
+    patient's notification is still pending: mark it contacted, unreachable or not required first."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired("Say why the recall is closed.")
+    recall = _locked_recall(recall)
+    if recall.status == Recall.Status.CLOSED:
+        raise RecallClosed(f"Recall {recall.reference} was already closed on {timezone.localtime(recall.closed_at):%Y-%m-%d}.")
+    pending = recall.notifications.filter(status=NotificationTask.Status.PENDING).count()
+    if pending:
+        raise NotificationsPending(
+            f"{pending} patient notification(s) of recall {recall.reference} are still pending.",
+            extra={"pending": pending},
+        )
+    recall.status = Recall.Status.CLOSED
+    recall.closed_by = actor
+    recall.closed_at = timezone.now()
+    recall.close_reason = reason
+    return audited_save(recall, actor=actor, reason=f"close recall {recall.reference}: {reason}")
+
+
+@transaction.atomic
+def notification_update(*, task: NotificationTask, status: str, actor, note: str | None = None) -> NotificationTask:
+    """Record the outcome of notifying a patient. `not_required` needs a note saying why; a note
+    given replaces the previous one (history keeps every version). Refused once the recall is closed."""
+    if status not in NotificationTask.Status.values:
+        raise InvalidInput(
+            f"Unknown status {status!r}; use one of {', '.join(NotificationTask.Status.values)}.",
+            code="invalid_status",
+        )
+    note = (note or "").strip()
+    if status == NotificationTask.Status.NOT_REQUIRED and not note:
+        raise ReasonRequired("Say why this patient need not be notified.", code="note_required")
+    # The recall first (the order recall_close locks in), so a close never races a task update.
+    recall = Recall.objects.select_for_update().get(pk=task.recall_id)
+    task = NotificationTask.objects.select_for_update().select_related("patient").get(pk=task.pk)
+    if recall.status == Recall.Status.CLOSED:
+        raise RecallClosed(f"Recall {recall.reference} is closed; its notifications are final.")
+    task.recall = recall
+    task.status = status
+    if note:
+        task.note = note
+    task.updated_by = actor
+    task.updated_at = timezone.now()
+    return audited_save(task, actor=actor, reason=f"recall {recall.reference}: patient {task.patient.mrn} {status}")
+
+
+@transaction.atomic
+def recall_bulk_dispose(*, recall: Recall, action: str, reason: str, actor) -> list[Vial]:
+    """Return to the supplier, or waste, every vial of the recall's lots still on hand (quarantined,
+    or back in stock), all or nothing. Allowed while the recall is open as well as after it is
+    closed: sending stock back does not wait for the last patient call."""
+    if action not in DISPOSE_ACTIONS:
+        raise InvalidInput(f"Unknown action {action!r}; use return or waste.", code="invalid_action")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired("Say why the vials are disposed of (e.g. the supplier's return authorisation).")
+    recall = _locked_recall(recall)
+    lot_ids = list(RecallLot.objects.filter(recall=recall).values_list("lot_id", flat=True))
+    vials = list(
+        Vial.objects.select_for_update().filter(Q(lot_id__in=lot_ids) & Q(status__in=ON_HAND)).order_by("pk")
+    )
+    if not vials:
+        raise NothingToDispose(f"No vial of recall {recall.reference} is on hand.")
+    disposal = DISPOSE_ACTIONS[action]
+    for vial in vials:
+        vial.status = disposal.vial_status
+        vial.location = None
+    audited_bulk_update(
+        Vial, vials, ["status", "location"], actor=actor, reason=f"recall {recall.reference}: {disposal.label}: {reason}"
+    )
+    return vials

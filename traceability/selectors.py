@@ -1,0 +1,85 @@
+"""Reads for patients, sessions and flags, written once with their joins so query counts stay flat."""
+
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db.models import Prefetch, QuerySet
+
+from inventory.models import Product
+from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
+
+# What a patient was given: a vial returned unopened to stock was not.
+GIVEN_STATUSES = (Dispense.Status.DISPENSED, Dispense.Status.WASTED)
+
+
+def patient_queryset() -> QuerySet[Patient]:
+    return Patient.objects.all()
+
+
+def dispense_queryset() -> QuerySet[Dispense]:
+    return Dispense.objects.select_related(
+        "vial__lot",
+        "vial__presentation__product",
+        "vial__location",
+        "product__manufacturer",
+        "dispensed_by",
+        "closed_by",
+    )
+
+
+def flag_queryset() -> QuerySet[BrandSwitchFlag]:
+    return BrandSwitchFlag.objects.select_related(
+        "session__patient",
+        "from_product__manufacturer",
+        "to_product__manufacturer",
+        "acknowledged_by",
+        "raised_by",
+    )
+
+
+def reaction_queryset() -> QuerySet[AdverseReaction]:
+    return AdverseReaction.objects.select_related("recorded_by")
+
+
+def session_queryset() -> QuerySet[InfusionSession]:
+    """Sessions with their dispenses (vial, lot, product), flags and reactions: five queries for a
+    page of any length."""
+    return InfusionSession.objects.select_related("patient", "completed_by").prefetch_related(
+        Prefetch("dispenses", queryset=dispense_queryset().order_by("dispensed_at", "id")),
+        Prefetch(
+            "flags",
+            queryset=BrandSwitchFlag.objects.select_related(
+                "from_product__manufacturer", "to_product__manufacturer", "acknowledged_by"
+            ).order_by("raised_at", "id"),
+        ),
+        Prefetch("reactions", queryset=reaction_queryset().order_by("onset_at", "id")),
+    )
+
+
+def patient_history(patient: Patient) -> QuerySet[InfusionSession]:
+    """Every infusion session of the patient, newest first, with brands, lots and vials."""
+    return session_queryset().filter(patient=patient).order_by("-scheduled_date", "-id")
+
+
+def last_completed_session(patient: Patient, *, exclude: InfusionSession | None = None) -> InfusionSession | None:
+    sessions = InfusionSession.objects.filter(patient=patient, status=InfusionSession.Status.COMPLETED)
+    if exclude is not None and exclude.pk:
+        sessions = sessions.exclude(pk=exclude.pk)
+    return sessions.order_by("-scheduled_date", "-completed_at", "-id").first()
+
+
+def products_given(session: InfusionSession) -> list[Product]:
+    """The products the session's patient received in it, most grams first (then by brand), so the
+    first one is the brand the patient is "on"."""
+    grams: dict[int, Decimal] = defaultdict(Decimal)
+    products: dict[int, Product] = {}
+    for dispense in Dispense.objects.filter(session=session, status__in=GIVEN_STATUSES).select_related("product"):
+        grams[dispense.product_id] += dispense.grams
+        products[dispense.product_id] = dispense.product
+    return sorted(products.values(), key=lambda p: (-grams[p.pk], p.brand))
+
+
+def current_products(patient: Patient, *, exclude: InfusionSession | None = None) -> list[Product]:
+    """The brand(s) of the patient's most recent completed infusion; empty for a first infusion."""
+    last = last_completed_session(patient, exclude=exclude)
+    return products_given(last) if last is not None else []

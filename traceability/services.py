@@ -1,0 +1,489 @@
+"""The dispensing workflow: patients, infusion sessions, dispenses, brand-switch flags, reactions.
+
+Every function is atomic, locks the rows it changes and leaves history rows naming who and why.
+Lock order, everywhere in this module: session, then vial, then dispense or flag. Inventory
+services lock lot before vials; nothing here locks a lot, so the two cannot deadlock.
+"""
+
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from audit.history import audited_create, audited_save
+from config.errors import InvalidInput
+from inventory.exceptions import AlreadyDispensed
+from inventory.models import Lot, Product, StorageLocation, Vial
+from inventory.rules import ensure_dispensable
+from inventory.services import require_reason, vial_move
+from traceability.exceptions import (
+    DispenseClosed,
+    DuplicateMrn,
+    FlagAlreadyAcknowledged,
+    InvalidDose,
+    InvalidFlagReason,
+    NoInfusion,
+    NothingDispensed,
+    OpenBrandSwitchFlag,
+    ReasonTextRequired,
+    SessionHasLiveDispenses,
+    SessionNotOpen,
+    SessionStateConflict,
+    WeightUnknown,
+)
+from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
+from traceability.selectors import GIVEN_STATUSES, current_products
+
+GRAMS = Decimal("0.01")
+MAX_ORDERED_GRAMS = Decimal("99999.99")
+
+# What a pharmacist compares when a patient changes brand: each is a known source of new reactions.
+SWITCH_FIELDS = ("excipient", "iga_ug_per_ml", "concentration_pct", "route")
+
+
+# --- patients ----------------------------------------------------------------------------------
+
+PATIENT_FIELDS = ("mrn", "name", "date_of_birth", "weight_kg", "iga_deficient", "allergy_notes")
+
+
+def _check_patient_fields(fields: dict) -> None:
+    if "mrn" in fields and not (fields["mrn"] or "").strip():
+        raise InvalidInput("A medical record number is required.", code="mrn_required")
+    if "name" in fields and not (fields["name"] or "").strip():
+        raise InvalidInput("A name is required.", code="name_required")
+    weight = fields.get("weight_kg")
+    if weight is not None and weight <= 0:
+        raise InvalidInput("Weight must be more than 0 kg.", code="invalid_weight")
+
+
+def _save_patient(patient: Patient, *, actor, reason: str) -> Patient:
+    # The unique index is the last word when two pharmacists register the same MRN at once.
+    try:
+        with transaction.atomic():
+            return audited_save(patient, actor=actor, reason=reason)
+    except IntegrityError:
+        raise DuplicateMrn(f"A patient with MRN {patient.mrn} already exists.", extra={"mrn": patient.mrn}) from None
+
+
+@transaction.atomic
+def patient_create(
+    *,
+    mrn: str,
+    name: str,
+    date_of_birth: date,
+    weight_kg: Decimal | None = None,
+    iga_deficient: bool = False,
+    allergy_notes: str = "",
+    actor,
+) -> Patient:
+    fields = dict(
+        mrn=mrn.strip(),
+        name=name.strip(),
+        date_of_birth=date_of_birth,
+        weight_kg=weight_kg,
+        iga_deficient=iga_deficient,
+        allergy_notes=allergy_notes,
+    )
+    _check_patient_fields(fields)
+    if Patient.objects.filter(mrn=fields["mrn"]).exists():
+        raise DuplicateMrn(f"A patient with MRN {fields['mrn']} already exists.", extra={"mrn": fields["mrn"]})
+    return _save_patient(Patient(**fields), actor=actor, reason="patient registered")
+
+
+@transaction.atomic
+def patient_update(*, patient: Patient, actor, **changes) -> Patient:
+    """Change any of PATIENT_FIELDS. The weight of sessions already ordered is not touched: their
+    ordered dose was fixed when they were ordered."""
+    unknown = set(changes) - set(PATIENT_FIELDS)
+    if unknown:
+        raise InvalidInput(f"Unknown patient field(s): {', '.join(sorted(unknown))}.")
+    if "mrn" in changes:
+        changes["mrn"] = (changes["mrn"] or "").strip()
+    if "name" in changes:
+        changes["name"] = (changes["name"] or "").strip()
+    _check_patient_fields(changes)
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    changed = [name for name, value in changes.items() if getattr(patient, name) != value]
+    if not changed:
+        return patient
+    if "mrn" in changed and Patient.objects.filter(mrn=changes["mrn"]).exclude(pk=patient.pk).exists():
+        raise DuplicateMrn(f"A patient with MRN {changes['mrn']} already exists.", extra={"mrn": changes["mrn"]})
+    for name in changed:
+        setattr(patient, name, changes[name])
+    return _save_patient(patient, actor=actor, reason=f"patient updated: {', '.join(changed)}")
+
+
+# --- sessions ----------------------------------------------------------------------------------
+
+
+def _lock_session(session: InfusionSession) -> InfusionSession:
+    # of=("self",): lock the session row only, not the patient row joined for messages.
+    return InfusionSession.objects.select_for_update(of=("self",)).select_related("patient").get(pk=session.pk)
+
+
+def _ensure_open(session: InfusionSession) -> None:
+    if not session.is_open:
+        raise SessionNotOpen(
+            f"Session {session.pk} is {session.get_status_display()}: it takes no more vials.",
+            extra={"session": session.pk, "status": session.status},
+        )
+
+
+@transaction.atomic
+def session_create(
+    *,
+    patient: Patient,
+    scheduled_date: date,
+    indication: str,
+    ordered_grams: Decimal | None = None,
+    dose_g_per_kg: Decimal | None = None,
+    site: str = "",
+    indication_other: str = "",
+    notes: str = "",
+    actor,
+) -> InfusionSession:
+    """Order an infusion. The dose is given in grams, or in g/kg and then multiplied by the
+    patient's weight now: a later change of weight does not change an order already made."""
+    if (ordered_grams is None) == (dose_g_per_kg is None):
+        raise InvalidDose("Give the dose either in grams or in g/kg (one of the two).")
+    if indication not in InfusionSession.Indication.values:
+        raise InvalidInput(f"Unknown indication {indication!r}.", code="invalid_indication")
+    if indication == InfusionSession.Indication.OTHER and not indication_other.strip():
+        raise InvalidInput("Name the indication when it is 'other'.", code="indication_other_required")
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if dose_g_per_kg is not None:
+        if dose_g_per_kg <= 0:
+            raise InvalidDose("The dose in g/kg must be more than 0.")
+        if patient.weight_kg is None:
+            raise WeightUnknown(
+                f"{patient} has no recorded weight: record it first, or order the dose in grams.",
+                extra={"patient": patient.pk},
+            )
+        ordered_grams = (dose_g_per_kg * patient.weight_kg).quantize(GRAMS, rounding=ROUND_HALF_UP)
+    if ordered_grams <= 0 or ordered_grams > MAX_ORDERED_GRAMS:
+        raise InvalidDose(f"An ordered dose of {ordered_grams} g is not possible.")
+    return audited_create(
+        InfusionSession,
+        actor=actor,
+        reason=f"infusion ordered for {patient.mrn}",
+        patient=patient,
+        scheduled_date=scheduled_date,
+        site=site,
+        indication=indication,
+        indication_other=indication_other.strip(),
+        dose_g_per_kg=dose_g_per_kg,
+        ordered_grams=ordered_grams,
+        notes=notes,
+    )
+
+
+@transaction.atomic
+def session_start(*, session: InfusionSession, actor) -> InfusionSession:
+    session = _lock_session(session)
+    if session.status != InfusionSession.Status.SCHEDULED:
+        raise SessionStateConflict(
+            f"Session {session.pk} is {session.get_status_display()}; only a scheduled session can start.",
+            extra={"session": session.pk, "status": session.status},
+        )
+    session.status = InfusionSession.Status.IN_PROGRESS
+    return audited_save(session, actor=actor, reason="infusion started")
+
+
+@transaction.atomic
+def session_cancel(*, session: InfusionSession, reason: str, actor) -> InfusionSession:
+    reason = require_reason(reason)
+    session = _lock_session(session)
+    _ensure_open(session)
+    live = list(session.dispenses.filter(status=Dispense.Status.DISPENSED).values_list("pk", flat=True))
+    if live:
+        raise SessionHasLiveDispenses(
+            f"Session {session.pk} has {len(live)} vial(s) dispensed to it: return them to stock or waste them first.",
+            extra={"dispenses": live},
+        )
+    session.status = InfusionSession.Status.CANCELLED
+    return audited_save(session, actor=actor, reason=f"cancelled: {reason}")
+
+
+@transaction.atomic
+def session_complete(*, session: InfusionSession, actor) -> InfusionSession:
+    """Close the infusion, recording the grams given against the grams ordered. A brand switch
+    must have been reviewed by a pharmacist first."""
+    session = _lock_session(session)
+    if session.status == InfusionSession.Status.SCHEDULED:
+        raise NothingDispensed(f"Session {session.pk} has not started: no vial was dispensed to it.")
+    _ensure_open(session)
+    open_flags = list(
+        session.flags.filter(status=BrandSwitchFlag.Status.OPEN)
+        .select_related("from_product", "to_product")
+        .order_by("pk")
+    )
+    if open_flags:
+        switches = ", ".join(f"{f.from_product.brand} → {f.to_product.brand}" for f in open_flags)
+        raise OpenBrandSwitchFlag(
+            f"A pharmacist must acknowledge the brand switch ({switches}) before the session is completed.",
+            extra={"flags": [f.pk for f in open_flags]},
+        )
+    given = session.dispenses.filter(status__in=GIVEN_STATUSES).aggregate(total=Sum("grams"))["total"]
+    if not given:
+        raise NothingDispensed(f"Session {session.pk} has no vial dispensed to it: cancel it instead.")
+    session.grams_dispensed = given
+    session.status = InfusionSession.Status.COMPLETED
+    session.completed_at = timezone.now()
+    session.completed_by = actor
+    return audited_save(
+        session, actor=actor, reason=f"completed: {given} g dispensed of {session.ordered_grams} g ordered"
+    )
+
+
+# --- dispensing --------------------------------------------------------------------------------
+
+
+def _lock_vial(vial_id: int) -> Vial:
+    return (
+        Vial.objects.select_for_update(of=("self",))
+        .select_related("lot", "presentation__product")
+        .get(pk=vial_id)
+    )
+
+
+@transaction.atomic
+def vial_dispense(*, session: InfusionSession, vial: Vial, actor) -> Dispense:
+    """Give one vial to an open session. The flags this dispense raised are `dispense.flags`.
+
+    Two scans of the same vial at once: both wait on the vial's row lock; the second sees it
+    dispensed and is refused with `already_dispensed`. The conditional unique constraint on
+    Dispense is the backstop should a check ever be bypassed.
+    """
+    session = _lock_session(session)
+    _ensure_open(session)
+    vial = _lock_vial(vial.pk)
+    ensure_dispensable(vial)
+    product = vial.presentation.product
+    reason = f"dispense to session {session.pk}"
+
+    vial.status = Vial.Status.DISPENSED
+    vial.location = None
+    audited_save(vial, actor=actor, reason=reason)
+    try:
+        with transaction.atomic():
+            dispense = audited_create(
+                Dispense,
+                actor=actor,
+                reason=reason,
+                session=session,
+                vial=vial,
+                product=product,
+                grams=vial.presentation.grams,
+                dispensed_by=actor,
+            )
+    except IntegrityError:
+        raise AlreadyDispensed(f"Vial {vial.serial} (lot {vial.lot.lot_number}) was already dispensed.") from None
+
+    if session.status == InfusionSession.Status.SCHEDULED:
+        session.status = InfusionSession.Status.IN_PROGRESS
+        audited_save(session, actor=actor, reason=f"infusion started: {reason}")
+    _raise_brand_switch_flags(session=session, dispense=dispense, actor=actor)
+    return dispense
+
+
+def product_differences(old: Product, new: Product) -> list[dict]:
+    """What differs between two brands, as [{field, from, to}], for the fields in SWITCH_FIELDS."""
+
+    def shown(value):
+        if isinstance(value, Decimal):
+            return f"{value.normalize():f}"
+        return value
+
+    return [
+        {"field": name, "from": shown(getattr(old, name)), "to": shown(getattr(new, name))}
+        for name in SWITCH_FIELDS
+        if getattr(old, name) != getattr(new, name)
+    ]
+
+
+def _raise_brand_switch_flags(*, session: InfusionSession, dispense: Dispense, actor) -> list[BrandSwitchFlag]:
+    """Raise a `switch` flag when the brand differs from the patient's last completed infusion and
+    a `mixed` flag when the session already holds another brand. The same (session, kind, from,
+    to) is flagged once: the session lock makes the check-then-create safe."""
+    product = dispense.product
+    wanted: list[tuple[str, Product]] = []
+
+    previous = current_products(session.patient, exclude=session)
+    if previous and product.pk not in {p.pk for p in previous}:
+        # When the last infusion itself mixed brands, the one given in the largest amount is the
+        # patient's brand.
+        wanted.append((BrandSwitchFlag.Kind.SWITCH, previous[0]))
+
+    first = (
+        Dispense.objects.filter(session=session, status__in=GIVEN_STATUSES)
+        .select_related("product")
+        .order_by("dispensed_at", "pk")
+        .first()
+    )
+    if first is not None and first.product_id != product.pk:
+        wanted.append((BrandSwitchFlag.Kind.MIXED, first.product))
+
+    raised = []
+    for kind, from_product in wanted:
+        exists = BrandSwitchFlag.objects.filter(
+            session=session, kind=kind, from_product=from_product, to_product=product
+        ).exists()
+        if exists:
+            continue
+        raised.append(
+            audited_create(
+                BrandSwitchFlag,
+                actor=actor,
+                reason=f"brand switch {from_product.brand} → {product.brand} in session {session.pk}",
+                session=session,
+                kind=kind,
+                from_product=from_product,
+                to_product=product,
+                differences=product_differences(from_product, product),
+                raised_by=dispense,
+            )
+        )
+    return raised
+
+
+def flag_advice(flag: BrandSwitchFlag) -> str:
+    if flag.kind == BrandSwitchFlag.Kind.SWITCH:
+        return (
+            f"Start the first infusion of {flag.to_product.brand} at the initial (slowest) rate; "
+            f"the patient is switching from {flag.from_product.brand}."
+        )
+    return (
+        f"This session mixes {flag.from_product.brand} and {flag.to_product.brand}; "
+        "a pharmacist must acknowledge it before the session is completed."
+    )
+
+
+def dispense_advice(flags: list[BrandSwitchFlag]) -> str | None:
+    """One sentence per flag raised, for the technician at the scan station; None when there is none."""
+    return " ".join(flag_advice(flag) for flag in flags) or None
+
+
+def _lock_live_dispense(dispense: Dispense) -> tuple[InfusionSession, Vial, Dispense]:
+    session = _lock_session(InfusionSession(pk=dispense.session_id))
+    _ensure_open(session)
+    vial = _lock_vial(dispense.vial_id)
+    dispense = Dispense.objects.select_for_update().get(pk=dispense.pk)
+    if dispense.status != Dispense.Status.DISPENSED:
+        raise DispenseClosed(
+            f"Dispense {dispense.pk} was already {dispense.get_status_display()}.",
+            extra={"dispense": dispense.pk, "status": dispense.status},
+        )
+    return session, vial, dispense
+
+
+def _close(dispense: Dispense, *, status: str, reason: str, actor, history_reason: str) -> Dispense:
+    dispense.status = status
+    dispense.closed_reason = reason[:200]
+    dispense.closed_by = actor
+    dispense.closed_at = timezone.now()
+    return audited_save(dispense, actor=actor, reason=history_reason)
+
+
+@transaction.atomic
+def dispense_return_to_stock(*, dispense: Dispense, location: StorageLocation, reason: str, actor) -> Dispense:
+    """An unopened vial goes back on a shelf. The dispense stays, marked returned; the vial may be
+    dispensed again. The storage rules of a move apply (room-temperature clock, no way back to the
+    fridge where the label forbids it, a lot out of release only into quarantine)."""
+    reason = require_reason(reason)
+    session, vial, dispense = _lock_live_dispense(dispense)
+    history_reason = f"returned unopened from session {session.pk}: {reason}"
+    vial.status = Vial.Status.IN_STOCK if vial.lot.status == Lot.Status.RELEASED else Vial.Status.QUARANTINED
+    audited_save(vial, actor=actor, reason=history_reason)
+    vial_move(vial=vial, location=location, actor=actor)
+    return _close(
+        dispense, status=Dispense.Status.RETURNED_TO_STOCK, reason=reason, actor=actor, history_reason=history_reason
+    )
+
+
+@transaction.atomic
+def dispense_waste(*, dispense: Dispense, reason: str, actor) -> Dispense:
+    """An opened or partly used vial is wasted. The dispense stays, marked wasted: the patient was
+    given (part of) this vial, so it still counts for the lookback of a recall."""
+    reason = require_reason(reason)
+    session, vial, dispense = _lock_live_dispense(dispense)
+    history_reason = f"wasted after opening in session {session.pk}: {reason}"
+    vial.status = Vial.Status.WASTED
+    vial.location = None
+    audited_save(vial, actor=actor, reason=history_reason)
+    return _close(dispense, status=Dispense.Status.WASTED, reason=reason, actor=actor, history_reason=history_reason)
+
+
+# --- flags and reactions -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def flag_acknowledge(*, flag: BrandSwitchFlag, reason: str, reason_text: str = "", actor) -> BrandSwitchFlag:
+    if reason not in BrandSwitchFlag.Reason.values:
+        raise InvalidFlagReason(
+            f"Unknown reason {reason!r}; use one of {', '.join(BrandSwitchFlag.Reason.values)}.",
+            extra={"choices": list(BrandSwitchFlag.Reason.values)},
+        )
+    reason_text = (reason_text or "").strip()
+    if reason == BrandSwitchFlag.Reason.OTHER and not reason_text:
+        raise ReasonTextRequired("Say why in a few words when the reason is 'other'.")
+    flag = BrandSwitchFlag.objects.select_for_update(of=("self",)).select_related("from_product", "to_product").get(
+        pk=flag.pk
+    )
+    if flag.status == BrandSwitchFlag.Status.ACKNOWLEDGED:
+        raise FlagAlreadyAcknowledged(
+            f"This brand switch was already acknowledged by {flag.acknowledged_by} on {flag.acknowledged_at:%Y-%m-%d %H:%M}.",
+            extra={"flag": flag.pk},
+        )
+    flag.status = BrandSwitchFlag.Status.ACKNOWLEDGED
+    flag.reason = reason
+    flag.reason_text = reason_text
+    flag.acknowledged_by = actor
+    flag.acknowledged_at = timezone.now()
+    text = f": {reason_text}" if reason_text else ""
+    return audited_save(
+        flag,
+        actor=actor,
+        reason=f"brand switch {flag.from_product.brand} → {flag.to_product.brand} acknowledged ({reason}{text})",
+    )
+
+
+@transaction.atomic
+def reaction_record(
+    *,
+    session: InfusionSession,
+    type: str,
+    severity: str,
+    onset_at: datetime,
+    type_other: str = "",
+    notes: str = "",
+    actor,
+) -> AdverseReaction:
+    if type not in AdverseReaction.Type.values:
+        raise InvalidInput(f"Unknown reaction type {type!r}.", code="invalid_reaction_type")
+    if severity not in AdverseReaction.Severity.values:
+        raise InvalidInput(f"Unknown severity {severity!r}.", code="invalid_severity")
+    type_other = (type_other or "").strip()
+    if type == AdverseReaction.Type.OTHER and not type_other:
+        raise InvalidInput("Name the reaction when its type is 'other'.", code="type_other_required")
+    if onset_at > timezone.now():
+        raise InvalidInput("The onset of a reaction cannot be in the future.", code="invalid_onset")
+    session = _lock_session(session)
+    if session.status not in (InfusionSession.Status.IN_PROGRESS, InfusionSession.Status.COMPLETED):
+        raise NoInfusion(
+            f"Session {session.pk} is {session.get_status_display()}: no infusion was given in it.",
+            extra={"session": session.pk, "status": session.status},
+        )
+    return audited_create(
+        AdverseReaction,
+        actor=actor,
+        reason=f"adverse reaction recorded in session {session.pk}",
+        session=session,
+        type=type,
+        type_other=type_other,
+        severity=severity,
+        onset_at=onset_at,
+        notes=notes,
+        recorded_by=actor,
+    )

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from web import views
+
+app_name = "web"
+urlpatterns = [
+    path("scan/", views.scan_station, name="scan"),
+    path("recall/", views.recall_lookup, name="recall"),
+]
