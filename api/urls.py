@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import audit, auth, catalog, locations, lots, patients, recalls, scan, sessions, stock, vials
+from api import audit, auth, labels as label_routes, catalog, locations, lots, patients, recalls, scan, sessions, stock, vials
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include(catalog.urlpatterns)),
     path("", include(lots.urlpatterns)),
     path("", include(locations.urlpatterns)),
+    path("", include(label_routes.urlpatterns)),
     path("", include(vials.urlpatterns)),
     path("", include(scan.urlpatterns)),
     path("", include(stock.urlpatterns)),

@@ -1,0 +1,96 @@
+"""Printable labels: a vial's GS1 DataMatrix + GS1-128, a shelf's Code 128, or a PDF sheet of many."""
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.views import APIView
+
+from api.permissions import InventoryAccess
+from api.serializers import validated
+from inventory.models import StorageLocation
+from inventory.selectors import vial_by_id, vial_queryset
+from labels.render import LabelData, render_label_sheet, render_location_label, render_vial_label
+
+FORMATS = ["png", "svg", "zpl", "pdf"]
+
+
+def vial_label_data(vial) -> LabelData:
+    presentation, lot = vial.presentation, vial.lot
+    grams = f"{presentation.grams.normalize():f}"
+    lines = (
+        f"{presentation.product.brand} {grams} g",
+        f"Lot {lot.lot_number}  Exp {lot.expiry_date:%Y-%m-%d}",
+        f"SN {vial.serial}" + ("  (internal)" if vial.serial_is_internal else ""),
+    )
+    return LabelData(gtin=presentation.gtin, expiry=lot.expiry_date, lot=lot.lot_number, serial=vial.serial, lines=lines)
+
+
+class FormatIn(serializers.Serializer):
+    format = serializers.ChoiceField(choices=FORMATS, default="png")
+
+
+def _file(content: bytes, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
+
+
+FORMAT_PARAM = OpenApiParameter("format", str, enum=FORMATS, description="png (default), svg, zpl or pdf")
+
+
+class VialLabel(APIView):
+    """A vial label (every vial has a serial, internal for unserialised stock, so every label scans to one vial)."""
+
+    permission_classes = [InventoryAccess]
+
+    @extend_schema(parameters=[FORMAT_PARAM], responses={(200, "*/*"): OpenApiTypes.BINARY})
+    def get(self, request, pk: int):
+        fmt = validated(FormatIn, request.query_params)["format"]
+        vial = vial_by_id(pk)
+        content, content_type = render_vial_label(vial_label_data(vial), fmt)
+        return _file(content, content_type, f"vial-{vial.pk}.{fmt}")
+
+
+class LocationLabel(APIView):
+    """A shelf label carrying the location's scannable code."""
+
+    permission_classes = [InventoryAccess]
+
+    @extend_schema(parameters=[FORMAT_PARAM], responses={(200, "*/*"): OpenApiTypes.BINARY})
+    def get(self, request, pk: int):
+        fmt = validated(FormatIn, request.query_params)["format"]
+        location = get_object_or_404(StorageLocation, pk=pk)
+        content, content_type = render_location_label(code=location.code, name=location.name, fmt=fmt)
+        return _file(content, content_type, f"location-{location.code}.{fmt}")
+
+
+class SheetIn(serializers.Serializer):
+    vials = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=500)
+
+
+class VialLabelSheet(APIView):
+    """A PDF sheet of labels for many vials (e.g. a whole receipt of unserialised stock)."""
+
+    permission_classes = [InventoryAccess]
+
+    @extend_schema(request=SheetIn, responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    def post(self, request):
+        ids = validated(SheetIn, request.data)["vials"]
+        vials = {v.pk: v for v in vial_queryset().filter(pk__in=ids)}
+        missing = [i for i in ids if i not in vials]
+        if missing:
+            from inventory.exceptions import UnknownVial
+
+            raise UnknownVial(f"No vial has id {missing[0]}.", extra={"missing": missing})
+        pdf = render_label_sheet([vial_label_data(vials[i]) for i in ids])
+        return _file(pdf, "application/pdf", "vial-labels.pdf")
+
+
+urlpatterns = [
+    path("vials/<int:pk>/label", VialLabel.as_view(), name="vial-label"),
+    path("locations/<int:pk>/label", LocationLabel.as_view(), name="location-label"),
+    path("labels/sheet", VialLabelSheet.as_view(), name="label-sheet"),
+]
