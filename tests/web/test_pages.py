@@ -1,0 +1,69 @@
+"""The server-rendered pages: behind login, and showing only what the role may see."""
+
+import pytest
+from django.test import Client
+
+from tests.factories import InfusionSessionFactory, StorageLocationFactory, UserFactory
+
+PASSWORD = "pw-secret-123"
+
+
+def logged_in(role: str | None) -> Client:
+    client = Client()
+    user = UserFactory(role=role) if role else UserFactory()
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/scan/", "/recall/"])
+def test_pages_send_an_anonymous_visitor_to_the_login_page(url):
+    response = Client().get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_the_login_page_renders():
+    response = Client().get("/accounts/login/")
+    assert response.status_code == 200
+    assert b'id="id_username"' in response.content
+
+
+@pytest.mark.django_db
+def test_the_scan_station_lists_locations_and_todays_sessions_for_a_technician():
+    StorageLocationFactory(name="Fridge A", code="FRIDGE-A")
+    session = InfusionSessionFactory(patient__name="Maria Lopez")
+    response = logged_in("technician").get("/scan/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'id="scan-input"' in body
+    assert "FRIDGE-A" in body
+    assert "Maria Lopez" in body and f'value="{session.pk}"' in body
+    assert 'id="mode-receive"' in body
+
+
+@pytest.mark.django_db
+def test_the_scan_station_shows_no_patients_and_no_stock_actions_to_an_auditor():
+    InfusionSessionFactory(patient__name="Maria Lopez")
+    response = logged_in("auditor").get("/scan/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Maria Lopez" not in body
+    assert 'id="mode-receive"' not in body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role,status", [("recall_coordinator", 200), ("pharmacist", 200), ("auditor", 200),
+                                         ("technician", 403), (None, 403)])
+def test_the_recall_page_is_for_the_roles_that_may_see_who_received_a_lot(role, status):
+    response = logged_in(role).get("/recall/")
+    assert response.status_code == status
+    if status == 200:
+        assert b'id="lot-input"' in response.content
+
+
+@pytest.mark.django_db
+def test_the_recall_form_is_offered_only_to_roles_that_manage_recalls():
+    assert b"recall-form-template" in logged_in("recall_coordinator").get("/recall/").content
+    assert b"recall-form-template" not in logged_in("auditor").get("/recall/").content
