@@ -59,9 +59,9 @@ _GTIN_AIS = frozenset({"01", "02", "03"})
 # Digital Link URIs from before the numeric-only syntax used short names for the keys.
 _DIGITAL_LINK_ALIASES = {"gtin": "01", "cpv": "22", "lot": "10", "ser": "21", "exp": "17"}
 
-# A variable field that swallowed dropped separators holds at most lot + (21)serial +
-# (17)date + ...: nothing longer can be split into valid fields, so don't try.
-_MAX_SPLITTABLE = MAX_LOT_LENGTH + 2 + MAX_SERIAL_LENGTH + 2 + 6 + 2 + MAX_LOT_LENGTH
+# Bounds the search for dropped separators: a lot that swallowed "21" + serial + "17" + date is
+# at most 20 + 22 + 8 = 50 characters; the slack covers other fixed fields after the date.
+_MAX_SPLITTABLE = 80
 
 
 _Pair = tuple[GS1ApplicationIdentifier | None, str]

@@ -63,9 +63,10 @@ ZPL_FONT_DOTS = 28
 
 _FONT_PATH = os.path.join(os.path.dirname(barcode.__file__), "fonts", "DejaVuSansMono.ttf")
 
-# Location codes are our own identifiers; keep them to characters every Code 128 printer path
-# (Pillow, SVG, ZPL field data) handles without escaping.
-_LOCATION_CODE = re.compile(r"[A-Za-z0-9 ._/:#+-]{1,40}")
+# Location codes are our own identifiers: printable ASCII (what Code 128 carries) except the
+# characters ZPL reads as commands (^ ~) or Code 128 invocation codes (>).
+_LOCATION_CODE = re.compile(r"[\x20-\x7e]{1,40}")
+_ZPL_UNSAFE = frozenset("^~>")
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,9 @@ def render_vial_label(data: LabelData, fmt: str) -> tuple[bytes, str]:
 def render_location_label(*, code: str, name: str, fmt: str) -> tuple[bytes, str]:
     """A Code 128 of the location code with the code and the location's name as text."""
     content_type = _content_type(fmt)
-    if not isinstance(code, str) or not _LOCATION_CODE.fullmatch(code):
+    if not isinstance(code, str) or not _LOCATION_CODE.fullmatch(code) or _ZPL_UNSAFE & set(code):
         raise InvalidInput(
-            f"Location code {code!r} cannot be printed: use 1-40 letters, digits or ' ._/:#+-'",
+            f"Location code {code!r} cannot be printed: use 1-40 printable ASCII characters except ^ ~ >",
             code="invalid_location_code",
             extra={"code": code},
         )
@@ -285,7 +286,8 @@ def _vial_image(data: LabelData, fields: list[tuple[str, str]]) -> Image.Image:
     draw = ImageDraw.Draw(image)
     for i, line in enumerate(lines):
         draw.text((text_x, MARGIN_PX + i * line_height), line, font=font, fill=0)
-    draw.text((MARGIN_PX + QUIET_ZONE_MODULES * MODULE_PX, bars_y + bars.height + MARGIN_PX // 2), hri, font=small, fill=0)
+    text_left = MARGIN_PX + QUIET_ZONE_MODULES * MODULE_PX
+    draw.text((text_left, bars_y + bars.height + MARGIN_PX // 2), hri, font=small, fill=0)
     return image
 
 
@@ -388,13 +390,11 @@ def _vial_zpl(data: LabelData, fields: list[tuple[str, str]]) -> bytes:
     for i, line in enumerate(lines):
         y = ZPL_MARGIN_DOTS + i * (ZPL_FONT_DOTS + 6)
         commands.append(f"^FO{text_x},{y}^A0N,{ZPL_FONT_DOTS},{ZPL_FONT_DOTS}^FH_^FD{_zpl_text(line)}^FS")
+    bars_x = ZPL_MARGIN_DOTS + QUIET_ZONE_MODULES * ZPL_MODULE_DOTS
     commands.append(
-        f"^FO{ZPL_MARGIN_DOTS + QUIET_ZONE_MODULES * ZPL_MODULE_DOTS},{bars_y}^BY{ZPL_MODULE_DOTS}"
-        f"^BCN,{ZPL_BAR_HEIGHT_DOTS},N,N,N^FD{zpl_gs1_128_data(fields)}^FS"
+        f"^FO{bars_x},{bars_y}^BY{ZPL_MODULE_DOTS}^BCN,{ZPL_BAR_HEIGHT_DOTS},N,N,N^FD{zpl_gs1_128_data(fields)}^FS"
     )
-    commands.append(
-        f"^FO{ZPL_MARGIN_DOTS + QUIET_ZONE_MODULES * ZPL_MODULE_DOTS},{hri_y}^A0N,22,22^FH_^FD{_zpl_text(_hri(fields))}^FS"
-    )
+    commands.append(f"^FO{bars_x},{hri_y}^A0N,22,22^FH_^FD{_zpl_text(_hri(fields))}^FS")
     commands.append("^XZ")
     return ("\n".join(commands) + "\n").encode("utf-8")
 
@@ -459,7 +459,8 @@ def _location_image(code: str, name: str) -> Image.Image:
     draw.text((MARGIN_PX, MARGIN_PX), name, font=font, fill=0)
     bars_y = MARGIN_PX + name_height + MARGIN_PX // 2
     image.paste(bars, (MARGIN_PX, bars_y))
-    draw.text((MARGIN_PX + QUIET_ZONE_MODULES * MODULE_PX, bars_y + bars.height + MARGIN_PX // 2), code, font=small, fill=0)
+    text_left = MARGIN_PX + QUIET_ZONE_MODULES * MODULE_PX
+    draw.text((text_left, bars_y + bars.height + MARGIN_PX // 2), code, font=small, fill=0)
     return image
 
 
