@@ -1,1 +1,391 @@
-urlpatterns: list = []
+"""Infusion sessions and what happens in them: dispenses (scan per vial), vial picking, completion,
+adverse reactions. Everyone with a need reads; technicians and pharmacists act."""
+
+import django_filters
+from django.db.models import Exists, OuterRef
+from django.shortcuts import get_object_or_404
+from django.urls import include, path
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+
+from api.inventory_out import ProductBrief, VialOut
+from api.permissions import DispenseAccess, SessionAccess
+from api.serializers import validated
+from inventory.selectors import vial_by_id, vial_from_scan
+from inventory.services import location_by_code
+from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
+from traceability.picking import pick_vials
+from traceability.selectors import GIVEN_STATUSES, dispense_queryset, flag_queryset, reaction_queryset, session_queryset
+from traceability.services import (
+    dispense_advice,
+    dispense_return_to_stock,
+    dispense_waste,
+    flag_advice,
+    product_differences,
+    reaction_record,
+    session_cancel,
+    session_complete,
+    session_create,
+    session_start,
+    vial_dispense,
+)
+
+# --- output ------------------------------------------------------------------------------------
+
+
+class UsernameField(serializers.CharField):
+    def to_representation(self, user) -> str:
+        return user.get_username()
+
+
+def _user() -> UsernameField:
+    return UsernameField(read_only=True, allow_null=True)
+
+
+class SessionPatientOut(serializers.ModelSerializer):
+    class Meta:
+        model = Patient
+        fields = ["id", "mrn", "name"]
+
+
+class FlagOut(serializers.ModelSerializer):
+    from_product = ProductBrief(read_only=True)
+    to_product = ProductBrief(read_only=True)
+    acknowledged_by = _user()
+    raised_by = serializers.IntegerField(source="raised_by_id", read_only=True, allow_null=True)
+    advice = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BrandSwitchFlag
+        fields = [
+            "id", "session", "kind", "from_product", "to_product", "differences", "status", "reason", "reason_text",
+            "acknowledged_by", "acknowledged_at", "raised_by", "raised_at", "advice",
+        ]
+
+    def get_advice(self, flag: BrandSwitchFlag) -> str:
+        return flag_advice(flag)
+
+
+class DispenseOut(serializers.ModelSerializer):
+    vial = VialOut(read_only=True)
+    product = ProductBrief(read_only=True)
+    dispensed_by = _user()
+    closed_by = _user()
+
+    class Meta:
+        model = Dispense
+        fields = [
+            "id", "session", "vial", "product", "grams", "status", "dispensed_by", "dispensed_at", "closed_reason",
+            "closed_by", "closed_at",
+        ]
+
+
+class ReactionOut(serializers.ModelSerializer):
+    recorded_by = _user()
+
+    class Meta:
+        model = AdverseReaction
+        fields = ["id", "session", "type", "type_other", "severity", "onset_at", "notes", "recorded_by", "recorded_at"]
+
+
+class SessionLotOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    lot_number = serializers.CharField()
+    expiry_date = serializers.DateField()
+    status = serializers.CharField()
+    brand = serializers.CharField()
+
+
+class SessionOut(serializers.ModelSerializer):
+    """A session with what was given in it. Everything nested comes from session_queryset()'s
+    prefetches, so a page costs the same few queries whatever its length."""
+
+    patient = SessionPatientOut(read_only=True)
+    completed_by = _user()
+    brands = serializers.SerializerMethodField()
+    lots = serializers.SerializerMethodField()
+    open_flags = serializers.SerializerMethodField()
+    dispenses = DispenseOut(many=True, read_only=True)
+    flags = FlagOut(many=True, read_only=True)
+    reactions = ReactionOut(many=True, read_only=True)
+
+    class Meta:
+        model = InfusionSession
+        fields = [
+            "id", "patient", "scheduled_date", "site", "indication", "indication_other", "dose_g_per_kg",
+            "ordered_grams", "grams_dispensed", "status", "completed_at", "completed_by", "notes", "created_at",
+            "brands", "lots", "open_flags", "dispenses", "flags", "reactions",
+        ]
+
+    @staticmethod
+    def _given(session: InfusionSession) -> list[Dispense]:
+        return [d for d in session.dispenses.all() if d.status in GIVEN_STATUSES]
+
+    def get_brands(self, session: InfusionSession) -> list[str]:
+        """The brands the patient was given in this session (vials returned unopened do not count)."""
+        return sorted({d.product.brand for d in self._given(session)})
+
+    @extend_schema_field(SessionLotOut(many=True))
+    def get_lots(self, session: InfusionSession):
+        lots = {}
+        for d in self._given(session):
+            lot = d.vial.lot
+            lots[lot.pk] = {
+                "id": lot.pk, "lot_number": lot.lot_number, "expiry_date": lot.expiry_date, "status": lot.status,
+                "brand": d.product.brand,
+            }
+        return SessionLotOut(sorted(lots.values(), key=lambda row: row["lot_number"]), many=True).data
+
+    def get_open_flags(self, session: InfusionSession) -> int:
+        return sum(1 for flag in session.flags.all() if flag.status == BrandSwitchFlag.Status.OPEN)
+
+
+class DispenseResultOut(serializers.Serializer):
+    dispense = DispenseOut()
+    flags_raised = FlagOut(many=True)
+    advice = serializers.CharField(allow_null=True, help_text="Say it to the technician when a flag was raised")
+
+
+class BrandSwitchOut(serializers.Serializer):
+    from_product = ProductBrief()
+    to_product = ProductBrief()
+    differences = serializers.ListField(child=serializers.DictField())
+    advice = serializers.CharField()
+
+
+class PickOut(serializers.Serializer):
+    session = serializers.IntegerField()
+    needed_grams = serializers.DecimalField(max_digits=9, decimal_places=2)
+    already_dispensed_grams = serializers.DecimalField(max_digits=9, decimal_places=2)
+    total_grams = serializers.DecimalField(max_digits=9, decimal_places=2)
+    overfill_grams = serializers.DecimalField(max_digits=9, decimal_places=2)
+    vials = VialOut(many=True)
+    brands = serializers.ListField(child=serializers.CharField())
+    mixes_brands = serializers.BooleanField()
+    brand_switch = BrandSwitchOut(allow_null=True)
+
+
+# --- input -------------------------------------------------------------------------------------
+
+
+class SessionIn(serializers.Serializer):
+    patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all())
+    scheduled_date = serializers.DateField()
+    indication = serializers.ChoiceField(choices=InfusionSession.Indication.choices)
+    indication_other = serializers.CharField(required=False, allow_blank=True, default="", max_length=120)
+    site = serializers.CharField(required=False, allow_blank=True, default="", max_length=80)
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    ordered_grams = serializers.DecimalField(max_digits=7, decimal_places=2, required=False, allow_null=True)
+    dose_g_per_kg = serializers.DecimalField(max_digits=5, decimal_places=3, required=False, allow_null=True)
+
+
+class SessionReasonIn(serializers.Serializer):
+    reason = serializers.CharField(allow_blank=True, required=False, default="")
+
+
+class DispenseIn(serializers.Serializer):
+    barcode = serializers.CharField(required=False, trim_whitespace=False, help_text="The raw scan")
+    vial = serializers.IntegerField(required=False, help_text="A vial id, when it was picked rather than scanned")
+
+    def validate(self, data):
+        if ("barcode" in data) == ("vial" in data):
+            raise serializers.ValidationError("Send either a barcode or a vial id.")
+        return data
+
+
+class ReturnIn(serializers.Serializer):
+    location = serializers.CharField(help_text="The scannable code of the shelf it goes back to")
+    reason = serializers.CharField(allow_blank=True, required=False, default="")
+
+
+class ReactionIn(serializers.Serializer):
+    type = serializers.ChoiceField(choices=AdverseReaction.Type.choices)
+    type_other = serializers.CharField(required=False, allow_blank=True, default="", max_length=120)
+    severity = serializers.ChoiceField(choices=AdverseReaction.Severity.choices)
+    onset_at = serializers.DateTimeField()
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+# --- views -------------------------------------------------------------------------------------
+
+
+class SessionFilter(django_filters.FilterSet):
+    patient = django_filters.NumberFilter(field_name="patient_id")
+    mrn = django_filters.CharFilter(field_name="patient__mrn")
+    date_from = django_filters.DateFilter(field_name="scheduled_date", lookup_expr="gte")
+    date_to = django_filters.DateFilter(field_name="scheduled_date", lookup_expr="lte")
+    status = django_filters.MultipleChoiceFilter(choices=InfusionSession.Status.choices)
+    brand = django_filters.CharFilter(method="filter_brand", label="Sessions in which this brand was given")
+
+    class Meta:
+        model = InfusionSession
+        fields = ["patient", "mrn", "date_from", "date_to", "status", "brand"]
+
+    def filter_brand(self, queryset, name, value):
+        # Exists, not a join: a session with several vials of the brand is listed once.
+        given = Dispense.objects.filter(
+            session=OuterRef("pk"), product__brand__iexact=value, status__in=GIVEN_STATUSES
+        )
+        return queryset.filter(Exists(given))
+
+
+def _session(pk) -> InfusionSession:
+    return get_object_or_404(InfusionSession.objects.select_related("patient"), pk=pk)
+
+
+def _session_out(pk) -> dict:
+    return SessionOut(session_queryset().get(pk=pk)).data
+
+
+class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    permission_classes = [SessionAccess]
+    lookup_value_regex = r"\d+"
+    serializer_class = SessionOut
+    filterset_class = SessionFilter
+    ordering_fields = ["scheduled_date", "created_at", "id"]
+
+    def get_queryset(self):
+        return session_queryset().order_by("-scheduled_date", "-id")
+
+    @extend_schema(request=SessionIn, responses={201: SessionOut})
+    def create(self, request):
+        """Order an infusion: `ordered_grams`, or `dose_g_per_kg` times the patient's weight."""
+        data = validated(SessionIn, request.data)
+        session = session_create(
+            patient=data["patient"],
+            scheduled_date=data["scheduled_date"],
+            indication=data["indication"],
+            indication_other=data["indication_other"],
+            site=data["site"],
+            notes=data["notes"],
+            ordered_grams=data.get("ordered_grams"),
+            dose_g_per_kg=data.get("dose_g_per_kg"),
+            actor=request.user,
+        )
+        return Response(_session_out(session.pk), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: SessionOut})
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        """Start a scheduled infusion (the first dispense also starts it)."""
+        session = session_start(session=_session(pk), actor=request.user)
+        return Response(_session_out(session.pk))
+
+    @extend_schema(request=SessionReasonIn, responses={200: SessionOut})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel an open session (reason required); refused while vials are dispensed to it."""
+        data = validated(SessionReasonIn, request.data)
+        session = session_cancel(session=_session(pk), reason=data["reason"], actor=request.user)
+        return Response(_session_out(session.pk))
+
+    @extend_schema(request=None, responses={200: SessionOut})
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        """Complete the infusion, recording grams dispensed against grams ordered. Refused while a
+        brand-switch flag is open."""
+        session = session_complete(session=_session(pk), actor=request.user)
+        return Response(_session_out(session.pk))
+
+    @extend_schema(request=DispenseIn, responses={201: DispenseResultOut})
+    @action(detail=True, methods=["post"], permission_classes=[DispenseAccess])
+    def dispenses(self, request, pk=None):
+        """Dispense one vial to the session, by its raw scan or its id."""
+        data = validated(DispenseIn, request.data)
+        session = _session(pk)
+        vial = vial_from_scan(data["barcode"]) if "barcode" in data else vial_by_id(data["vial"])
+        dispense = vial_dispense(session=session, vial=vial, actor=request.user)
+        flags = list(flag_queryset().filter(raised_by=dispense).order_by("pk"))
+        body = {
+            "dispense": DispenseOut(dispense_queryset().get(pk=dispense.pk)).data,
+            "flags_raised": FlagOut(flags, many=True).data,
+            "advice": dispense_advice(flags),
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: PickOut})
+    @action(detail=True, methods=["post"], permission_classes=[DispenseAccess])
+    def pick(self, request, pk=None):
+        """Propose the vials to take from the shelf for the rest of the dose. Changes nothing."""
+        session = _session(pk)
+        pick = pick_vials(session=session)
+        switch = None
+        if pick.brand_switch is not None:
+            old, new = pick.brand_switch
+            switch = {
+                "from_product": old,
+                "to_product": new,
+                "differences": product_differences(old, new),
+                "advice": flag_advice(BrandSwitchFlag(kind=BrandSwitchFlag.Kind.SWITCH, from_product=old, to_product=new)),
+            }
+        body = {
+            "session": session.pk,
+            "needed_grams": pick.needed_grams,
+            "already_dispensed_grams": pick.already_dispensed_grams,
+            "total_grams": pick.total_grams,
+            "overfill_grams": pick.overfill_grams,
+            "vials": pick.vials,
+            "brands": [p.brand for p in pick.products],
+            "mixes_brands": pick.mixes_brands,
+            "brand_switch": switch,
+        }
+        return Response(PickOut(body).data)
+
+    @extend_schema(methods=["GET"], responses={200: ReactionOut(many=True)})
+    @extend_schema(methods=["POST"], request=ReactionIn, responses={201: ReactionOut})
+    @action(detail=True, methods=["get", "post"])
+    def reactions(self, request, pk=None):
+        """The adverse reactions recorded in the session; POST records one."""
+        session = _session(pk)
+        if request.method == "GET":
+            reactions = reaction_queryset().filter(session=session).order_by("onset_at", "pk")
+            return Response(ReactionOut(reactions, many=True).data)
+        data = validated(ReactionIn, request.data)
+        reaction = reaction_record(session=session, actor=request.user, **data)
+        return Response(ReactionOut(reaction_queryset().get(pk=reaction.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class DispenseViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A dispense is never deleted: an unopened vial is returned to stock, an opened one wasted."""
+
+    permission_classes = [DispenseAccess]
+    lookup_value_regex = r"\d+"
+    serializer_class = DispenseOut
+
+    def get_queryset(self):
+        return dispense_queryset()
+
+    def _dispense(self, pk) -> Dispense:
+        return get_object_or_404(Dispense, pk=pk)
+
+    @extend_schema(request=ReturnIn, responses={200: DispenseOut})
+    @action(detail=True, methods=["post"], url_path="return")
+    def return_to_stock(self, request, pk=None):
+        """Return an unopened vial to a shelf (reason required)."""
+        data = validated(ReturnIn, request.data)
+        dispense = dispense_return_to_stock(
+            dispense=self._dispense(pk),
+            location=location_by_code(data["location"]),
+            reason=data["reason"],
+            actor=request.user,
+        )
+        return Response(DispenseOut(dispense_queryset().get(pk=dispense.pk)).data)
+
+    @extend_schema(request=SessionReasonIn, responses={200: DispenseOut})
+    @action(detail=True, methods=["post"])
+    def waste(self, request, pk=None):
+        """Waste an opened or partly used vial (reason required)."""
+        data = validated(SessionReasonIn, request.data)
+        dispense = dispense_waste(dispense=self._dispense(pk), reason=data["reason"], actor=request.user)
+        return Response(DispenseOut(dispense_queryset().get(pk=dispense.pk)).data)
+
+
+router = SimpleRouter()
+# Accept paths with and without the trailing slash (`/sessions/1/dispenses` as in the docs).
+router.trailing_slash = "/?"
+router.register("sessions", SessionViewSet, basename="session")
+router.register("dispenses", DispenseViewSet, basename="dispense")
+urlpatterns = [path("", include(router.urls))]

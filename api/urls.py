@@ -3,6 +3,8 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from api import flags
+
 from api import audit, auth, labels as label_routes, catalog, locations, lots, patients, recalls, scan, sessions, stock, vials
 
 urlpatterns = [
@@ -18,6 +20,7 @@ urlpatterns = [
     path("", include(stock.urlpatterns)),
     path("", include(patients.urlpatterns)),
     path("", include(sessions.urlpatterns)),
+    path("", include(flags.urlpatterns)),
     path("", include(recalls.urlpatterns)),
     path("", include(audit.urlpatterns)),
 ]

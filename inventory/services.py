@@ -14,6 +14,7 @@ from django.utils import timezone
 from audit.history import audited_save
 from config.errors import ApplicationError
 from inventory.exceptions import (
+    AlreadyDispensed,
     DuplicateSerial,
     LotConflict,
     LotStateConflict,
@@ -240,7 +241,8 @@ def _start_room_temperature(vial: Vial, product, *, now) -> None:
 
 
 def _lock_vial(vial: Vial) -> Vial:
-    return Vial.objects.select_for_update().select_related("lot__product", "presentation", "location").get(pk=vial.pk)
+    # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the location outer join.
+    return Vial.objects.select_for_update(of=("self",)).select_related("lot__product", "presentation", "location").get(pk=vial.pk)
 
 
 @transaction.atomic
@@ -329,11 +331,15 @@ def lot_release(*, lot: Lot, reason: str, actor) -> Lot:
 def _take_out_of_stock(vial: Vial, *, status: str, reason: str, actor, verb: str) -> Vial:
     reason = require_reason(reason)
     vial = _lock_vial(vial)
-    if vial.status not in (Vial.Status.IN_STOCK, Vial.Status.QUARANTINED):
-        raise NotInStock(
-            f"Vial {vial.serial} is {vial.get_status_display()}; only vials on a shelf can be {verb}."
-            + (" A dispensed vial is returned or wasted from its infusion session." if vial.status == Vial.Status.DISPENSED else "")
+    if vial.status == Vial.Status.DISPENSED:
+        # A dispensed vial belongs to a patient's session now: the dispense record must say what
+        # became of it, so it is returned or wasted from the session, never from the shelf.
+        raise AlreadyDispensed(
+            f"Vial {vial.serial} was dispensed; only vials on a shelf can be {verb}. "
+            "Return or waste it from its infusion session."
         )
+    if vial.status not in (Vial.Status.IN_STOCK, Vial.Status.QUARANTINED):
+        raise NotInStock(f"Vial {vial.serial} is {vial.get_status_display()}; only vials on a shelf can be {verb}.")
     vial.status = status
     vial.location = None
     return audited_save(vial, actor=actor, reason=f"{verb}: {reason}")

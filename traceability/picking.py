@@ -10,9 +10,10 @@ before it):
    reaches the dose.
 2. Earliest beyond-use date first. Vials of one presentation (same product, same size) are
    interchangeable, so they are always taken earliest beyond-use date first: a later-dated vial is
-   never proposed while an earlier-dated one of the same presentation stays on the shelf. This
-   rule is a hard constraint rather than a trade against overfill, because the remainder of an
-   opened vial is certain waste while a later-dated vial left on the shelf is not.
+   never proposed while an earlier-dated one of the same presentation stays on the shelf (among
+   vials with the same date, which ones to take is left to rule 4). This rule is a hard
+   constraint rather than a trade against overfill, because the remainder of an opened vial is
+   certain waste while a later-dated vial left on the shelf is not.
 3. Least overfill (grams above the dose), then fewest vials.
 4. Fewest lots (one lot if possible: fewer lots to trace in a recall).
 5. Then earlier beyond-use dates overall, then lower vial ids, so the answer is deterministic.
@@ -28,6 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from itertools import combinations, product
 from math import ceil, gcd
 
 from inventory.models import Lot, Product, Vial, local_today
@@ -38,6 +40,8 @@ from traceability.selectors import GIVEN_STATUSES, current_products
 
 # Enough to cover every realistic tie; beyond it the first combinations found are compared.
 MAX_TIED_COMBINATIONS = 5000
+# Lots sharing one beyond-use date in one presentation; beyond this the split is not searched.
+MAX_LOTS_PER_TIER = 6
 
 
 @dataclass
@@ -53,6 +57,10 @@ class Pick:
     mixes_brands: bool = False
 
 
+def _text(grams: Decimal) -> str:
+    return f"{grams.normalize():f}"
+
+
 def _centigrams(grams: Decimal) -> int:
     return int((grams * 100).to_integral_value())
 
@@ -65,7 +73,7 @@ def _candidate_vials(today: date) -> list[Vial]:
             lot__expiry_date__gte=today,
             beyond_use_date__gte=today,
         )
-        .select_related("lot", "presentation__product", "location")
+        .select_related("lot", "presentation__product__manufacturer", "location")
         .order_by("beyond_use_date", "lot__expiry_date", "pk")
     )
     # The database filter narrows; the one written rule decides.
@@ -109,14 +117,14 @@ def _best_combination(vials: list[Vial], need_cg: int) -> list[Vial] | None:
     if target is None:
         return None
 
-    combinations: list[list[int]] = []
+    tied: list[list[int]] = []
 
     def walk(i: int, t: int, count: int, ks: list[int]) -> None:
-        if len(combinations) >= MAX_TIED_COMBINATIONS:
+        if len(tied) >= MAX_TIED_COMBINATIONS:
             return
         if i == 0:
             if t == 0 and count == 0:
-                combinations.append(ks[::-1])
+                tied.append(ks[::-1])
             return
         size = sizes[i - 1]
         for k in range(min(caps[i - 1], count) + 1):
@@ -128,18 +136,60 @@ def _best_combination(vials: list[Vial], need_cg: int) -> list[Vial] | None:
 
     walk(len(groups), target, final[target], [])
 
-    def chosen(ks: list[int]) -> list[Vial]:
-        return [vial for group, k in zip(groups, ks) for vial in group[:k]]
-
-    def key(picked: list[Vial]):
-        return (
-            len({v.lot_id for v in picked}),
-            sorted(v.beyond_use_date for v in picked),
-            sorted(v.pk for v in picked),
-        )
-
-    best = min((chosen(ks) for ks in combinations), key=key)
+    best = min((_fill(groups, ks) for ks in tied), key=_tie_key)
     return sorted(best, key=lambda v: (v.beyond_use_date, v.pk))
+
+
+def _tie_key(vials: list[Vial]):
+    """Rules 4 and 5."""
+    return (len({v.lot_id for v in vials}), sorted(v.beyond_use_date for v in vials), sorted(v.pk for v in vials))
+
+
+def _fill(groups: list[list[Vial]], ks: list[int]) -> list[Vial]:
+    """The vials for k of each presentation. Vials of a presentation are taken by beyond-use date;
+    where the k-th vial falls among several with the same date (possibly of several lots), which
+    of those to take is free, and is chosen to use the fewest lots overall."""
+    fixed: list[Vial] = []
+    partial: list[tuple[list[Vial], int]] = []
+    for group, k in zip(groups, ks):
+        if k == 0:
+            continue
+        edge = group[k - 1].beyond_use_date
+        before = [v for v in group[:k] if v.beyond_use_date < edge]
+        tier = [v for v in group if v.beyond_use_date == edge]
+        fixed += before
+        partial.append((tier, k - len(before)))
+
+    fixed_lots = {v.lot_id for v in fixed}
+    options = []
+    for tier, wanted in partial:
+        lots = sorted({v.lot_id for v in tier})
+        if len(lots) > MAX_LOTS_PER_TIER:
+            options.append([frozenset(lots)])
+            continue
+        capacity = {lot: sum(1 for v in tier if v.lot_id == lot) for lot in lots}
+        options.append(
+            [
+                frozenset(subset)
+                for size in range(1, len(lots) + 1)
+                for subset in combinations(lots, size)
+                if sum(capacity[lot] for lot in subset) >= wanted
+            ]
+        )
+    best: list[Vial] | None = None
+    for choice in product(*options):
+        picked = list(fixed)
+        used = set(fixed_lots)
+        for (tier, wanted), allowed in zip(partial, choice):
+            ranked = sorted(
+                (v for v in tier if v.lot_id in allowed),
+                key=lambda v: (v.lot_id not in used, v.lot.expiry_date, v.lot_id, v.pk),
+            )
+            picked += ranked[:wanted]
+            used |= {v.lot_id for v in ranked[:wanted]}
+        if best is None or _tie_key(picked) < _tie_key(best):
+            best = picked
+    return best
 
 
 def pick_vials(*, session: InfusionSession, today: date | None = None) -> Pick:
@@ -177,8 +227,8 @@ def pick_vials(*, session: InfusionSession, today: date | None = None) -> Pick:
     if result is None:
         available = sum((v.presentation.grams for v in candidates), Decimal("0"))
         raise InsufficientStock(
-            f"The dose needs {needed} g more; only {available} g of dispensable stock is on the shelves.",
-            extra={"needed_grams": str(needed), "available_grams": str(available)},
+            f"The dose needs {_text(needed)} g more; only {_text(available)} g of dispensable stock is on the shelves.",
+            extra={"needed_grams": _text(needed), "available_grams": _text(available)},
         )
 
     pick.vials = result

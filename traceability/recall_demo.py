@@ -2,6 +2,7 @@
 Runs after the traceability demo; idempotent (a second run finds the recall and does nothing)."""
 
 from django.db import transaction
+from django.db.models import Count
 
 from inventory.models import Lot, Vial
 from traceability.models import Dispense, Recall
@@ -15,11 +16,13 @@ def load(*, actor) -> None:
     if Recall.objects.filter(reference=DEMO_REFERENCE).exists():
         return
     # Separate filter() calls: one vial on a shelf, another (or the same one, earlier) dispensed.
+    # The lot given to the most patients makes the lookback worth looking at.
     lot = (
         Lot.objects.exclude(status=Lot.Status.RECALLED)
         .filter(vials__status=Vial.Status.IN_STOCK)
         .filter(vials__dispenses__status=Dispense.Status.DISPENSED)
-        .order_by("expiry_date", "pk")
+        .annotate(patients=Count("vials__dispenses__session__patient", distinct=True))
+        .order_by("-patients", "expiry_date", "pk")
         .first()
     )
     if lot is None:

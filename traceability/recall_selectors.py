@@ -17,11 +17,12 @@ from django.db.models.functions import Left
 from config.errors import InvalidInput, NotFound
 from inventory.models import Lot, Presentation, StorageLocation, Vial
 from traceability.models import Dispense, NotificationTask, Patient, Recall, RecallLot
+from traceability.selectors import GIVEN_STATUSES
 
 # A vial still physically in the pharmacy: on a shelf, or set aside in quarantine.
 ON_HAND = (Vial.Status.IN_STOCK, Vial.Status.QUARANTINED)
 # Dispenses after which the patient received all or part of the vial.
-RECEIVED = (Dispense.Status.DISPENSED, Dispense.Status.WASTED)
+RECEIVED = GIVEN_STATUSES
 
 LOOKUP_MAX_LOTS = 50
 SUGGESTION_LIMIT = 8
@@ -60,6 +61,10 @@ class PatientExposure:
         for dispense in self.dispenses:
             seen.setdefault(dispense.vial_id, dispense.vial)
         return list(seen.values())
+
+    @property
+    def vial_count(self) -> int:
+        return len({d.vial_id for d in self.dispenses})
 
     @property
     def received(self) -> bool:

@@ -73,7 +73,7 @@ def products_given(session: InfusionSession) -> list[Product]:
     first one is the brand the patient is "on"."""
     grams: dict[int, Decimal] = defaultdict(Decimal)
     products: dict[int, Product] = {}
-    for dispense in Dispense.objects.filter(session=session, status__in=GIVEN_STATUSES).select_related("product"):
+    for dispense in Dispense.objects.filter(session=session, status__in=GIVEN_STATUSES).select_related("product__manufacturer"):
         grams[dispense.product_id] += dispense.grams
         products[dispense.product_id] = dispense.product
     return sorted(products.values(), key=lambda p: (-grams[p.pk], p.brand))

@@ -43,6 +43,11 @@ MAX_ORDERED_GRAMS = Decimal("99999.99")
 SWITCH_FIELDS = ("excipient", "iga_ug_per_ml", "concentration_pct", "route")
 
 
+def _grams(value: Decimal) -> str:
+    """12.50 → "12.5", 30.00 → "30": the same text on every database."""
+    return f"{value.normalize():f}"
+
+
 # --- patients ----------------------------------------------------------------------------------
 
 PATIENT_FIELDS = ("mrn", "name", "date_of_birth", "weight_kg", "iga_deficient", "allergy_notes")
@@ -228,12 +233,14 @@ def session_complete(*, session: InfusionSession, actor) -> InfusionSession:
     given = session.dispenses.filter(status__in=GIVEN_STATUSES).aggregate(total=Sum("grams"))["total"]
     if not given:
         raise NothingDispensed(f"Session {session.pk} has no vial dispensed to it: cancel it instead.")
-    session.grams_dispensed = given
+    session.grams_dispensed = given.quantize(GRAMS)
     session.status = InfusionSession.Status.COMPLETED
     session.completed_at = timezone.now()
     session.completed_by = actor
     return audited_save(
-        session, actor=actor, reason=f"completed: {given} g dispensed of {session.ordered_grams} g ordered"
+        session,
+        actor=actor,
+        reason=f"completed: {_grams(given)} g dispensed of {_grams(session.ordered_grams)} g ordered",
     )
 
 
@@ -292,9 +299,7 @@ def product_differences(old: Product, new: Product) -> list[dict]:
     """What differs between two brands, as [{field, from, to}], for the fields in SWITCH_FIELDS."""
 
     def shown(value):
-        if isinstance(value, Decimal):
-            return f"{value.normalize():f}"
-        return value
+        return _grams(value) if isinstance(value, Decimal) else value
 
     return [
         {"field": name, "from": shown(getattr(old, name)), "to": shown(getattr(new, name))}

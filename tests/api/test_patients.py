@@ -1,0 +1,169 @@
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from inventory.models import local_today
+from tests.factories import InfusionSessionFactory, PatientFactory
+from tests.traceability.helpers import brand, completed_session, state
+from traceability.models import Patient
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["technician", "pharmacist", "auditor", "recall_coordinator", "none", None]
+READERS = {"technician", "pharmacist", "auditor", "recall_coordinator"}
+
+
+def denied(role) -> int:
+    return 401 if role is None else 403
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_patients_are_read_only_by_roles_that_need_them(role, client_for):
+    patient = PatientFactory()
+    client = client_for(role)
+
+    for url in ("/api/patients/", f"/api/patients/{patient.pk}/", f"/api/patients/{patient.pk}/history"):
+        response = client.get(url)
+        assert response.status_code == (200 if role in READERS else denied(role)), url
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_a_pharmacist_registers_and_updates_patients(role, client_for):
+    patient = PatientFactory()
+    client = client_for(role)
+
+    created = client.post("/api/patients/", {"mrn": "MRN-NEW", "name": "New", "date_of_birth": "1970-01-01"})
+    updated = client.patch(f"/api/patients/{patient.pk}/", {"weight_kg": "80.0"})
+
+    assert created.status_code == (201 if role == "pharmacist" else denied(role))
+    assert updated.status_code == (200 if role == "pharmacist" else denied(role))
+    if role != "pharmacist":
+        assert not Patient.objects.filter(mrn="MRN-NEW").exists()
+
+
+def test_a_patient_is_registered(pharmacist_client):
+    response = pharmacist_client.post(
+        "/api/patients/",
+        {"mrn": "MRN-1", "name": "Ann Smith", "date_of_birth": "1980-05-01", "weight_kg": "61.5", "iga_deficient": True},
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["mrn"] == "MRN-1" and body["weight_kg"] == "61.5" and body["iga_deficient"] is True
+    assert Patient.objects.get(mrn="MRN-1").history.first().history_user.username == "paul"
+
+
+def test_a_duplicate_mrn_is_a_conflict_that_changes_nothing(pharmacist_client):
+    PatientFactory(mrn="MRN-1")
+    before = state()
+
+    response = pharmacist_client.post("/api/patients/", {"mrn": "MRN-1", "name": "B", "date_of_birth": "1990-01-01"})
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "duplicate_mrn"
+    assert state() == before
+
+
+def test_a_patient_without_a_name_is_invalid(pharmacist_client):
+    response = pharmacist_client.post("/api/patients/", {"mrn": "MRN-1", "date_of_birth": "1990-01-01"})
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+
+
+def test_a_patient_update_changes_only_what_is_sent(pharmacist_client):
+    patient = PatientFactory(weight_kg=Decimal("70"), allergy_notes="none")
+
+    response = pharmacist_client.patch(f"/api/patients/{patient.pk}/", {"weight_kg": "72.5"})
+
+    assert response.status_code == 200
+    patient.refresh_from_db()
+    assert patient.weight_kg == Decimal("72.5") and patient.allergy_notes == "none"
+    assert patient.history.first().history_change_reason == "patient updated: weight_kg"
+
+
+def test_put_and_delete_are_not_offered(pharmacist_client):
+    patient = PatientFactory()
+
+    assert pharmacist_client.delete(f"/api/patients/{patient.pk}/").status_code == 405
+    assert pharmacist_client.put(f"/api/patients/{patient.pk}/", {}).status_code == 405
+
+
+def test_patients_filter_by_mrn_and_search_by_name(tech_client):
+    PatientFactory(mrn="MRN-1", name="Ann Smith")
+    PatientFactory(mrn="MRN-2", name="Bob Smithers")
+    PatientFactory(mrn="MRN-3", name="Carl Jones")
+
+    by_mrn = tech_client.get("/api/patients/", {"mrn": "mrn-2"}).json()["results"]
+    by_name = tech_client.get("/api/patients/", {"name": "smith"}).json()["results"]
+    search = tech_client.get("/api/patients/", {"search": "MRN-3"}).json()["results"]
+
+    assert [p["mrn"] for p in by_mrn] == ["MRN-2"]
+    assert [p["mrn"] for p in by_name] == ["MRN-1", "MRN-2"]
+    assert [p["name"] for p in search] == ["Carl Jones"]
+
+
+def test_an_unknown_patient_is_not_found(tech_client):
+    response = tech_client.get("/api/patients/999999/")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_history_lists_every_infusion_newest_first_with_brands_lots_and_vials(tech_client):
+    privigen, panzyga = brand("Privigen"), brand("Panzyga")
+    patient = PatientFactory()
+    old = completed_session(patient, privigen, days_ago=56)
+    recent = completed_session(patient, panzyga, days_ago=28)
+    today = InfusionSessionFactory(patient=patient, scheduled_date=local_today())
+
+    response = tech_client.get(f"/api/patients/{patient.pk}/history")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["patient"]["mrn"] == patient.mrn
+    assert [s["id"] for s in body["infusions"]] == [today.pk, recent.pk, old.pk]
+    last = body["infusions"][1]
+    assert last["brands"] == ["Panzyga"]
+    dispense = recent.dispenses.get()
+    assert last["lots"] == [
+        {
+            "id": dispense.vial.lot.pk,
+            "lot_number": dispense.vial.lot.lot_number,
+            "expiry_date": dispense.vial.lot.expiry_date.isoformat(),
+            "status": "released",
+            "brand": "Panzyga",
+        }
+    ]
+    assert last["dispenses"][0]["vial"]["serial"] == dispense.vial.serial
+    assert last["dispenses"][0]["product"]["brand"] == "Panzyga"
+
+
+def _count(client, url) -> int:
+    client.get(url)  # warms the per-user role cache
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_the_patient_list_costs_the_same_queries_for_one_or_many(tech_client):
+    PatientFactory()
+    one = _count(tech_client, "/api/patients/")
+    for _ in range(6):
+        PatientFactory()
+
+    assert _count(tech_client, "/api/patients/") == one == 2
+
+
+def test_the_history_costs_the_same_queries_for_one_or_many_infusions(tech_client):
+    privigen, panzyga = brand("Privigen"), brand("Panzyga")
+    patient = PatientFactory()
+    completed_session(patient, privigen, days_ago=7)
+    url = f"/api/patients/{patient.pk}/history"
+    one = _count(tech_client, url)
+    for days in range(14, 90, 14):
+        completed_session(patient, privigen, panzyga, days_ago=days)
+
+    assert _count(tech_client, url) == one == 5

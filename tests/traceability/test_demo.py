@@ -1,0 +1,72 @@
+import pytest
+from django.core.management import call_command
+
+from inventory import demo as inventory_demo
+from inventory.models import Vial, local_today
+from tests.factories import UserFactory
+from traceability import demo
+from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
+from traceability.selectors import GIVEN_STATUSES
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def loaded():
+    call_command("load_catalog", verbosity=0)
+    actor = UserFactory(username="pharm", role="pharmacist")
+    inventory_demo.load(actor=actor)
+    demo.load(actor=actor)
+    return actor
+
+
+def counts() -> list[int]:
+    models = (Patient, InfusionSession, Dispense, BrandSwitchFlag, AdverseReaction, Vial)
+    return [m.objects.count() for m in models] + [m.history.count() for m in models]
+
+
+def test_the_demo_has_patients_with_several_past_infusions(loaded):
+    assert 4 <= Patient.objects.filter(mrn__startswith="DEMO-").count() <= 6
+    for patient in Patient.objects.all():
+        assert patient.sessions.filter(status=InfusionSession.Status.COMPLETED).count() >= 2
+
+
+def test_the_demo_has_a_reviewed_brand_switch_and_one_waiting_on_today_session(loaded):
+    acknowledged = BrandSwitchFlag.objects.filter(status=BrandSwitchFlag.Status.ACKNOWLEDGED)
+    assert acknowledged.filter(session__status=InfusionSession.Status.COMPLETED).exists()
+    [waiting] = BrandSwitchFlag.objects.filter(status=BrandSwitchFlag.Status.OPEN)
+    assert waiting.session.scheduled_date == local_today()
+    assert waiting.session.patient.mrn == "DEMO-1003"
+    assert (waiting.from_product.brand, waiting.to_product.brand) == ("Gammagard Liquid", "Octagam 10%")
+
+
+def test_the_demo_schedules_today_sessions_for_the_scan_station(loaded):
+    today = InfusionSession.objects.filter(scheduled_date=local_today())
+    assert today.filter(status=InfusionSession.Status.SCHEDULED).count() >= 3
+
+
+def test_the_demo_uses_real_catalog_brands(loaded):
+    brands = set(Dispense.objects.filter(status__in=GIVEN_STATUSES).values_list("product__brand", flat=True))
+    assert {"Gammagard Liquid", "Octagam 10%", "Panzyga"} <= brands
+
+
+def test_the_demo_leaves_a_history_row_for_everything_it_created(loaded):
+    for model in (Patient, InfusionSession, Dispense, BrandSwitchFlag, AdverseReaction):
+        assert model.history.filter(history_type="+").count() == model.objects.count()
+        assert not model.history.filter(history_user__isnull=True).exists()
+
+
+def test_loading_the_demo_twice_creates_nothing_new(loaded):
+    before = counts()
+
+    demo.load(actor=loaded)
+
+    assert counts() == before
+
+
+def test_the_demo_skips_what_the_catalog_lacks():
+    actor = UserFactory()
+
+    demo.load(actor=actor)
+
+    assert not Patient.objects.exists()
