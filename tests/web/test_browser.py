@@ -22,7 +22,7 @@ from tests.factories import (
     UserFactory,
     VialFactory,
 )
-from traceability.models import BrandSwitchFlag, Dispense, InfusionSession
+from traceability.models import BrandSwitchFlag, Dispense, InfusionSession, NotificationTask
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -155,6 +155,18 @@ def test_technician_receives_a_case_dispenses_with_a_brand_switch_and_the_recall
     assert "FRIDGE-A" in body or "Fridge A" in body
     shot(page, "3-recall-lookup")
 
+    page.fill("input[name=reference]", "OCT-2026-11")
+    page.fill("input[name=reason]", "Increased reports of hypersensitivity reactions")
+    page.click(".recall-form button[type=submit]")
+    page.wait_for_selector("#message.green")
+    assert "1 patient(s) to notify" in page.inner_text("#message")
+    page.wait_for_selector("a.button[href$='export.xlsx']")
+    assert Vial.objects.filter(lot__lot_number="OCT77A", status=Vial.Status.QUARANTINED).count() == 2
+    assert NotificationTask.objects.get(recall__reference="OCT-2026-11").patient == pharmacy["patient"]
+    workbook = page.request.get(live_server.url + page.get_attribute("a.button[href$='export.xlsx']", "href"))
+    assert workbook.status == 200 and workbook.body()[:2] == b"PK"
+    shot(page, "4-recall-opened")
+
 
 def test_a_refusal_is_shown_in_words_and_the_page_keeps_working(page, live_server, pharmacy):
     log_in(page, live_server, "tina", "/scan/")
@@ -164,4 +176,4 @@ def test_a_refusal_is_shown_in_words_and_the_page_keeps_working(page, live_serve
     wedge_scan(page, "")  # a stray Enter changes nothing
     wedge_scan(page, f"(01){pharmacy['presentation'].gtin}(17){pharmacy['expiry']:%y%m%d}(10)NEWLOT(21)X1")
     page.wait_for_selector('#r-warnings [data-code="not_received"]')
-    shot(page, "4-refusal-then-new-carton")
+    shot(page, "5-refusal-then-new-carton")

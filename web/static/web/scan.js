@@ -154,7 +154,6 @@
           if (flags.length) {
             const advice = result.data.advice || "Brand switch: the pharmacist must review it.";
             message("Dispensed to " + label + ". BRAND SWITCH: " + advice, "amber");
-            addWarning("brand_switch", "amber", advice);
             historyAdd("dispensed " + vial.serial + " to " + label + " (brand switch)", "amber");
           } else {
             message("Dispensed " + vial.serial + " to " + label + ".", "green");
@@ -182,12 +181,26 @@
         refusal(result.data);
         return;
       }
-      if (result && result.ok && action !== "dispense") await lookup(current.raw, true);
-      else if (result && result.ok) await lookup(current.raw, true, true);
+      if (result && result.ok && action === "dispense") showDispensed(result.data);
+      else if (result && result.ok) await lookup(current.raw, true);
     } finally {
       busy = false;
       input.focus();
     }
+  }
+
+  function showDispensed(data) {
+    // The vial is now given: show that, not a red "already dispensed" from a fresh look-up.
+    const flagged = (data.flags_raised || []).length > 0;
+    const colour = flagged ? "amber" : "green";
+    text("r-status", "dispensed");
+    text("r-location", null);
+    $("result").className = "result card " + colour;
+    $("r-status").className = "status-pill " + colour;
+    $("r-warnings").innerHTML = "";
+    if (flagged) addWarning("brand_switch", "amber", "Brand switch: " + (data.advice || "a pharmacist must review it."));
+    renderActions([]);
+    current = null;
   }
 
   function addWarning(code, severity, detail) {
@@ -205,20 +218,18 @@
   }
 
   // --- scanning -------------------------------------------------------------------------------
-  async function lookup(raw, quiet, keepMessage) {
+  async function lookup(raw, quiet) {
     const result = await api("POST", "/api/scan", { barcode: raw });
     if (!result.ok) {
       refusal(result.data);
       return null;
     }
     result.data.raw = raw;
-    const keepFlags = keepMessage ? Array.from($("r-warnings").querySelectorAll('[data-code="brand_switch"]')) : [];
     showResult(result.data);
-    keepFlags.forEach((li) => $("r-warnings").appendChild(li));
     if (!quiet) {
       const colour = worstSeverity(result.data.warnings);
       historyAdd((result.data.product ? result.data.product.product.brand : "GTIN " + result.data.gtin) + " lot " + (result.data.lot || "—") + " serial " + (result.data.serial || "—"), colour);
-      if (!keepMessage) message("", "");
+      message("", "");
     }
     return result.data;
   }
