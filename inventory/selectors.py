@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.db.models import Count, QuerySet, Sum
 
 from config.errors import ApplicationError
-from inventory.exceptions import UnknownProduct, UnknownVial
+from inventory.exceptions import UnknownLot, UnknownProduct, UnknownVial
 from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
 from inventory.rules import dispense_refusal
 from labels.exceptions import InvalidBarcode
@@ -30,6 +30,13 @@ def _on_shelf(status_path: str):
     from django.db.models import Q
 
     return Q(**{f"{status_path}__in": [Vial.Status.IN_STOCK, Vial.Status.QUARANTINED]})
+
+
+def lot_by_id(lot_id: int) -> Lot:
+    try:
+        return Lot.objects.get(pk=lot_id)
+    except Lot.DoesNotExist:
+        raise UnknownLot(f"No lot has id {lot_id}.") from None
 
 
 def product_queryset() -> QuerySet[Product]:
@@ -116,6 +123,7 @@ WARNING_TEXT = {
     "already_dispensed": "This vial was already dispensed.",
     "not_in_stock": "This vial is no longer in stock.",
     "lot_expiry_mismatch": "The carton's expiry differs from the lot on record.",
+    "serial_needed": "Several unserialised vials of this lot are on the shelf; scan the vial's own label.",
 }
 
 
@@ -136,10 +144,12 @@ def scan_lookup(raw: str, *, roles: set[str], today: date | None = None) -> Scan
         _warn(result, "unknown_product", "red", f"GTIN {scan.gtin} is not in the product catalog.")
         return result
 
+    undecided: ApplicationError | None = None
     try:
         result.vial = _find_vial(scan)
-    except ApplicationError:
-        result.vial = None
+    except ApplicationError as error:
+        # Several unserialised vials of the lot are on the shelf: the carton cannot say which one.
+        undecided = error
     if result.vial is not None:
         result.lot = result.vial.lot
     else:
@@ -148,6 +158,15 @@ def scan_lookup(raw: str, *, roles: set[str], today: date | None = None) -> Scan
             Lot.objects.filter(product=result.presentation.product, lot_number__in=lot_numbers).first()
             if lot_numbers else None
         )
+
+    if scan.alternatives and result.lot is not None:
+        # A dropped separator gave several readings: report the one that names what we hold.
+        for candidate in _candidates(scan):
+            if candidate.lot == result.lot.lot_number and (
+                result.vial is None or candidate.serial in (result.vial.serial, None)
+            ):
+                result.scan = candidate
+                break
 
     lot = result.lot
     if lot is not None:
@@ -167,7 +186,10 @@ def scan_lookup(raw: str, *, roles: set[str], today: date | None = None) -> Scan
 
     vial = result.vial
     if vial is None:
-        _warn(result, "not_received", "amber")
+        if undecided is not None:
+            _warn(result, undecided.code, "amber", undecided.message)
+        else:
+            _warn(result, "not_received", "amber")
         if may_handle_stock and not any(w["severity"] == "red" for w in result.warnings):
             result.actions.append("receive")
         return result

@@ -174,6 +174,14 @@ def test_a_refusal_is_shown_in_words_and_the_page_keeps_working(page, live_serve
     page.wait_for_selector("#message.red")
     assert "check digit" in page.inner_text("#message")
     wedge_scan(page, "")  # a stray Enter changes nothing
+    # A scanner that drops the group separator: lot and serial run together, and the page still
+    # finds the vial because only one reading of the scan names a lot we hold.
+    VialFactory(presentation=pharmacy["presentation"], lot__lot_number="DROP1", serial="DROPSER1",
+                location=pharmacy["fridge"])
+    expiry = VialFactory._meta.model.objects.get(serial="DROPSER1").lot.expiry_date
+    wedge_scan(page, f"01{pharmacy['presentation'].gtin}17{expiry:%y%m%d}10DROP121DROPSER1")
+    page.wait_for_function("document.getElementById('r-serial').textContent === 'DROPSER1'")
+    assert page.inner_text("#r-lot") == "DROP1"
     wedge_scan(page, f"(01){pharmacy['presentation'].gtin}(17){pharmacy['expiry']:%y%m%d}(10)NEWLOT(21)X1")
     page.wait_for_selector('#r-warnings [data-code="not_received"]')
     shot(page, "5-refusal-then-new-carton")

@@ -263,8 +263,11 @@
     if (duplicate) { message("This carton (serial " + data.serial + ") is already in the list.", "red"); return; }
     const red = data.warnings.filter((w) => w.severity === "red" || w.code === "unknown_product");
     const alreadyIn = data.vial !== null;
-    receiveList.push({ raw, data, problem: alreadyIn ? "already received" : (red.length ? red.map((w) => w.detail).join(" ") : "") });
+    const problem = alreadyIn ? "already received" : (red.length ? red.map((w) => w.detail).join(" ") : "");
+    receiveList.push({ raw, data, problem });
     renderReceipt();
+    historyAdd("to receive: lot " + (data.lot || "—") + " serial " + (data.serial || "—") + (problem ? " (" + problem + ")" : ""), problem ? "red" : "green");
+    if (problem) beep();
     message("", "");
   }
 
