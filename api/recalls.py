@@ -1,1 +1,474 @@
-urlpatterns: list = []
+"""Recalls: look up any lot, record a recall (quarantine what is on hand, one notification task per
+patient who received it), track notifications, close, dispose of the stock, export the lookback.
+
+Pharmacists and recall coordinators manage recalls; auditors read them; technicians do neither.
+The look-up shows patient data, so it admits the same readers.
+"""
+
+import json
+
+import django_filters
+from django.db.models import Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import include, path, re_path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import generics, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+from rest_framework.views import APIView
+
+from api.inventory_out import LocationOut, LotBrief, ProductBrief, VialOut
+from api.permissions import RecallAccess
+from api.serializers import validated
+from inventory.models import Vial
+from traceability.models import NotificationTask, Recall, RecallLot
+from traceability.recall_export import XLSX_CONTENT_TYPE, recall_workbook, recall_workbook_filename
+from traceability.recall_selectors import (
+    MatchMode,
+    lot_lookup,
+    notification_list,
+    recall_list,
+    recall_lookback,
+    recall_progress,
+)
+from traceability.recalls import (
+    DISPOSE_ACTIONS,
+    notification_update,
+    recall_bulk_dispose,
+    recall_close,
+    recall_create,
+    recall_create_from_text,
+)
+
+# Output ------------------------------------------------------------------------------------------
+
+
+class PatientBrief(serializers.Serializer):
+    id = serializers.IntegerField()
+    mrn = serializers.CharField()
+    name = serializers.CharField()
+
+
+class SessionBrief(serializers.Serializer):
+    id = serializers.IntegerField()
+    scheduled_date = serializers.DateField()
+    status = serializers.CharField()
+    site = serializers.CharField()
+
+
+class RecallBrief(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    recall_class = serializers.CharField()
+    status = serializers.CharField()
+
+
+class LookbackVialOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    serial = serializers.CharField()
+    gtin = serializers.CharField(source="presentation.gtin")
+    grams = serializers.DecimalField(source="presentation.grams", max_digits=6, decimal_places=2)
+    status = serializers.CharField()
+    beyond_use_date = serializers.DateField()
+
+
+class DispenseLineOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField(help_text="dispensed, wasted (opened, partly used) or returned_to_stock (unopened)")
+    vial = LookbackVialOut()
+    brand = serializers.CharField(source="vial.lot.product.brand")
+    lot_number = serializers.CharField(source="vial.lot.lot_number")
+    patient = PatientBrief(source="session.patient")
+    session = SessionBrief()
+    grams = serializers.DecimalField(max_digits=6, decimal_places=2)
+    dispensed_at = serializers.DateTimeField()
+    dispensed_by = serializers.CharField(source="dispensed_by.username")
+    closed_at = serializers.DateTimeField(allow_null=True)
+    closed_reason = serializers.CharField()
+
+
+class LocationStockOut(serializers.Serializer):
+    location = LocationOut(allow_null=True)
+    count = serializers.IntegerField()
+    vials = LookbackVialOut(many=True)
+
+
+class PatientExposureOut(serializers.Serializer):
+    patient = PatientBrief()
+    received = serializers.BooleanField(help_text="False when every vial went back to stock unopened")
+    vials = serializers.IntegerField(source="vial_count", help_text="Distinct vials given to this patient")
+    dispenses = DispenseLineOut(many=True)
+
+
+class LotLookbackOut(serializers.Serializer):
+    lot = LotBrief()
+    product = ProductBrief(source="lot.product")
+    recalls = RecallBrief(many=True)
+    counts = serializers.DictField(child=serializers.IntegerField())
+    on_hand = LocationStockOut(source="on_hand_by_location", many=True)
+    dispenses = DispenseLineOut(many=True)
+    patients = PatientExposureOut(many=True)
+    wasted = LookbackVialOut(many=True)
+    returned = LookbackVialOut(many=True, help_text="Returned to the supplier")
+
+
+class LookupOut(serializers.Serializer):
+    lot_number = serializers.CharField()
+    match = serializers.CharField()
+    gtin = serializers.CharField(allow_null=True)
+    brand = serializers.CharField(allow_null=True)
+    truncated = serializers.BooleanField(help_text="More lots matched than are listed: type more of the lot number")
+    results = LotLookbackOut(many=True)
+
+
+class ProgressOut(serializers.Serializer):
+    total = serializers.IntegerField()
+    notified = serializers.IntegerField(help_text="contacted + unreachable + not required")
+    pending = serializers.IntegerField()
+    contacted = serializers.IntegerField()
+    unreachable = serializers.IntegerField()
+    not_required = serializers.IntegerField()
+
+
+class RecallLotOut(serializers.Serializer):
+    id = serializers.IntegerField(source="lot.id")
+    lot_number = serializers.CharField(source="lot.lot_number")
+    brand = serializers.CharField(source="lot.product.brand")
+    expiry_date = serializers.DateField(source="lot.expiry_date")
+    status = serializers.CharField(source="lot.status")
+
+
+class RecallOut(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username")
+    closed_by = serializers.CharField(source="closed_by.username", allow_null=True, default=None)
+    lots = RecallLotOut(source="recall_lots", many=True)
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Recall
+        fields = [
+            "id", "reference", "source", "recall_class", "reason", "recall_date", "status", "lots",
+            "unmatched_lot_numbers", "progress", "created_by", "created_at", "closed_by", "closed_at", "close_reason",
+        ]
+
+    @extend_schema_field(ProgressOut)
+    def get_progress(self, recall: Recall) -> dict:
+        return recall_progress(recall)
+
+
+class NotificationVialOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    serial = serializers.CharField()
+    gtin = serializers.CharField(source="presentation.gtin")
+    brand = serializers.CharField(source="lot.product.brand")
+    lot_number = serializers.CharField(source="lot.lot_number")
+
+
+class NotificationOut(serializers.ModelSerializer):
+    recall_reference = serializers.CharField(source="recall.reference")
+    patient = PatientBrief()
+    vials = NotificationVialOut(many=True)
+    updated_by = serializers.CharField(source="updated_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = NotificationTask
+        fields = ["id", "recall", "recall_reference", "patient", "vials", "status", "note", "updated_by", "updated_at"]
+
+
+class LookbackOut(serializers.Serializer):
+    recall = RecallBrief()
+    lots = LotLookbackOut(many=True)
+    patients = PatientExposureOut(many=True)
+
+
+class DisposeOut(serializers.Serializer):
+    recall = serializers.IntegerField()
+    action = serializers.CharField()
+    count = serializers.IntegerField()
+    vials = VialOut(many=True)
+
+
+# Input -------------------------------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "integer", "description": "lot id"}, {"type": "string", "description": "lot number"}]}
+)
+class LotRefField(serializers.Field):
+    """A JSON number is a lot id; a JSON string is a lot number (lot numbers may be all digits)."""
+
+    default_error_messages = {"invalid": "A lot is an id (number) or a lot number (text)."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, int):
+            return data
+        if isinstance(data, str) and data.strip():
+            return data.strip()
+        self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
+class RecallCreateIn(serializers.Serializer):
+    reference = serializers.CharField(max_length=80, help_text="The manufacturer's or regulator's recall number")
+    source = serializers.ChoiceField(choices=Recall.Source.choices)
+    recall_class = serializers.ChoiceField(choices=Recall.RecallClass.choices)
+    reason = serializers.CharField()
+    recall_date = serializers.DateField(required=False, help_text="Defaults to today")
+    lots = serializers.ListField(child=LotRefField(), required=False, allow_empty=False)
+    lots_text = serializers.CharField(
+        required=False, trim_whitespace=False, help_text="Lot numbers pasted from the notice, one per line"
+    )
+    brand = serializers.CharField(required=False, help_text="Narrows lot numbers to this brand")
+    allow_unknown = serializers.BooleanField(
+        default=False,
+        help_text="Create the recall with the lots found and keep unknown lot numbers on it "
+        "(unmatched_lot_numbers); by default unknown lot numbers refuse the recall (400 unknown_lots).",
+    )
+
+    def validate(self, data):
+        if ("lots" in data) == ("lots_text" in data):
+            raise serializers.ValidationError("Give either lots (ids or lot numbers) or lots_text, not both.")
+        return data
+
+
+class CloseIn(serializers.Serializer):
+    reason = serializers.CharField(allow_blank=True, required=False, default="")
+
+
+class DisposeIn(serializers.Serializer):
+    action = serializers.ChoiceField(choices=sorted(DISPOSE_ACTIONS), help_text="return (to supplier) or waste")
+    reason = serializers.CharField(allow_blank=True, required=False, default="")
+
+
+class NotificationIn(serializers.Serializer):
+    status = serializers.ChoiceField(choices=NotificationTask.Status.choices)
+    note = serializers.CharField(allow_blank=True, required=False, default="")
+
+
+class LookupIn(serializers.Serializer):
+    lot = serializers.CharField(required=False, trim_whitespace=False, help_text="Lot number (exact, case sensitive)")
+    barcode = serializers.CharField(required=False, trim_whitespace=False, help_text="A raw GS1 scan of a carton")
+    gtin = serializers.CharField(required=False, help_text="Narrow to the product of this GTIN")
+    brand = serializers.CharField(required=False, help_text="Narrow to this brand")
+    match = serializers.ChoiceField(choices=MatchMode.CHOICES, default=MatchMode.EXACT)
+
+    def validate(self, data):
+        if not data.get("lot") and not data.get("barcode"):
+            raise serializers.ValidationError("Give lot (a lot number) or barcode (a scan).")
+        return data
+
+
+# Views -------------------------------------------------------------------------------------------
+
+
+class RecallFilter(django_filters.FilterSet):
+    reference = django_filters.CharFilter(field_name="reference", lookup_expr="icontains")
+    lot_number = django_filters.CharFilter(method="filter_lot_number")
+    brand = django_filters.CharFilter(method="filter_brand")
+    date_from = django_filters.DateFilter(field_name="recall_date", lookup_expr="gte")
+    date_to = django_filters.DateFilter(field_name="recall_date", lookup_expr="lte")
+
+    class Meta:
+        model = Recall
+        fields = ["status", "source", "recall_class", "reference", "lot_number", "brand", "date_from", "date_to"]
+
+    # Subqueries rather than joins: a join would repeat a recall once per matching lot.
+    def filter_lot_number(self, queryset, name, value):
+        lots = RecallLot.objects.filter(lot__lot_number=value.strip())
+        return queryset.filter(Q(pk__in=lots.values("recall_id")))
+
+    def filter_brand(self, queryset, name, value):
+        lots = RecallLot.objects.filter(lot__product__brand__iexact=value.strip())
+        return queryset.filter(Q(pk__in=lots.values("recall_id")))
+
+
+class XlsxRenderer(BaseRenderer):
+    media_type = XLSX_CONTENT_TYPE
+    format = "xlsx"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        # Only refusals reach here (the workbook is an HttpResponse of its own): keep them JSON.
+        return data if isinstance(data, bytes) else json.dumps(data).encode()
+
+
+class RecallViewSet(viewsets.ReadOnlyModelViewSet):
+    """Recalls with their lots and notification progress."""
+
+    permission_classes = [RecallAccess]
+    lookup_value_regex = r"\d+"
+    serializer_class = RecallOut
+    filterset_class = RecallFilter
+    ordering_fields = ["recall_date", "reference"]
+
+    def get_queryset(self):
+        return recall_list()
+
+    def _recall(self, pk) -> Recall:
+        return get_object_or_404(Recall, pk=pk)
+
+    def _out(self, recall: Recall) -> dict:
+        return RecallOut(recall_list().get(pk=recall.pk)).data
+
+    @extend_schema(request=RecallCreateIn, responses={201: RecallOut})
+    def create(self, request):
+        """Record a recall: its lots become recalled, their vials on hand are quarantined, and one
+        notification task is opened per patient who was given one of their vials."""
+        data = validated(RecallCreateIn, request.data)
+        fields = {
+            "reference": data["reference"],
+            "source": data["source"],
+            "recall_class": data["recall_class"],
+            "reason": data["reason"],
+            "recall_date": data.get("recall_date"),
+            "brand": data.get("brand"),
+            "allow_unknown": data["allow_unknown"],
+            "actor": request.user,
+        }
+        if "lots_text" in data:
+            recall = recall_create_from_text(lots_text=data["lots_text"], **fields)
+        else:
+            recall = recall_create(lots=data["lots"], **fields)
+        return Response(self._out(recall), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=CloseIn, responses={200: RecallOut})
+    @action(detail=True, methods=["post"])
+    def close(self, request, pk=None):
+        """Close a recall (reason required). Refused when closed already or notifications are pending."""
+        data = validated(CloseIn, request.data)
+        recall = recall_close(recall=self._recall(pk), reason=data["reason"], actor=request.user)
+        return Response(self._out(recall))
+
+    @extend_schema(request=DisposeIn, responses={200: DisposeOut})
+    @action(detail=True, methods=["post"])
+    def dispose(self, request, pk=None):
+        """Return to supplier or waste every vial of the recall's lots still on hand, all or nothing."""
+        data = validated(DisposeIn, request.data)
+        recall = self._recall(pk)
+        vials = recall_bulk_dispose(recall=recall, action=data["action"], reason=data["reason"], actor=request.user)
+        rows = Vial.objects.filter(pk__in=[v.pk for v in vials]).select_related(
+            "presentation__product", "lot", "location"
+        ).order_by("pk")
+        return Response(
+            {"recall": recall.pk, "action": data["action"], "count": len(vials), "vials": VialOut(rows, many=True).data}
+        )
+
+    @extend_schema(responses={200: LookbackOut})
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def lookback(self, request, pk=None):
+        """Every vial of the recall's lots and every patient who was given one (each patient once)."""
+        recall = self._recall(pk)
+        lookback = recall_lookback(recall)
+        return Response(LookbackOut({"recall": recall, "lots": lookback.lots, "patients": lookback.patients}).data)
+
+    @extend_schema(responses={(200, XLSX_CONTENT_TYPE): OpenApiTypes.BINARY})
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="export.xlsx",
+        url_name="export",
+        renderer_classes=[JSONRenderer, XlsxRenderer],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def export(self, request, pk=None):
+        """The lookback as an Excel workbook: recall, on hand, patients, notifications."""
+        recall = get_object_or_404(Recall.objects.select_related("created_by", "closed_by"), pk=pk)
+        response = HttpResponse(recall_workbook(recall), content_type=XLSX_CONTENT_TYPE)
+        response["Content-Disposition"] = f'attachment; filename="{recall_workbook_filename(recall)}"'
+        return response
+
+
+class RecallLookup(APIView):
+    """Every vial of a lot: on hand by location, given to patients (who, when, by whom), wasted or
+    returned. Works whether or not a recall exists. 404 lot_not_found carries `suggestions`."""
+
+    permission_classes = [RecallAccess]
+
+    @extend_schema(parameters=[LookupIn], responses={200: LookupOut})
+    def get(self, request):
+        data = validated(LookupIn, request.query_params)
+        result = lot_lookup(
+            lot=data.get("lot"),
+            barcode=data.get("barcode"),
+            gtin=data.get("gtin"),
+            brand=data.get("brand"),
+            match=data["match"],
+        )
+        return Response(LookupOut(result).data)
+
+
+class NotificationFilter(django_filters.FilterSet):
+    class Meta:
+        model = NotificationTask
+        fields = ["status"]
+
+
+class RecallNotificationList(generics.ListAPIView):
+    """The patients to notify for a recall, with their vials and where each notification stands."""
+
+    permission_classes = [RecallAccess]
+    serializer_class = NotificationOut
+    filterset_class = NotificationFilter
+    ordering_fields = ["status", "updated_at"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return NotificationTask.objects.none()
+        recall = get_object_or_404(Recall, pk=self.kwargs["pk"])
+        return notification_list(recall=recall)
+
+
+class NotificationDetail(APIView):
+    """One patient's notification; PATCH or POST records the outcome (who and when are recorded)."""
+
+    permission_classes = [RecallAccess]
+
+    def _task(self, pk) -> NotificationTask:
+        return get_object_or_404(NotificationTask, pk=pk)
+
+    def _out(self, task: NotificationTask) -> dict:
+        return NotificationOut(notification_list().get(pk=task.pk)).data
+
+    @extend_schema(responses={200: NotificationOut})
+    def get(self, request, pk):
+        return Response(self._out(self._task(pk)))
+
+    @extend_schema(request=NotificationIn, responses={200: NotificationOut})
+    def patch(self, request, pk):
+        data = validated(NotificationIn, request.data)
+        task = notification_update(task=self._task(pk), status=data["status"], note=data["note"], actor=request.user)
+        return Response(self._out(task))
+
+    @extend_schema(request=NotificationIn, responses={200: NotificationOut})
+    def post(self, request, pk):
+        return self.patch(request, pk)
+
+
+class OptionalSlashRouter(SimpleRouter):
+    """Routes that answer with and without a trailing slash: a POST redirected to add one would
+    lose its body. (SimpleRouter turns any truthy trailing_slash argument into a required "/".)"""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
+router.register("recalls", RecallViewSet, basename="recall")
+
+urlpatterns = [
+    re_path(r"^recalls/lookup/?$", RecallLookup.as_view(), name="recall-lookup"),
+    re_path(r"^recalls/(?P<pk>\d+)/notifications/?$", RecallNotificationList.as_view(), name="recall-notifications"),
+    re_path(r"^notifications/(?P<pk>\d+)/?$", NotificationDetail.as_view(), name="notification-detail"),
+    path("", include(router.urls)),
+]

@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from django.utils import timezone
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -36,7 +37,18 @@ def _cell_value(value):
     # Excel has no time zones: datetimes are written in the site's local time.
     if isinstance(value, datetime):
         return timezone.localtime(value).replace(tzinfo=None) if timezone.is_aware(value) else value
+    if isinstance(value, str):
+        # Control characters pasted into a note would make the file unreadable (openpyxl refuses them).
+        return ILLEGAL_CHARACTERS_RE.sub("", value)
     return value
+
+
+def _append(ws: Worksheet, values: Sequence) -> None:
+    ws.append([_cell_value(v) for v in values])
+    for cell in ws[ws.max_row]:
+        # Text typed by people ("=HYPERLINK(…)" in a note) stays text, never a formula.
+        if cell.data_type == "f":
+            cell.data_type = "s"
 
 
 def _display_length(value) -> int:
@@ -55,7 +67,7 @@ def _table(ws: Worksheet, columns: Sequence[Column], rows: Iterable[Sequence]) -
         cell.font = BOLD
     widths = [len(c.title) + 2 for c in columns]
     for row in rows:
-        ws.append([_cell_value(v) for v in row])
+        _append(ws, row)
         for i, value in enumerate(row):
             widths[i] = max(widths[i], _display_length(value) + 2)
     for index, column in enumerate(columns, start=1):
@@ -86,17 +98,18 @@ def _summary(ws: Worksheet, recall: Recall, lots, progress: dict[str, int]) -> N
         ("Closed by", _user(recall.closed_by)),
         ("Closed at", recall.closed_at),
         ("Close reason", recall.close_reason),
-        ("Lots", "\n".join(f"{lot.product.brand} lot {lot.lot_number} (exp. {lot.expiry_date:%Y-%m-%d})" for lot in lots)),
+        ("Lots", "\n".join(f"{lot.product.brand} lot {lot.lot_number} (exp. {lot.expiry_date:%Y-%m-%d})"
+                            for lot in lots)),
         ("Lot numbers not found here", "\n".join(recall.unmatched_lot_numbers)),
         ("Patients", progress["total"]),
         ("Patients notified", progress["notified"]),
         ("Notifications pending", progress["pending"]),
     ]
-    ws.append(["Recall", recall.reference])
+    _append(ws, ["Recall", recall.reference])
     for cell in ws[1]:
         cell.font = BOLD
     for label, value in rows[1:]:
-        ws.append([label, _cell_value(value)])
+        _append(ws, [label, value])
         cell = ws.cell(row=ws.max_row, column=2)
         if isinstance(value, datetime):
             cell.number_format = DATETIME_FORMAT

@@ -337,7 +337,9 @@ def recall_list() -> QuerySet[Recall]:
         .prefetch_related(
             Prefetch(
                 "recall_lots",
-                queryset=RecallLot.objects.select_related("lot__product").order_by("lot__product__brand", "lot__lot_number"),
+                queryset=RecallLot.objects.select_related("lot__product").order_by(
+                    "lot__product__brand", "lot__lot_number"
+                ),
             )
         )
         .order_by("-recall_date", "-id")

@@ -129,7 +129,9 @@ def _refuse_unknown(unknown: list[str]) -> None:
 
 def _validate_recall_fields(*, reference: str, source: str, recall_class: str, reason: str) -> None:
     if not reference:
-        raise InvalidInput("A recall needs its reference (the manufacturer's or regulator's number).", code="reference_required")
+        raise InvalidInput(
+            "A recall needs its reference (the manufacturer's or regulator's number).", code="reference_required"
+        )
     if source not in Recall.Source.values:
         raise InvalidInput(f"Unknown source {source!r}.", code="invalid_source")
     if recall_class not in Recall.RecallClass.values:
@@ -185,7 +187,9 @@ def recall_create(
             audited_save(recall, actor=actor, reason=audit_reason)
     except IntegrityError:
         raise RecallReferenceExists(f"Recall {reference} is already recorded.") from None
-    audited_bulk_create(RecallLot, [RecallLot(recall=recall, lot=lot) for lot in locked], actor=actor, reason=audit_reason)
+    audited_bulk_create(
+        RecallLot, [RecallLot(recall=recall, lot=lot) for lot in locked], actor=actor, reason=audit_reason
+    )
 
     to_recall = [lot for lot in locked if lot.status != Lot.Status.RECALLED]
     for lot in to_recall:
@@ -263,7 +267,8 @@ def recall_close(*, recall: Recall, reason: str, actor) -> Recall:
         raise ReasonRequired("Say why the recall is closed.")
     recall = _locked_recall(recall)
     if recall.status == Recall.Status.CLOSED:
-        raise RecallClosed(f"Recall {recall.reference} was already closed on {timezone.localtime(recall.closed_at):%Y-%m-%d}.")
+        closed_on = timezone.localtime(recall.closed_at)
+        raise RecallClosed(f"Recall {recall.reference} was already closed on {closed_on:%Y-%m-%d}.")
     pending = recall.notifications.filter(status=NotificationTask.Status.PENDING).count()
     if pending:
         raise NotificationsPending(
@@ -324,7 +329,6 @@ def recall_bulk_dispose(*, recall: Recall, action: str, reason: str, actor) -> l
     for vial in vials:
         vial.status = disposal.vial_status
         vial.location = None
-    audited_bulk_update(
-        Vial, vials, ["status", "location"], actor=actor, reason=f"recall {recall.reference}: {disposal.label}: {reason}"
-    )
+    audit_reason = f"recall {recall.reference}: {disposal.label}: {reason}"
+    audited_bulk_update(Vial, vials, ["status", "location"], actor=actor, reason=audit_reason)
     return vials

@@ -137,3 +137,20 @@ def test_recall_date_is_written_as_a_date(recall_coordinator):
     facts = {row[0].value: row for row in wb["Recall"].iter_rows()}
     assert facts["Recall date"][1].value == datetime(2025, 12, 7)
     assert facts["Recall date"][1].number_format == "yyyy-mm-dd"
+
+
+def test_text_typed_by_people_stays_text(recall_coordinator):
+    scenario = build_scenario()
+    recall = recall_create(
+        reference="=cmd|' /C calc'!A0", source="internal", recall_class="III", reason="=1+1", lots=scenario.lots,
+        actor=recall_coordinator,
+    )
+    task = NotificationTask.objects.get(recall=recall, patient=scenario.patients["ann"])
+    notification_update(task=task, status="contacted", note="=HYPERLINK(\"http://x\")\x0b pasted", actor=recall_coordinator)
+    wb = load_workbook(io.BytesIO(recall_workbook(recall)))
+    _, body = rows(wb["Notifications"])
+    note = next(r["Note"] for r in body if r["MRN"] == "MRN0001")
+    assert note == '=HYPERLINK("http://x") pasted'
+    cell = next(c for c in wb["Notifications"]["F"] if c.value == note)
+    assert cell.data_type == "s"
+    assert wb["Recall"]["B1"].data_type == "s"

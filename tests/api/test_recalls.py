@@ -1,0 +1,415 @@
+"""Recall API: wiring, status and error codes, who may call what, constant query counts."""
+
+import io
+
+import pytest
+from openpyxl import load_workbook
+
+from inventory.models import Lot, Vial
+from tests.factories import (
+    InfusionSessionFactory,
+    LotFactory,
+    PatientFactory,
+    PresentationFactory,
+    StorageLocationFactory,
+    UserFactory,
+    VialFactory,
+)
+from tests.traceability.test_recalls_scenario import build_scenario
+from traceability.models import Recall
+from traceability.recalls import recall_create
+from traceability.services import vial_dispense
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["technician", "pharmacist", "auditor", "recall_coordinator", "none", None]
+READERS = {"pharmacist", "auditor", "recall_coordinator"}
+MANAGERS = {"pharmacist", "recall_coordinator"}
+
+
+def refused_status(role) -> int:
+    return 401 if role is None else 403
+
+
+def lot_with(on_hand: int, given: int, *, lot_number: str | None = None) -> Lot:
+    """A lot with `on_hand` vials on two shelves and `given` vials each given to its own patient."""
+    presentation = PresentationFactory()
+    lot = LotFactory(product=presentation.product, **({"lot_number": lot_number} if lot_number else {}))
+    shelves = [StorageLocationFactory(), StorageLocationFactory()]
+    tech = UserFactory()
+    for i in range(on_hand + given):
+        vial = VialFactory(presentation=presentation, lot=lot, location=shelves[i % 2])
+        if i >= on_hand:
+            vial_dispense(session=InfusionSessionFactory(patient=PatientFactory()), vial=vial, actor=tech)
+    return lot
+
+
+def make_recall(lot: Lot, reference: str = "FDA-1") -> Recall:
+    return recall_create(
+        reference=reference, source="regulator", recall_class="II", reason="Particulates", lots=[lot],
+        actor=UserFactory(),
+    )
+
+
+@pytest.fixture
+def recall():
+    return make_recall(lot_with(2, 1, lot_number="LOT-A1"))
+
+
+def create_body(**extra):
+    body = {"reference": "MFR-2025-33", "source": "manufacturer", "recall_class": "I", "reason": "Sterility"}
+    body.update(extra)
+    return body
+
+
+# Who may call what -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_who_may_list_and_read_recalls(client_for, recall, role):
+    client = client_for(role)
+    for url in ["/api/recalls/", f"/api/recalls/{recall.pk}", f"/api/recalls/{recall.pk}/lookback",
+                f"/api/recalls/{recall.pk}/notifications/"]:
+        response = client.get(url)
+        assert response.status_code == (200 if role in READERS else refused_status(role)), url
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_who_may_look_up_a_lot(client_for, recall, role):
+    response = client_for(role).get("/api/recalls/lookup", {"lot": "LOT-A1"})
+    assert response.status_code == (200 if role in READERS else refused_status(role))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_who_may_export_a_recall(client_for, recall, role):
+    response = client_for(role).get(f"/api/recalls/{recall.pk}/export.xlsx")
+    assert response.status_code == (200 if role in READERS else refused_status(role))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_who_may_create_a_recall(client_for, role):
+    lot = lot_with(1, 0)
+    response = client_for(role).post("/api/recalls/", create_body(lots=[lot.pk]))
+    assert response.status_code == (201 if role in MANAGERS else refused_status(role))
+    assert Recall.objects.exists() == (role in MANAGERS)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_who_may_record_a_notification(client_for, recall, role):
+    task = recall.notifications.get()
+    response = client_for(role).patch(f"/api/notifications/{task.pk}", {"status": "contacted"})
+    assert response.status_code == (200 if role in MANAGERS else refused_status(role))
+    task.refresh_from_db()
+    assert (task.status == "contacted") == (role in MANAGERS)
+    read = client_for(role).get(f"/api/notifications/{task.pk}")
+    assert read.status_code == (200 if role in READERS else refused_status(role))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_who_may_close_a_recall(client_for, role):
+    recall = make_recall(lot_with(1, 0))
+    response = client_for(role).post(f"/api/recalls/{recall.pk}/close", {"reason": "done"})
+    assert response.status_code == (200 if role in MANAGERS else refused_status(role))
+    recall.refresh_from_db()
+    assert (recall.status == "closed") == (role in MANAGERS)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_who_may_dispose_of_recalled_stock(client_for, recall, role):
+    response = client_for(role).post(f"/api/recalls/{recall.pk}/dispose", {"action": "return", "reason": "RA-1"})
+    assert response.status_code == (200 if role in MANAGERS else refused_status(role))
+    returned = Vial.objects.filter(status=Vial.Status.RETURNED).count()
+    assert returned == (2 if role in MANAGERS else 0)
+
+
+# Creating ----------------------------------------------------------------------------------
+
+
+def test_create_with_lot_ids_and_lot_numbers_recalls_and_quarantines(recall_client):
+    first, second = lot_with(2, 1), lot_with(1, 2, lot_number="77700")
+    response = recall_client.post("/api/recalls/", create_body(lots=[first.pk, "77700"], recall_date="2025-12-07"))
+    assert response.status_code == 201
+    body = response.json()
+    assert {lot["id"] for lot in body["lots"]} == {first.pk, second.pk}
+    assert {lot["status"] for lot in body["lots"]} == {"recalled"}
+    assert body["recall_date"] == "2025-12-07"
+    assert body["created_by"] == "rita"
+    assert body["progress"] == {"total": 3, "notified": 0, "pending": 3, "contacted": 0, "unreachable": 0, "not_required": 0}
+    assert Vial.objects.filter(status=Vial.Status.QUARANTINED).count() == 3
+
+
+def test_create_from_pasted_text(recall_client):
+    lot_with(1, 1, lot_number="AB12")
+    lot_with(1, 1, lot_number="CD34")
+    response = recall_client.post("/api/recalls/", create_body(lots_text="  AB12\n\nCD34\r\nAB12\n"))
+    assert response.status_code == 201
+    assert sorted(lot["lot_number"] for lot in response.json()["lots"]) == ["AB12", "CD34"]
+
+
+def test_create_from_text_with_unknown_lots_is_refused_with_the_list_and_creates_nothing(recall_client):
+    lot_with(1, 1, lot_number="AB12")
+    response = recall_client.post("/api/recalls/", create_body(lots_text="AB12\nab12\nZZ99\n"))
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "unknown_lots"
+    assert body["unknown_lots"] == ["ab12", "ZZ99"]
+    assert body["suggestions"]["ab12"] == ["AB12"]
+    assert "ab12" in body["detail"]
+    assert not Recall.objects.exists()
+    assert not Lot.objects.filter(status="recalled").exists()
+
+
+def test_create_with_allow_unknown_keeps_the_unknown_lot_numbers_on_the_recall(recall_client):
+    lot_with(1, 1, lot_number="AB12")
+    response = recall_client.post("/api/recalls/", create_body(lots_text="AB12\nZZ99", allow_unknown=True))
+    assert response.status_code == 201
+    assert response.json()["unmatched_lot_numbers"] == ["ZZ99"]
+
+
+@pytest.mark.parametrize(
+    "extra, code",
+    [
+        ({}, "invalid"),
+        ({"lots": [1], "lots_text": "A"}, "invalid"),
+        ({"lots": []}, "invalid"),
+        ({"lots": [True]}, "invalid"),
+        ({"lots": [{"id": 1}]}, "invalid"),
+        ({"lots": [424242]}, "unknown_lots"),
+        ({"lots_text": "\n \n"}, "no_lots"),
+        ({"lots_text": "A", "recall_class": "IV"}, "invalid"),
+    ],
+)
+def test_create_refuses_bad_input_and_changes_nothing(recall_client, extra, code):
+    response = recall_client.post("/api/recalls/", create_body(**extra))
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert not Recall.objects.exists()
+
+
+def test_create_with_a_known_reference_is_a_conflict(recall_client, recall):
+    response = recall_client.post("/api/recalls/", create_body(reference="FDA-1", lots=[recall.lots.get().pk]))
+    assert (response.status_code, response.json()["code"]) == (409, "recall_reference_exists")
+
+
+# Reading -----------------------------------------------------------------------------------
+
+
+def test_the_list_filters_by_status_and_lot_number(auditor_client, recall):
+    make_recall(lot_with(1, 0, lot_number="OTHER-9"), reference="FDA-2")
+    assert [r["reference"] for r in auditor_client.get("/api/recalls/", {"lot_number": "LOT-A1"}).json()["results"]] == ["FDA-1"]
+    assert len(auditor_client.get("/api/recalls/", {"status": "open"}).json()["results"]) == 2
+    assert auditor_client.get("/api/recalls/", {"status": "closed"}).json()["results"] == []
+
+
+def test_the_detail_shows_lots_and_progress(auditor_client, recall):
+    body = auditor_client.get(f"/api/recalls/{recall.pk}").json()
+    assert [lot["lot_number"] for lot in body["lots"]] == ["LOT-A1"]
+    assert body["progress"]["total"] == 1
+    assert body["status"] == "open"
+
+
+def test_an_unknown_recall_is_404(auditor_client):
+    assert auditor_client.get("/api/recalls/999999").status_code == 404
+    assert auditor_client.get("/api/recalls/999999/export.xlsx").status_code == 404
+
+
+def test_the_lookback_lists_each_patient_once(auditor_client):
+    scenario = build_scenario()
+    recall = recall_create(reference="R", source="internal", recall_class="I", reason="x", lots=scenario.lots,
+                           actor=UserFactory())
+    body = auditor_client.get(f"/api/recalls/{recall.pk}/lookback").json()
+    mrns = [p["patient"]["mrn"] for p in body["patients"]]
+    assert mrns == ["MRN0001", "MRN0002", "MRN0003", "MRN0004"]
+    ann = body["patients"][0]
+    assert ann["vials"] == 3 and ann["received"] is True
+    assert {d["vial"]["serial"] for d in ann["dispenses"]} == {"A0004", "A0005", "B0011"}
+
+
+# Look-up -----------------------------------------------------------------------------------
+
+
+def test_lookup_returns_each_lot_with_stock_by_location_and_patients(auditor_client):
+    build_scenario()
+    response = auditor_client.get("/api/recalls/lookup", {"lot": " P100263 "})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["lot_number"] == "P100263" and body["truncated"] is False
+    (lot,) = body["results"]
+    assert lot["product"]["brand"] == "Privigen"
+    assert lot["lot"]["status"] == "released" and lot["lot"]["expiry_date"]
+    assert {g["location"]["code"]: g["count"] for g in lot["on_hand"]} == {"FRIDGE-A": 3, "RT-1": 1}
+    given = {(d["vial"]["serial"], d["patient"]["mrn"], d["patient"]["name"], d["dispensed_by"], d["status"])
+             for d in lot["dispenses"]}
+    assert ("A0007", "MRN0004", "Dan Dunn", "tess", "wasted") in given
+    assert all(d["session"]["scheduled_date"] and d["dispensed_at"] for d in lot["dispenses"])
+    assert {v["serial"] for v in lot["wasted"]} == {"A0007", "A0008"}
+    assert [v["serial"] for v in lot["returned"]] == ["A0009"]
+    assert lot["counts"]["patients"] == 4
+    assert lot["recalls"] == []
+
+
+def test_lookup_of_an_unknown_lot_is_404_with_suggestions(auditor_client):
+    lot_with(1, 0, lot_number="LE12A045")
+    response = auditor_client.get("/api/recalls/lookup", {"lot": "le12a045"})
+    assert response.status_code == 404
+    body = response.json()
+    assert body["code"] == "lot_not_found"
+    assert body["suggestions"] == ["LE12A045"]
+
+
+def test_lookup_by_prefix(auditor_client):
+    lot_with(1, 0, lot_number="LE12A045")
+    lot_with(1, 0, lot_number="LE12A046")
+    body = auditor_client.get("/api/recalls/lookup", {"lot": "LE12A", "match": "prefix"}).json()
+    assert [r["lot"]["lot_number"] for r in body["results"]] == ["LE12A045", "LE12A046"]
+
+
+def test_lookup_by_barcode(auditor_client):
+    from labels.gs1 import element_string
+
+    lot = lot_with(1, 0, lot_number="LE12A045")
+    raw = element_string(gtin=lot.product.presentations.get().gtin, expiry=lot.expiry_date, lot="LE12A045", serial="X1")
+    body = auditor_client.get("/api/recalls/lookup", {"barcode": raw}).json()
+    assert [r["lot"]["id"] for r in body["results"]] == [lot.pk]
+
+
+@pytest.mark.parametrize(
+    "params, code",
+    [({}, "invalid"), ({"lot": "X", "match": "fuzzy"}, "invalid"), ({"barcode": "not a barcode"}, "invalid_barcode")],
+)
+def test_lookup_refuses_bad_input(auditor_client, params, code):
+    response = auditor_client.get("/api/recalls/lookup", params)
+    assert (response.status_code, response.json()["code"]) == (400, code)
+
+
+# Notifications, close, dispose, export ------------------------------------------------------
+
+
+def test_notifications_list_shows_patient_vials_and_status(recall_client, recall):
+    body = recall_client.get(f"/api/recalls/{recall.pk}/notifications/").json()
+    (task,) = body["results"]
+    assert task["status"] == "pending"
+    assert task["recall_reference"] == "FDA-1"
+    assert task["patient"]["mrn"]
+    assert [v["lot_number"] for v in task["vials"]] == ["LOT-A1"]
+    assert recall_client.get(f"/api/recalls/{recall.pk}/notifications/", {"status": "contacted"}).json()["results"] == []
+
+
+@pytest.mark.parametrize("method", ["patch", "post"])
+def test_recording_a_notification_returns_who_and_when(recall_client, recall, method):
+    task = recall.notifications.get()
+    response = getattr(recall_client, method)(f"/api/notifications/{task.pk}", {"status": "unreachable", "note": "No answer"})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["note"], body["updated_by"]) == ("unreachable", "No answer", "rita")
+    assert body["updated_at"]
+    progress = recall_client.get(f"/api/recalls/{recall.pk}").json()["progress"]
+    assert (progress["notified"], progress["pending"], progress["unreachable"]) == (1, 0, 1)
+
+
+def test_a_bad_notification_status_is_400_and_changes_nothing(recall_client, recall):
+    task = recall.notifications.get()
+    response = recall_client.patch(f"/api/notifications/{task.pk}", {"status": "emailed"})
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+    response = recall_client.patch(f"/api/notifications/{task.pk}", {"status": "not_required"})
+    assert (response.status_code, response.json()["code"]) == (400, "note_required")
+    task.refresh_from_db()
+    assert task.status == "pending" and task.updated_by is None
+    assert recall_client.patch("/api/notifications/999999", {"status": "contacted"}).status_code == 404
+
+
+def test_close_with_patients_pending_is_409(recall_client, recall):
+    response = recall_client.post(f"/api/recalls/{recall.pk}/close", {"reason": "done"})
+    assert (response.status_code, response.json()["code"], response.json()["pending"]) == (409, "notifications_pending", 1)
+    recall.refresh_from_db()
+    assert recall.status == "open"
+
+
+def test_close_records_who_when_and_why_and_a_second_close_is_409(recall_client, recall):
+    task = recall.notifications.get()
+    recall_client.post(f"/api/notifications/{task.pk}", {"status": "contacted"})
+    assert recall_client.post(f"/api/recalls/{recall.pk}/close", {}).json()["code"] == "reason_required"
+    body = recall_client.post(f"/api/recalls/{recall.pk}/close", {"reason": "All informed"}).json()
+    assert (body["status"], body["closed_by"], body["close_reason"]) == ("closed", "rita", "All informed")
+    assert body["closed_at"]
+    again = recall_client.post(f"/api/recalls/{recall.pk}/close", {"reason": "again"})
+    assert (again.status_code, again.json()["code"]) == (409, "recall_closed")
+
+
+def test_dispose_returns_the_vials_taken_out_of_stock(pharmacist_client, recall):
+    response = pharmacist_client.post(f"/api/recalls/{recall.pk}/dispose", {"action": "waste", "reason": "Per notice"})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["action"], body["count"]) == ("waste", 2)
+    assert {v["status"] for v in body["vials"]} == {"wasted"}
+    again = pharmacist_client.post(f"/api/recalls/{recall.pk}/dispose", {"action": "waste", "reason": "x"})
+    assert (again.status_code, again.json()["code"]) == (409, "nothing_to_dispose")
+
+
+@pytest.mark.parametrize("body", [{"action": "burn", "reason": "x"}, {"action": "return"}])
+def test_dispose_refuses_bad_input_and_changes_nothing(pharmacist_client, recall, body):
+    response = pharmacist_client.post(f"/api/recalls/{recall.pk}/dispose", body)
+    assert response.status_code == 400
+    assert Vial.objects.filter(status=Vial.Status.QUARANTINED).count() == 2
+
+
+def test_export_is_an_xlsx_attachment(auditor_client, recall):
+    response = auditor_client.get(f"/api/recalls/{recall.pk}/export.xlsx")
+    assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert response["Content-Disposition"] == 'attachment; filename="recall-FDA-1-lookback.xlsx"'
+    wb = load_workbook(io.BytesIO(response.content))
+    assert wb.sheetnames == ["Recall", "On hand", "Patients", "Notifications"]
+    assert wb["Patients"].max_row == 2
+
+
+def test_export_honours_an_xlsx_accept_header(auditor_client, recall):
+    accept = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert auditor_client.get(f"/api/recalls/{recall.pk}/export.xlsx", HTTP_ACCEPT=accept).status_code == 200
+
+
+# Query counts ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [2, 40])
+def test_lookup_query_count_is_constant(client_for, django_assert_num_queries, size):
+    lot = lot_with(size // 2, size // 2, lot_number=f"SZ{size}")
+    client = client_for("auditor")
+    with django_assert_num_queries(5):  # roles, lots, vials, dispenses, recall links
+        response = client.get("/api/recalls/lookup", {"lot": lot.lot_number})
+    assert response.json()["results"][0]["counts"]["vials"] == size
+
+
+@pytest.mark.parametrize("size", [2, 40])
+def test_lookback_query_count_is_constant(client_for, django_assert_num_queries, size):
+    recall = make_recall(lot_with(size // 2, size // 2))
+    client = client_for("auditor")
+    with django_assert_num_queries(6):  # roles, recall, lots, vials, dispenses, recall links
+        client.get(f"/api/recalls/{recall.pk}/lookback")
+
+
+@pytest.mark.parametrize("count", [1, 6])
+def test_recall_list_query_count_is_constant(client_for, django_assert_num_queries, count):
+    for i in range(count):
+        make_recall(lot_with(1, 2), reference=f"R-{i}")
+    client = client_for("auditor")
+    with django_assert_num_queries(4):  # roles, count, page, lots
+        response = client.get("/api/recalls/")
+    assert len(response.json()["results"]) == count
+
+
+@pytest.mark.parametrize("patients", [1, 12])
+def test_notification_list_query_count_is_constant(client_for, django_assert_num_queries, patients):
+    recall = make_recall(lot_with(0, patients))
+    client = client_for("recall_coordinator")
+    with django_assert_num_queries(5):  # roles, recall, count, page, vials
+        response = client.get(f"/api/recalls/{recall.pk}/notifications/")
+    assert response.json()["count"] == patients
+
+
+@pytest.mark.parametrize("patients", [1, 12])
+def test_export_query_count_is_constant(client_for, django_assert_num_queries, patients):
+    recall = make_recall(lot_with(3, patients))
+    client = client_for("auditor")
+    # roles, recall, lots, vials, dispenses, recall links, tasks, task vials, progress
+    with django_assert_num_queries(9):
+        client.get(f"/api/recalls/{recall.pk}/export.xlsx")
