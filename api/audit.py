@@ -1,1 +1,251 @@
-urlpatterns: list = []
+"""Audit history: a cursor-paginated JSON list, an Excel export, and background export jobs.
+
+Auditors (and superusers) only. The same filters everywhere: since, until, lot, vial, patient
+(MRN), user (username), model (one of the sheet keys; without it, all models merged by time).
+"""
+
+import tempfile
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.http import FileResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
+
+from api.permissions import AuditAccess
+from api.serializers import validated
+from audit.exceptions import ExportFailed, ExportNotFound, ExportNotReady
+from audit.models import ExportEvent, ExportJob
+from audit.registry import audited_models
+from audit.selectors import Cursor, export_job_for, history_counts, history_page, parse_filters
+from audit.services import export_job_create, history_export
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class FiltersInput(serializers.Serializer):
+    since = serializers.CharField(required=False, allow_blank=True, help_text="YYYY-MM-DD (local day) or ISO date-time")
+    until = serializers.CharField(required=False, allow_blank=True, help_text="YYYY-MM-DD (whole day) or ISO date-time")
+    lot = serializers.CharField(required=False, allow_blank=True, help_text="lot number")
+    vial = serializers.IntegerField(required=False, min_value=1, help_text="vial id")
+    patient = serializers.CharField(required=False, allow_blank=True, help_text="patient MRN")
+    user = serializers.CharField(required=False, allow_blank=True, help_text="username of who made the change")
+    model = serializers.ChoiceField(choices=[], required=False, allow_blank=True)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model"].choices = list(audited_models())
+
+
+def _filters(request):
+    return parse_filters(**validated(FiltersInput, request.query_params))
+
+
+def _jsonable(value):
+    if isinstance(value, datetime):
+        return timezone.localtime(value).isoformat() if timezone.is_aware(value) else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+class ChangeOut(serializers.Serializer):
+    field = serializers.CharField()
+    old = serializers.JSONField()
+    new = serializers.JSONField()
+    text = serializers.CharField(help_text="old → new, related records by label")
+
+
+class HistoryEntryOut(serializers.Serializer):
+    model = serializers.CharField()
+    history_id = serializers.IntegerField()
+    when = serializers.DateTimeField()
+    who = serializers.CharField()
+    role = serializers.CharField()
+    action = serializers.ChoiceField(choices=["created", "changed", "deleted"])
+    reason = serializers.CharField()
+    object_id = serializers.IntegerField()
+    object = serializers.CharField()
+    changes = ChangeOut(many=True)
+    changes_text = serializers.CharField()
+    snapshot = serializers.DictField(child=serializers.JSONField())
+
+
+class HistoryPageOut(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = HistoryEntryOut(many=True)
+
+
+def _entry_json(entry: dict) -> dict:
+    return {
+        **entry,
+        "when": timezone.localtime(entry["when"]).isoformat(),
+        "changes": [{**c, "old": _jsonable(c["old"]), "new": _jsonable(c["new"])} for c in entry["changes"]],
+        "snapshot": {key: _jsonable(value) for key, value in entry["snapshot"].items()},
+    }
+
+
+class HistoryList(APIView):
+    """History records, newest first; every selected model merged by time unless `model` picks one."""
+
+    permission_classes = [AuditAccess]
+
+    class PageInput(serializers.Serializer):
+        cursor = serializers.CharField(required=False)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+
+    @extend_schema(
+        parameters=[
+            FiltersInput,
+            OpenApiParameter("cursor", str, description="from `next` or `previous`"),
+            OpenApiParameter("page_size", int, description="1 to 500, default 50"),
+        ],
+        responses={200: HistoryPageOut},
+    )
+    def get(self, request):
+        filters = _filters(request)
+        paging = validated(self.PageInput, request.query_params)
+        cursor = Cursor.decode(paging["cursor"]) if paging.get("cursor") else None
+        page = history_page(filters, cursor=cursor, page_size=paging["page_size"])
+        url = request.build_absolute_uri()
+        return Response(
+            {
+                "next": replace_query_param(url, "cursor", page.next.encode()) if page.next else None,
+                "previous": replace_query_param(url, "cursor", page.previous.encode()) if page.previous else None,
+                "results": [_entry_json(entry) for entry in page.entries],
+            }
+        )
+
+
+class ExportJobOut(serializers.ModelSerializer):
+    requested_by = serializers.CharField(source="requested_by.username")
+    status = serializers.CharField(help_text="queued, running, done or failed")
+    progress = serializers.FloatField(help_text="0 to 1")
+    url = serializers.SerializerMethodField()
+    download = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportJob
+        fields = [
+            "id",
+            "url",
+            "status",
+            "rows_done",
+            "rows_total",
+            "progress",
+            "filters",
+            "requested_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "error",
+            "download",
+        ]
+
+    def _absolute(self, name: str, job: ExportJob) -> str:
+        location = reverse(name, args=[job.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(location) if request else location
+
+    def get_url(self, job: ExportJob) -> str:
+        return self._absolute("audit-export-job", job)
+
+    def get_download(self, job: ExportJob) -> str | None:
+        return self._absolute("audit-export-download", job) if job.status == ExportJob.Status.DONE else None
+
+
+class FirstRenderer(BaseContentNegotiation):
+    """These views answer with a file or JSON whatever the Accept header says."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def _download_name() -> str:
+    return f"history-{timezone.localtime().strftime('%Y%m%d-%H%M%S')}.xlsx"
+
+
+class HistoryExport(APIView):
+    """The history workbook. Up to AUDIT_EXPORT_SYNC_MAX_ROWS rows: the file itself; above: 202 and a job."""
+
+    permission_classes = [AuditAccess]
+    content_negotiation_class = FirstRenderer
+
+    @extend_schema(
+        parameters=[FiltersInput],
+        responses={
+            (200, XLSX): OpenApiResponse(OpenApiTypes.BINARY, description="the workbook"),
+            202: OpenApiResponse(ExportJobOut, description="too many rows for a direct download: a job"),
+        },
+    )
+    def get(self, request):
+        filters = _filters(request)
+        total = sum(history_counts(filters).values())
+        if total > settings.AUDIT_EXPORT_SYNC_MAX_ROWS:
+            job = export_job_create(filters=filters, actor=request.user, rows_total=total)
+            body = ExportJobOut(job, context={"request": request}).data
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        name = _download_name()
+        # An anonymous temporary file: on disk, not in memory, and gone once the response is sent.
+        spool = tempfile.TemporaryFile(suffix=".xlsx")
+        try:
+            history_export(
+                filters=filters, path=spool, channel=ExportEvent.Channel.API, actor=request.user, file_name=name
+            )
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return FileResponse(spool, as_attachment=True, filename=name, content_type=XLSX)
+
+
+class ExportJobDetail(APIView):
+    """Status and progress of one of your export jobs."""
+
+    permission_classes = [AuditAccess]
+
+    @extend_schema(responses={200: ExportJobOut})
+    def get(self, request, job_id: int):
+        job = export_job_for(user=request.user, job_id=job_id)
+        return Response(ExportJobOut(job, context={"request": request}).data)
+
+
+class ExportJobDownload(APIView):
+    """The workbook of a finished export job; only for the user who asked for it (or a superuser)."""
+
+    permission_classes = [AuditAccess]
+    content_negotiation_class = FirstRenderer
+
+    @extend_schema(responses={(200, XLSX): OpenApiResponse(OpenApiTypes.BINARY, description="the workbook")})
+    def get(self, request, job_id: int):
+        job = export_job_for(user=request.user, job_id=job_id)
+        if job.status == ExportJob.Status.FAILED:
+            raise ExportFailed(f"Export {job.pk} failed: {job.error}")
+        if job.status != ExportJob.Status.DONE or not job.file:
+            raise ExportNotReady(f"Export {job.pk} is {job.status} ({job.rows_done} of {job.rows_total} rows).")
+        if not job.file.storage.exists(job.file.name):
+            raise ExportNotFound(f"The file of export {job.pk} is no longer kept; export again.", code="export_file_gone")
+        return FileResponse(job.file.open("rb"), as_attachment=True, filename=Path(job.file.name).name, content_type=XLSX)
+
+
+urlpatterns = [
+    path("audit/history/", HistoryList.as_view(), name="audit-history"),
+    path("audit/export.xlsx", HistoryExport.as_view(), name="audit-export"),
+    path("audit/exports/<int:job_id>", ExportJobDetail.as_view(), name="audit-export-job"),
+    path("audit/exports/<int:job_id>/download", ExportJobDownload.as_view(), name="audit-export-download"),
+]

@@ -23,18 +23,18 @@ class TokenCreate(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    class Input(serializers.Serializer):
+    class TokenIn(serializers.Serializer):
         username = serializers.CharField()
         password = serializers.CharField(style={"input_type": "password"})
 
-    class Output(serializers.Serializer):
+    class TokenOut(serializers.Serializer):
         token = serializers.CharField()
         username = serializers.CharField()
         roles = serializers.ListField(child=serializers.CharField())
 
-    @extend_schema(request=Input, responses={200: Output})
+    @extend_schema(request=TokenIn, responses={200: TokenOut})
     def post(self, request):
-        data = validated(self.Input, request.data)
+        data = validated(self.TokenIn, request.data)
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None or not user.is_active:
             raise BadCredentials("Unknown username or wrong password.")
@@ -47,7 +47,12 @@ class Me(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: TokenCreate.Output})
+    class MeOut(serializers.Serializer):
+        username = serializers.CharField()
+        roles = serializers.ListField(child=serializers.CharField())
+        role = serializers.CharField(help_text="The caller's roles joined by commas, or 'superuser'")
+
+    @extend_schema(responses={200: MeOut})
     def get(self, request):
         return Response(
             {"username": request.user.username, "roles": sorted(user_roles(request.user)), "role": primary_role(request.user)}

@@ -12,6 +12,15 @@ from inventory.models import Presentation, Product
 from inventory.selectors import presentation_queryset, product_queryset
 
 
+class OptionalSlashRouter(SimpleRouter):
+    """Routes that answer with and without the trailing slash, like /api/scan and /api/receipts:
+    a POST to a slash-less URL must not meet a redirect that drops its body."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
 class ProductFilter(django_filters.FilterSet):
     brand = django_filters.CharFilter(field_name="brand", lookup_expr="icontains")
     manufacturer = django_filters.CharFilter(field_name="manufacturer__name", lookup_expr="icontains")
@@ -67,7 +76,7 @@ class PresentationViewSet(CatalogWrites, mixins.CreateModelMixin, mixins.UpdateM
         return presentation_queryset()
 
 
-router = SimpleRouter(trailing_slash="/?")
+router = OptionalSlashRouter()
 router.register("products", ProductViewSet, basename="product")
 router.register("presentations", PresentationViewSet, basename="presentation")
 urlpatterns = [path("", include(router.urls))]

@@ -2,7 +2,7 @@
 
 from django.core.exceptions import PermissionDenied, ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -11,7 +11,9 @@ from config.errors import ApplicationError
 
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        body = {"code": exc.code, "detail": exc.message, **exc.extra}
+        # `code` and `detail` are the contract: extra context never overrides them.
+        body = {"code": exc.code, "detail": exc.message}
+        body.update((key, value) for key, value in exc.extra.items() if key not in body)
         return Response(body, status=exc.status)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
@@ -41,6 +43,3 @@ def _first_message(detail) -> str:
         return _first_message(detail[0])
     return str(detail) if detail else "Invalid input."
 
-
-def error_status(code: int) -> int:
-    return code if code in (status.HTTP_400_BAD_REQUEST, status.HTTP_404_NOT_FOUND, status.HTTP_409_CONFLICT) else 400

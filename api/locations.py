@@ -3,9 +3,8 @@
 import django_filters
 from django.urls import include, path
 from rest_framework import mixins, viewsets
-from rest_framework.routers import SimpleRouter
 
-from api.catalog import CatalogWrites
+from api.catalog import CatalogWrites, OptionalSlashRouter
 from api.inventory_out import LocationOut
 from api.permissions import CatalogAccess
 from inventory.models import StorageLocation
@@ -25,6 +24,6 @@ class LocationViewSet(CatalogWrites, mixins.CreateModelMixin, mixins.UpdateModel
     queryset = StorageLocation.objects.all()
 
 
-router = SimpleRouter(trailing_slash="/?")
+router = OptionalSlashRouter()
 router.register("locations", LocationViewSet, basename="location")
 urlpatterns = [path("", include(router.urls))]

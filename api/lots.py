@@ -1,19 +1,18 @@
 """Lots: everyone reads; a pharmacist quarantines and releases."""
 
 import django_filters
-from django.shortcuts import get_object_or_404
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
 
+from api.catalog import OptionalSlashRouter
 from api.inventory_out import LotOut
 from api.permissions import LotDecision
 from api.serializers import validated
 from inventory.models import Lot
-from inventory.selectors import lot_queryset
+from inventory.selectors import lot_by_id, lot_queryset
 from inventory.services import lot_quarantine, lot_release
 
 
@@ -44,7 +43,7 @@ class LotViewSet(viewsets.ReadOnlyModelViewSet):
         return lot_queryset().order_by("expiry_date", "lot_number", "pk")
 
     def _decide(self, request, pk, service):
-        lot = get_object_or_404(Lot, pk=pk)
+        lot = lot_by_id(pk)
         data = validated(ReasonIn, request.data)
         service(lot=lot, reason=data["reason"], actor=request.user)
         return Response(LotOut(lot_queryset().get(pk=lot.pk)).data)
@@ -62,6 +61,6 @@ class LotViewSet(viewsets.ReadOnlyModelViewSet):
         return self._decide(request, pk, lot_release)
 
 
-router = SimpleRouter(trailing_slash="/?")
+router = OptionalSlashRouter()
 router.register("lots", LotViewSet, basename="lot")
 urlpatterns = [path("", include(router.urls))]

@@ -1,14 +1,16 @@
 """Vials: everyone reads; technicians and pharmacists move, waste and return them."""
 
 import django_filters
+from django import forms
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
 
+from api.catalog import OptionalSlashRouter
 from api.inventory_out import VialOut
+from api.lots import ReasonIn
 from api.permissions import InventoryAccess
 from api.serializers import validated
 from inventory.models import Vial
@@ -16,11 +18,17 @@ from inventory.selectors import vial_by_id, vial_queryset
 from inventory.services import location_by_code, vial_move, vial_return_to_supplier, vial_waste
 
 
+class IdFilter(django_filters.NumberFilter):
+    """A primary key: whole numbers only, so "1.5" or an id beyond any integer column is a 400."""
+
+    field_class = forms.IntegerField
+
+
 class VialFilter(django_filters.FilterSet):
     brand = django_filters.CharFilter(field_name="presentation__product__brand", lookup_expr="iexact")
     gtin = django_filters.CharFilter(field_name="presentation__gtin")
     lot_number = django_filters.CharFilter(field_name="lot__lot_number")
-    lot = django_filters.NumberFilter(field_name="lot_id")
+    lot = IdFilter(field_name="lot_id", min_value=1, max_value=2**63 - 1)
     location = django_filters.CharFilter(field_name="location__code")
     expiry_from = django_filters.DateFilter(field_name="lot__expiry_date", lookup_expr="gte")
     expiry_to = django_filters.DateFilter(field_name="lot__expiry_date", lookup_expr="lte")
@@ -35,10 +43,6 @@ class VialFilter(django_filters.FilterSet):
 
 class MoveIn(serializers.Serializer):
     location = serializers.CharField(help_text="The location's scannable code")
-
-
-class ReasonIn(serializers.Serializer):
-    reason = serializers.CharField(allow_blank=True, required=False, default="")
 
 
 class VialViewSet(viewsets.ReadOnlyModelViewSet):
@@ -76,6 +80,6 @@ class VialViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(VialOut(vial_by_id(vial.pk)).data)
 
 
-router = SimpleRouter(trailing_slash="/?")
+router = OptionalSlashRouter()
 router.register("vials", VialViewSet, basename="vial")
 urlpatterns = [path("", include(router.urls))]

@@ -15,6 +15,10 @@ class UnknownVial(NotFound):
     code = "unknown_vial"
 
 
+class UnknownLot(NotFound):
+    code = "unknown_lot"
+
+
 class LotConflict(Conflict):
     """The lot exists with another expiry date: the carton or the record is wrong."""
 

@@ -4,13 +4,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from config.errors import ApplicationError
 from inventory.exceptions import UnknownLot, UnknownProduct, UnknownVial
-from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
+from inventory.models import Lot, Presentation, Product, Vial, local_today
 from inventory.rules import dispense_refusal
-from labels.exceptions import InvalidBarcode
 from labels.gs1 import ScanData, parse_scan
 
 BEYOND_USE_SOON_DAYS = 7
@@ -26,9 +25,7 @@ def lot_queryset() -> QuerySet[Lot]:
     )
 
 
-def _on_shelf(status_path: str):
-    from django.db.models import Q
-
+def _on_shelf(status_path: str) -> Q:
     return Q(**{f"{status_path}__in": [Vial.Status.IN_STOCK, Vial.Status.QUARANTINED]})
 
 

@@ -6,8 +6,9 @@ operations on the same stock cannot deadlock) and leaves a history row naming wh
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -25,7 +26,7 @@ from inventory.exceptions import (
     UnknownLocation,
     UnknownProduct,
 )
-from inventory.models import Lot, Presentation, StorageLocation, Vial, local_today
+from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
 from labels.exceptions import InvalidBarcode
 from labels.gs1 import ScanData, parse_scan
 
@@ -109,7 +110,7 @@ def _parse_receipt_lines(scans: list[str]) -> list[ReceiptLine]:
     return lines
 
 
-def _lot_for_receipt(line: ReceiptLine, *, actor, today: date) -> Lot:
+def _lot_for_receipt(line: ReceiptLine, *, actor: User, today: date) -> Lot:
     scan, product = line.scan, line.presentation.product
     lot = Lot.objects.select_for_update().filter(product=product, lot_number=scan.lot).first()
     if lot is None:
@@ -146,7 +147,7 @@ def _lot_for_receipt(line: ReceiptLine, *, actor, today: date) -> Lot:
 
 
 @transaction.atomic
-def receipt_create(*, location: StorageLocation, scans: list[str], actor) -> list[Vial]:
+def receipt_create(*, location: StorageLocation, scans: list[str], actor: User) -> list[Vial]:
     """Receive a delivery: every scan becomes one vial, or nothing is received at all."""
     if not scans:
         raise ApplicationError("A receipt needs at least one scan.", code="empty_receipt")
@@ -226,7 +227,7 @@ def _holds_quarantine(location: StorageLocation, lot: Lot) -> bool:
     return location.kind == StorageLocation.Kind.QUARANTINE or lot.status == Lot.Status.QUARANTINED
 
 
-def _start_room_temperature(vial: Vial, product, *, now) -> None:
+def _start_room_temperature(vial: Vial, product: Product, *, now: datetime) -> None:
     if product.room_temp_allowance_days is None:
         raise MoveRefused(
             f"{product.brand} has no room-temperature allowance on its label: keep it refrigerated.",
@@ -246,7 +247,7 @@ def _lock_vial(vial: Vial) -> Vial:
 
 
 @transaction.atomic
-def vial_move(*, vial: Vial, location: StorageLocation, actor) -> Vial:
+def vial_move(*, vial: Vial, location: StorageLocation, actor: User) -> Vial:
     vial = _lock_vial(vial)
     product = vial.lot.product
     if vial.status not in (Vial.Status.IN_STOCK, Vial.Status.QUARANTINED):
@@ -288,11 +289,13 @@ def _lock_lot(lot: Lot) -> Lot:
 
 
 def _lock_vials(**filters) -> list[Vial]:
-    return list(Vial.objects.select_for_update().filter(**filters).order_by("pk"))
+    return list(
+        Vial.objects.select_for_update(of=("self",)).select_related("location").filter(**filters).order_by("pk")
+    )
 
 
 @transaction.atomic
-def lot_quarantine(*, lot: Lot, reason: str, actor) -> Lot:
+def lot_quarantine(*, lot: Lot, reason: str, actor: User) -> Lot:
     reason = require_reason(reason)
     lot = _lock_lot(lot)
     if lot.status == Lot.Status.RECALLED:
@@ -308,7 +311,7 @@ def lot_quarantine(*, lot: Lot, reason: str, actor) -> Lot:
 
 
 @transaction.atomic
-def lot_release(*, lot: Lot, reason: str, actor) -> Lot:
+def lot_release(*, lot: Lot, reason: str, actor: User) -> Lot:
     reason = require_reason(reason)
     lot = _lock_lot(lot)
     if lot.status == Lot.Status.RECALLED:
@@ -328,7 +331,7 @@ def lot_release(*, lot: Lot, reason: str, actor) -> Lot:
 # --- leaving stock -----------------------------------------------------------------------------
 
 
-def _take_out_of_stock(vial: Vial, *, status: str, reason: str, actor, verb: str) -> Vial:
+def _take_out_of_stock(vial: Vial, *, status: str, reason: str, actor: User, verb: str) -> Vial:
     reason = require_reason(reason)
     vial = _lock_vial(vial)
     if vial.status == Vial.Status.DISPENSED:
@@ -346,10 +349,10 @@ def _take_out_of_stock(vial: Vial, *, status: str, reason: str, actor, verb: str
 
 
 @transaction.atomic
-def vial_waste(*, vial: Vial, reason: str, actor) -> Vial:
+def vial_waste(*, vial: Vial, reason: str, actor: User) -> Vial:
     return _take_out_of_stock(vial, status=Vial.Status.WASTED, reason=reason, actor=actor, verb="wasted")
 
 
 @transaction.atomic
-def vial_return_to_supplier(*, vial: Vial, reason: str, actor) -> Vial:
+def vial_return_to_supplier(*, vial: Vial, reason: str, actor: User) -> Vial:
     return _take_out_of_stock(vial, status=Vial.Status.RETURNED, reason=reason, actor=actor, verb="returned to supplier")

@@ -1,0 +1,281 @@
+"""Every error is `{"code", "detail"}` with 400/401/403/404/405/409/415, and garbage never makes a 500."""
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+
+from api.errors import exception_handler
+from config.errors import ApplicationError, Conflict, NotFound
+from inventory.models import StorageLocation
+from tests.factories import LotFactory, StorageLocationFactory, VialFactory
+from tests.inventory.helpers import carton_of, stock_state
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stock():
+    vial = VialFactory(location__code="FRIDGE-A")
+    StorageLocationFactory(code="FRIDGE-B", kind=StorageLocation.Kind.REFRIGERATOR)
+    return vial
+
+
+def post_urls(vial) -> list[str]:
+    return [
+        "/api/auth/token",
+        "/api/scan",
+        "/api/receipts",
+        "/api/products/",
+        "/api/presentations/",
+        "/api/locations/",
+        f"/api/lots/{vial.lot_id}/quarantine",
+        f"/api/lots/{vial.lot_id}/release",
+        f"/api/vials/{vial.pk}/move",
+        f"/api/vials/{vial.pk}/waste",
+        f"/api/vials/{vial.pk}/return",
+    ]
+
+
+def assert_error_shape(response, status: int, code: str | None = None):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert isinstance(body["code"], str) and body["code"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    if code is not None:
+        assert body["code"] == code
+
+
+@pytest.mark.parametrize("raw", ['{"barcode": ', "{'single': 'quotes'}", "\x00", "[1, 2", '{"a": NaN'])
+def test_malformed_json_is_a_400_parse_error_everywhere(raw, stock, pharmacist_client):
+    before = stock_state()
+
+    for url in post_urls(stock):
+        response = pharmacist_client.post(url, data=raw, content_type="application/json")
+
+        assert_error_shape(response, 400, "parse_error")
+    assert stock_state() == before
+
+
+@pytest.mark.parametrize("body", ["[]", '"text"', "42", "null", "true", '[{"barcode": "x"}]'])
+def test_json_that_is_not_an_object_is_a_400_everywhere(body, stock, pharmacist_client):
+    before = stock_state()
+
+    for url in post_urls(stock):
+        response = pharmacist_client.post(url, data=body, content_type="application/json")
+
+        assert response.status_code == 400, (url, response.content)
+        assert_error_shape(response, 400)
+    assert stock_state() == before
+
+
+def test_a_body_that_is_not_json_or_a_form_is_a_415(stock, tech_client):
+    response = tech_client.post("/api/scan", data="barcode", content_type="text/plain")
+
+    assert_error_shape(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/scan", {"barcode": {"nested": True}}),
+        ("/api/scan", {"barcode": True}),
+        ("/api/receipts", {"location": None, "scans": ["x"]}),
+        ("/api/receipts", {"location": {"code": "FRIDGE-A"}, "scans": ["x"]}),
+        ("/api/receipts", {"location": "FRIDGE-A", "scans": {"0": "x"}}),
+        ("/api/receipts", {"location": "FRIDGE-A", "scans": [None]}),
+        ("/api/receipts", {"location": "FRIDGE-A", "scans": ["x"] * 1001}),
+        ("/api/auth/token", {"username": None, "password": None}),
+        ("/api/products/", {"brand": ["x"], "manufacturer_id": "abc", "route": "XX"}),
+        ("/api/products/", {"brand": "New", "manufacturer_id": 99999999999999999999, "route": "IV"}),
+        ("/api/presentations/", {"product_id": "one", "gtin": 123, "grams": "ten"}),
+        ("/api/locations/", {"name": "", "code": "x" * 100, "kind": "freezer"}),
+    ],
+)
+def test_wrong_types_are_a_400_invalid_naming_the_field(url, body, stock, pharmacist_client):
+    before = stock_state()
+
+    response = pharmacist_client.post(url, body, format="json")
+
+    assert_error_shape(response, 400, "invalid")
+    assert response.json()["errors"]
+    assert stock_state() == before
+
+
+@pytest.mark.parametrize("action", ["move", "waste", "return"])
+@pytest.mark.parametrize("body", [{"location": ["FRIDGE-B"], "reason": ["x"]}, {"location": {"a": 1}, "reason": {"a": 1}}])
+def test_wrong_types_in_vial_actions_are_a_400(action, body, stock, tech_client):
+    before = stock_state()
+
+    response = tech_client.post(f"/api/vials/{stock.pk}/{action}", body, format="json")
+
+    assert_error_shape(response, 400, "invalid")
+    assert stock_state() == before
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/vials/abc/", "/api/vials/-1/", "/api/vials/1.5/", "/api/lots/abc/", "/api/products/x/",
+        "/api/presentations/%00/", "/api/locations/FRIDGE-A/",
+    ],
+)
+def test_a_non_numeric_id_is_a_404(url, stock, auditor_client):
+    response = auditor_client.get(url)
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/api/vials/abc/move", "/api/vials/abc/waste", "/api/vials/abc/return", "/api/lots/abc/quarantine",
+     "/api/lots/abc/release"],
+)
+def test_an_action_on_a_non_numeric_id_is_a_404(url, pharmacist_client):
+    response = pharmacist_client.post(url, {"reason": "x", "location": "FRIDGE-A"})
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("/api/vials/99999999999999999999999/", "not_found"),
+        ("/api/lots/99999999999999999999999/", "not_found"),
+        ("/api/products/99999999999999999999999/", "not_found"),
+        ("/api/vials/0/", "not_found"),
+    ],
+)
+def test_an_id_beyond_any_row_is_a_404(url, code, stock, tech_client):
+    assert_error_shape(tech_client.get(url), 404, code)
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("/api/vials/99999999999999999999999/move", "unknown_vial"),
+        ("/api/vials/99999999999999999999999/waste", "unknown_vial"),
+        ("/api/lots/99999999999999999999999/quarantine", "unknown_lot"),
+    ],
+)
+def test_an_action_on_an_id_beyond_any_row_is_a_404(url, code, stock, pharmacist_client):
+    before = stock_state()
+
+    assert_error_shape(pharmacist_client.post(url, {"reason": "x", "location": "FRIDGE-B"}), 404, code)
+    assert stock_state() == before
+
+
+@pytest.mark.parametrize("code", ["NOWHERE", "fridge-a", " ", "'; DROP TABLE inventory_vial; --", "\u2603", "x" * 500])
+def test_an_unknown_location_code_is_a_404_unknown_location(code, stock, tech_client):
+    before = stock_state()
+
+    for response in (
+        tech_client.post(f"/api/vials/{stock.pk}/move", {"location": code}, format="json"),
+        tech_client.post("/api/receipts", {"location": code, "scans": [carton_of(stock)]}, format="json"),
+    ):
+        if code.strip():
+            assert_error_shape(response, 404, "unknown_location")
+        else:
+            assert_error_shape(response, 400, "invalid")
+    assert stock_state() == before
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/api/vials/?lot=abc", "/api/vials/?lot=99999999999999999999999", "/api/vials/?lot=1.5",
+        "/api/vials/?status=lost", "/api/vials/?expiry_from=2024-13-01", "/api/vials/?beyond_use_to=yesterday",
+        "/api/lots/?product=abc", "/api/lots/?product=99999999999999999999999", "/api/lots/?status=gone",
+        "/api/lots/?expiry_to=31/12/2030", "/api/products/?route=IM", "/api/presentations/?product=x",
+        "/api/locations/?kind=freezer", "/api/stock/expiring?within_days=soon",
+    ],
+)
+def test_a_filter_value_of_the_wrong_type_is_a_400(query, stock, tech_client):
+    assert_error_shape(tech_client.get(query), 400, "invalid")
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["/api/vials/?page=abc", "/api/vials/?page=0", "/api/vials/?page=99999999999999999999999",
+     "/api/lots/?page=-1"],
+)
+def test_a_page_that_does_not_exist_is_a_404(query, stock, tech_client):
+    assert_error_shape(tech_client.get(query), 404, "not_found")
+
+
+@pytest.mark.parametrize("query", ["/api/vials/?page_size=abc", "/api/vials/?page_size=-5",
+                                   "/api/vials/?page_size=99999999999", "/api/vials/?ordering=drop_table",
+                                   "/api/vials/?unknown_filter=1"])
+def test_odd_paging_and_ordering_parameters_fall_back_to_defaults(query, stock, tech_client):
+    response = tech_client.get(query)
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 1
+
+
+@pytest.mark.parametrize(
+    "barcode",
+    ["\u2603", "\U0001F489 vial", "01\x0709501101530003", "\x1b[A", "0" * 512, "(01)", "(01)(17)(10)(21)",
+     "https://", "https://id.example.com/01/abc", "]Z9abc", "\r\n", "   "],
+)
+def test_whatever_a_scanner_types_is_a_400_not_a_500(barcode, tech_client):
+    response = tech_client.post("/api/scan", {"barcode": barcode}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] in ("invalid_barcode", "invalid")
+
+
+def test_a_stray_enter_after_a_good_scan_is_ignored(stock, tech_client):
+    response = tech_client.post("/api/scan", {"barcode": carton_of(stock) + "\r\n"}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["vial"]["id"] == stock.pk
+
+
+def test_a_method_a_resource_does_not_have_is_a_405(stock, pharmacist_client):
+    assert_error_shape(pharmacist_client.delete(f"/api/vials/{stock.pk}/"), 405, "method_not_allowed")
+    assert_error_shape(pharmacist_client.get("/api/scan"), 405, "method_not_allowed")
+
+
+def test_a_refusal_carries_its_context_next_to_code_and_detail(stock, tech_client):
+    lot = LotFactory(product=stock.presentation.product, lot_number="L1")
+    raw = carton_of(stock).replace(stock.lot.lot_number, "L1").replace(stock.serial, "NEW")
+    raw = raw.replace(stock.lot.expiry_date.strftime("%y%m%d"), "991231")
+
+    response = tech_client.post("/api/receipts", {"location": "FRIDGE-B", "scans": [raw]})
+
+    assert_error_shape(response, 409, "lot_expiry_conflict")
+    body = response.json()
+    assert (body["lot"], body["expiry_on_record"], body["scan_index"]) == ("L1", lot.expiry_date.isoformat(), 0)
+
+
+# --- the handler itself ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "code"),
+    [
+        (ApplicationError("bad"), 400, "invalid"),
+        (NotFound("gone"), 404, "not_found"),
+        (Conflict("busy", code="lot_recalled"), 409, "lot_recalled"),
+        (ValidationError({"field": ["bad value"]}), 400, "invalid"),
+        (ValidationError("plain message"), 400, "invalid"),
+        (Http404("nothing"), 404, "not_found"),
+        (PermissionDenied(), 403, "permission_denied"),
+    ],
+)
+def test_the_handler_maps_every_error_to_code_and_detail(exc, status, code):
+    response = exception_handler(exc, {})
+
+    assert response.status_code == status
+    assert response.data["code"] == code
+    assert response.data["detail"]
+
+
+def test_extra_context_never_overrides_code_and_detail():
+    response = exception_handler(Conflict("real", code="real_code", extra={"code": "fake", "detail": "fake", "x": 1}), {})
+
+    assert response.data == {"code": "real_code", "detail": "real", "x": 1}
+
+
+def test_an_unexpected_exception_is_left_to_django():
+    assert exception_handler(RuntimeError("boom"), {}) is None

@@ -1,0 +1,286 @@
+"""The history workbook, read back with openpyxl: sheets, headers, types, diffs, filters."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from openpyxl import load_workbook
+
+from audit.export import ENGINES, write_history_workbook
+from audit.history import audited_save
+from audit.registry import audited_models
+from audit.selectors import parse_filters
+from inventory.models import Vial
+from tests.audit.helpers import build_world, read_workbook, summary_counts
+from tests.factories import InfusionSessionFactory, VialFactory
+from traceability.models import InfusionSession
+
+SHEETS = [
+    "Summary",
+    "Products",
+    "Presentations",
+    "Manufacturers",
+    "Lots",
+    "Locations",
+    "Vials",
+    "Patients",
+    "Sessions",
+    "Dispenses",
+    "Brand-switch flags",
+    "Reactions",
+    "Recalls",
+    "Recall lots",
+    "Notification tasks",
+    "Exports",
+]
+LEAD = ["When (America/New_York)", "Who", "Role", "Action", "Reason", "Object id", "Object", "Changes"]
+
+
+@pytest.fixture
+def world(db):
+    return build_world()
+
+
+def export(tmp_path, engine="stream", **filters):
+    path = tmp_path / f"history-{engine}.xlsx"
+    result = write_history_workbook(path, parse_filters(**filters), exported_by="ada (auditor)", engine=engine)
+    return path, result
+
+
+def objects(sheet_rows) -> set:
+    return {row["Object id"] for row in sheet_rows}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_workbook_has_a_summary_and_one_sheet_per_audited_model(world, tmp_path, engine):
+    path, result = export(tmp_path, engine)
+
+    book = load_workbook(path)
+    assert book.sheetnames == SHEETS
+    sheets = read_workbook(path)
+    counts = summary_counts(sheets["Summary"])
+    assert counts["Sessions"] == 3 and counts["Vials"] == 5 and counts["Dispenses"] == 2
+    assert sum(counts.values()) == result.rows
+    assert {title: len(rows) for title, rows in sheets.items() if title != "Summary"} == counts
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_each_sheet_has_a_bold_frozen_filtered_header_with_the_time_zone(world, tmp_path, engine):
+    path, _ = export(tmp_path, engine)
+
+    sheet = load_workbook(path)["Sessions"]
+    header = [cell.value for cell in sheet[1]]
+    assert header[:8] == LEAD
+    assert header[8:] == [f.attname for f in audited_models()["sessions"].fields]
+    assert all(cell.font.b for cell in sheet[1])
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(header)).column_letter}{sheet.max_row}"
+    assert sheet.column_dimensions["G"].width >= 40
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_cells_are_typed_dates_as_dates_and_numbers_as_numbers(world, tmp_path, engine):
+    path, _ = export(tmp_path, engine)
+
+    sessions = read_workbook(path)["Sessions"]
+    row = sessions[0]
+    assert isinstance(row["When (America/New_York)"], datetime)
+    assert row["When (America/New_York)"].tzinfo is None
+    assert isinstance(row["Object id"], int)
+    assert isinstance(row["ordered_grams"], (int, float)) and row["ordered_grams"] == 30
+    assert isinstance(row["scheduled_date"], datetime)  # openpyxl reads date cells as datetimes
+    assert row["scheduled_date"].date() == world.session.scheduled_date
+    vial = read_workbook(path)["Vials"][0]
+    assert vial["serial_is_internal"] is False
+
+
+def test_when_is_the_local_time_of_the_site(world, tmp_path, settings):
+    settings.TIME_ZONE = "Asia/Tokyo"
+    record = InfusionSession.history.filter(id=world.session.pk).earliest()
+    path, _ = export(tmp_path, model="sessions")
+
+    book = load_workbook(path)
+    assert book["Sessions"]["A1"].value == "When (Asia/Tokyo)"
+    first = read_workbook(path)["Sessions"][0]
+    expected = timezone.localtime(record.history_date, timezone.get_fixed_timezone(9 * 60)).replace(tzinfo=None)
+    assert abs(first["When (Asia/Tokyo)"] - expected) < timedelta(milliseconds=1)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_change_shows_what_changed_from_the_previous_record(world, tmp_path, engine):
+    path, _ = export(tmp_path, engine)
+
+    changed = [r for r in read_workbook(path)["Sessions"] if r["Action"] == "changed"]
+    assert len(changed) == 1
+    row = changed[0]
+    assert row["Changes"] == "ordered_grams: 30.00 → 35.00"
+    assert (row["Who"], row["Role"], row["Reason"]) == ("phil", "pharmacist", "dose corrected")
+    assert row["Object"] == f"session {world.session.pk} · MRN-A · {world.session.scheduled_date.isoformat()}"
+
+
+def test_related_records_change_by_label_and_vials_are_labelled_in_words(world, tmp_path):
+    path, _ = export(tmp_path, model="vials")
+
+    rows = [r for r in read_workbook(path)["Vials"] if r["Object id"] == world.vial.pk]
+    assert [r["Action"] for r in rows] == ["created", "changed", "changed"]
+    assert rows[0]["Object"] == "Privigen 10 g · lot P100263 · serial 4711"
+    assert rows[0]["Changes"] is None
+    assert rows[1]["Changes"] == "location: Fridge A (FR-A) → Room shelf (RT-1)"
+    assert rows[2]["Changes"] == "location: Room shelf (RT-1) → (none); status: in_stock → dispensed"
+
+
+def test_rows_are_grouped_by_object_oldest_first(world, tmp_path):
+    path, _ = export(tmp_path, model="vials")
+
+    rows = read_workbook(path)["Vials"]
+    keys = [(r["Object id"], r["When (America/New_York)"]) for r in rows]
+    assert keys == sorted(keys)
+
+
+def test_the_lot_filter_follows_the_lot_into_vials_dispenses_sessions_and_recalls(world, tmp_path):
+    path, result = export(tmp_path, lot="P100263")
+
+    sheets = read_workbook(path)
+    assert objects(sheets["Lots"]) == {world.lot.pk}
+    assert objects(sheets["Vials"]) == {world.vial.pk}
+    assert objects(sheets["Dispenses"]) == {world.dispense.pk}
+    assert objects(sheets["Sessions"]) == {world.session.pk}
+    assert objects(sheets["Brand-switch flags"]) == {world.flag.pk}
+    assert objects(sheets["Reactions"]) == {world.reaction.pk}
+    assert objects(sheets["Recalls"]) == {world.recall.pk}
+    assert objects(sheets["Notification tasks"]) == {world.notification.pk}
+    assert sheets["Patients"] == [] and sheets["Products"] == [] and sheets["Locations"] == []
+    assert ("Lot number", "P100263") in sheets["Summary"]
+
+
+def test_the_patient_filter_follows_the_patient_into_sessions_dispenses_flags_and_reactions(world, tmp_path):
+    path, _ = export(tmp_path, patient="MRN-A")
+
+    sheets = read_workbook(path)
+    assert objects(sheets["Patients"]) == {world.patient.pk}
+    assert objects(sheets["Sessions"]) == {world.session.pk}
+    assert objects(sheets["Dispenses"]) == {world.dispense.pk}
+    assert objects(sheets["Brand-switch flags"]) == {world.flag.pk}
+    assert objects(sheets["Reactions"]) == {world.reaction.pk}
+    assert objects(sheets["Notification tasks"]) == {world.notification.pk}
+    assert sheets["Vials"] == [] and sheets["Lots"] == []
+
+
+def test_the_vial_filter_follows_the_vial_into_its_dispense_and_session(world, tmp_path):
+    path, _ = export(tmp_path, vial=world.other_vial.pk)
+
+    sheets = read_workbook(path)
+    assert objects(sheets["Vials"]) == {world.other_vial.pk}
+    assert objects(sheets["Dispenses"]) == {world.other_dispense.pk}
+    assert objects(sheets["Sessions"]) == {world.other_session.pk}
+    assert sheets["Lots"] == [] and sheets["Recalls"] == []
+
+
+def test_filters_combine_lot_and_patient_as_both(world, tmp_path):
+    path, _ = export(tmp_path, lot="G200001", patient="MRN-A")
+
+    sheets = read_workbook(path)
+    assert sheets["Sessions"] == [] and sheets["Dispenses"] == []
+
+
+def test_the_model_filter_writes_one_sheet(world, tmp_path):
+    path, result = export(tmp_path, model="dispenses")
+
+    assert load_workbook(path).sheetnames == ["Summary", "Dispenses"]
+    assert result.sheet_counts == {"dispenses": 2}
+
+
+def _backdate(model, object_id, *, days: int) -> None:
+    history = model.history.model
+    for record in history.objects.filter(id=object_id):
+        history.objects.filter(pk=record.pk).update(history_date=record.history_date - timedelta(days=days))
+
+
+def test_since_compares_the_first_change_in_range_with_the_record_before_it(world, tmp_path):
+    session = InfusionSessionFactory(ordered_grams=Decimal("30"))
+    _backdate(InfusionSession, session.pk, days=30)
+    session.ordered_grams = Decimal("40")
+    audited_save(session, actor=world.pharmacist, reason="weight gain")
+
+    since = (timezone.localdate() - timedelta(days=1)).isoformat()
+    path, _ = export(tmp_path, since=since, model="sessions")
+
+    rows = [r for r in read_workbook(path)["Sessions"] if r["Object id"] == session.pk]
+    assert len(rows) == 1
+    assert rows[0]["Changes"] == "ordered_grams: 30.00 → 40.00"
+
+
+def test_until_is_the_whole_local_day_and_excludes_later_records(world, tmp_path):
+    _backdate(Vial, world.other_vial.pk, days=10)
+    until = (timezone.localdate() - timedelta(days=10)).isoformat()
+    path, _ = export(tmp_path, until=until, model="vials")
+
+    rows = read_workbook(path)["Vials"]
+    assert objects(rows) == {world.other_vial.pk}
+    assert len(rows) == 2
+
+
+def test_the_user_filter_keeps_their_records_and_still_diffs_against_anyones(world, tmp_path):
+    vial = world.vial
+    vial.status = Vial.Status.QUARANTINED
+    audited_save(vial, actor=world.pharmacist, reason="lot quarantined")
+    path, _ = export(tmp_path, user="phil", model="vials")
+
+    rows = read_workbook(path)["Vials"]
+    assert [(r["Who"], r["Changes"]) for r in rows] == [("phil", "status: dispensed → quarantined")]
+
+
+def test_text_that_looks_like_a_formula_stays_text_in_every_engine(world, tmp_path):
+    session = world.other_session
+    session.notes = "=HYPERLINK(\"http://example.invalid\")"
+    audited_save(session, actor=world.pharmacist, reason="=1+2")
+    for engine in ENGINES:
+        path, _ = export(tmp_path, engine, model="sessions")
+        book = load_workbook(path)
+        reasons = [c.value for c in book["Sessions"]["E"] if c.value and str(c.value).startswith("=")]
+        assert reasons == ["=1+2"], engine
+        assert all(c.data_type != "f" for row in book["Sessions"].iter_rows() for c in row), engine
+
+
+def test_scanner_control_characters_do_not_break_the_workbook(world, tmp_path):
+    VialFactory(serial="AB\x1dCD")
+    for engine in ENGINES:
+        path, _ = export(tmp_path, engine, model="vials")
+        serials = [r["serial"] for r in read_workbook(path)["Vials"]]
+        assert any(s and s.startswith("AB") and s.endswith("CD") for s in serials), engine
+
+
+def test_a_sheet_longer_than_the_row_limit_continues_on_a_second_sheet(world, tmp_path):
+    path = tmp_path / "split.xlsx"
+    write_history_workbook(path, parse_filters(model="vials"), exported_by="ada", max_rows_per_sheet=3)
+
+    sheets = read_workbook(path)
+    assert list(sheets) == ["Summary", "Vials", "Vials (2)"]
+    assert len(sheets["Vials"]) == 3 and len(sheets["Vials (2)"]) == 2
+    assert summary_counts(sheets["Summary"]) == {"Vials": 5}
+
+
+def test_the_export_reads_in_a_constant_number_of_queries(world, tmp_path, django_assert_num_queries):
+    filters = parse_filters()
+    with CaptureQueriesContext(connection) as few:
+        write_history_workbook(tmp_path / "a.xlsx", filters, exported_by="ada")
+    for _ in range(15):
+        session = InfusionSessionFactory()
+        session.ordered_grams += 1
+        audited_save(session, actor=world.pharmacist, reason="more rows")
+        VialFactory()
+    with django_assert_num_queries(len(few.captured_queries)):
+        write_history_workbook(tmp_path / "b.xlsx", filters, exported_by="ada")
+
+
+def test_a_change_of_user_field_names_the_user(world, tmp_path):
+    session = world.session
+    session.completed_by = world.pharmacist
+    audited_save(session, actor=world.pharmacist, reason="completed")
+    path, _ = export(tmp_path, model="sessions", user="phil")
+
+    changes = [r["Changes"] for r in read_workbook(path)["Sessions"]]
+    assert changes[-1] == "completed_by: (none) → phil"
