@@ -3,7 +3,7 @@
 import django_filters
 from django.urls import include, path
 from rest_framework import mixins, viewsets
-from rest_framework.routers import SimpleRouter
+from api.routers import OptionalSlashRouter
 
 from api.inventory_out import PresentationOut, ProductOut
 from api.permissions import CatalogAccess
@@ -11,14 +11,6 @@ from audit.history import audited_save
 from inventory.models import Presentation, Product
 from inventory.selectors import presentation_queryset, product_queryset
 
-
-class OptionalSlashRouter(SimpleRouter):
-    """Routes that answer with and without the trailing slash, like /api/scan and /api/receipts:
-    a POST to a slash-less URL must not meet a redirect that drops its body."""
-
-    def __init__(self):
-        super().__init__()
-        self.trailing_slash = "/?"
 
 
 class ProductFilter(django_filters.FilterSet):

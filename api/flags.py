@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
+from api.routers import OptionalSlashRouter
 
 from api.permissions import FlagAccess
 from api.serializers import validated
@@ -68,8 +68,7 @@ class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response(FlagListOut(flag_queryset().get(pk=flag.pk)).data)
 
 
-router = SimpleRouter()
+router = OptionalSlashRouter()
 # Accept paths with and without the trailing slash (`/sessions/1/dispenses` as in the docs).
-router.trailing_slash = "/?"
 router.register("flags", FlagViewSet, basename="flag")
 urlpatterns = [path("", include(router.urls))]

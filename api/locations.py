@@ -4,7 +4,8 @@ import django_filters
 from django.urls import include, path
 from rest_framework import mixins, viewsets
 
-from api.catalog import CatalogWrites, OptionalSlashRouter
+from api.catalog import CatalogWrites
+from api.routers import OptionalSlashRouter
 from api.inventory_out import LocationOut
 from api.permissions import CatalogAccess
 from inventory.models import StorageLocation

@@ -7,7 +7,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from api.catalog import OptionalSlashRouter
+from api.routers import OptionalSlashRouter
 from api.inventory_out import LotOut
 from api.permissions import LotDecision
 from api.serializers import validated

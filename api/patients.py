@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
+from api.routers import OptionalSlashRouter
 
 from api.permissions import PatientAccess
 from api.serializers import validated
@@ -92,8 +92,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(PatientHistoryOut(body).data)
 
 
-router = SimpleRouter()
+router = OptionalSlashRouter()
 # Accept paths with and without the trailing slash (`/sessions/1/dispenses` as in the docs).
-router.trailing_slash = "/?"
 router.register("patients", PatientViewSet, basename="patient")
 urlpatterns = [path("", include(router.urls))]

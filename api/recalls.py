@@ -18,7 +18,7 @@ from rest_framework import generics, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
+from api.routers import OptionalSlashRouter
 from rest_framework.views import APIView
 
 from api.inventory_out import LocationOut, LotBrief, ProductBrief, VialOut
@@ -453,14 +453,6 @@ class NotificationDetail(APIView):
     def post(self, request, pk):
         return self.patch(request, pk)
 
-
-class OptionalSlashRouter(SimpleRouter):
-    """Routes that answer with and without a trailing slash: a POST redirected to add one would
-    lose its body. (SimpleRouter turns any truthy trailing_slash argument into a required "/".)"""
-
-    def __init__(self):
-        super().__init__()
-        self.trailing_slash = "/?"
 
 
 router = OptionalSlashRouter()

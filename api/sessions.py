@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
+from api.routers import OptionalSlashRouter
 
 from api.inventory_out import ProductBrief, VialOut
 from api.permissions import DispenseAccess, SessionAccess
@@ -383,9 +383,8 @@ class DispenseViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         return Response(DispenseOut(dispense_queryset().get(pk=dispense.pk)).data)
 
 
-router = SimpleRouter()
+router = OptionalSlashRouter()
 # Accept paths with and without the trailing slash (`/sessions/1/dispenses` as in the docs).
-router.trailing_slash = "/?"
 router.register("sessions", SessionViewSet, basename="session")
 router.register("dispenses", DispenseViewSet, basename="dispense")
 urlpatterns = [path("", include(router.urls))]

@@ -133,6 +133,20 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status`, `kind` or `severity`; give each choice set its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "LotStatusEnum": "inventory.models.Lot.Status",
+        "VialStatusEnum": "inventory.models.Vial.Status",
+        "LocationKindEnum": "inventory.models.StorageLocation.Kind",
+        "SessionStatusEnum": "traceability.models.InfusionSession.Status",
+        "DispenseStatusEnum": "traceability.models.Dispense.Status",
+        "FlagStatusEnum": "traceability.models.BrandSwitchFlag.Status",
+        "FlagKindEnum": "traceability.models.BrandSwitchFlag.Kind",
+        "ReactionSeverityEnum": "traceability.models.AdverseReaction.Severity",
+        "RecallStatusEnum": "traceability.models.Recall.Status",
+        "NotificationStatusEnum": "traceability.models.NotificationTask.Status",
+        "WarningSeverityEnum": ["red", "amber"],
+    },
 }
 
 # Celery: with no broker configured (the embedded default) tasks run in-process.
