@@ -27,6 +27,7 @@ STOCK = [
     ("Panzyga", "10", "N3210A", 16, "PZG10", 6, "FRIDGE-A"),
     ("Panzyga", "20", "N3211A", 16, "PZG20", 3, "FRIDGE-A"),
     ("Gamunex-C", "10", "B03J077152", 9, "GMX10", 6, "FRIDGE-B"),
+    ("Gamunex-C", "5", "B01J100623", 1, "GMX05", 3, "FRIDGE-B"),
     ("Asceniv", "5", "239825", 10, "ASC05", 4, "FRIDGE-B"),
     ("Cutaquig", "4", "K200C8601", 12, "CTQ04", 5, "FRIDGE-A"),
 ]
