@@ -49,7 +49,7 @@ def load(*, actor) -> dict:
         presentation = _presentation(brand, grams)
         if presentation is None:
             continue
-        expiry = today.replace(day=1) + timedelta(days=31 * months)
+        expiry = today + timedelta(days=31 * months)
         scans = [
             element_string(gtin=presentation.gtin, expiry=expiry, lot=lot, serial=f"{prefix}{n:04d}")
             for n in range(1, count + 1)
