@@ -1,0 +1,39 @@
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from audit.models import ExportEvent, ExportJob
+
+
+@admin.register(ExportEvent)
+class ExportEventAdmin(SimpleHistoryAdmin):
+    """Who exported the history, when, with which filters: read-only, never deleted."""
+
+    list_display = ["exported_at", "exported_by", "operator", "channel", "row_count", "file_name"]
+    list_filter = ["channel"]
+    list_select_related = ["exported_by"]
+    search_fields = ["exported_by__username", "operator", "file_name"]
+    date_hierarchy = "exported_at"
+    readonly_fields = [f.name for f in ExportEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "requested_by", "status", "rows_done", "rows_total", "created_at", "finished_at"]
+    list_filter = ["status"]
+    list_select_related = ["requested_by"]
+    readonly_fields = [f.name for f in ExportJob._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,23 @@
+"""Refusals of the audit app; codes are stable (clients and tests rely on them)."""
+
+from config.errors import Conflict, InvalidInput, NotFound
+
+
+class InvalidHistoryFilter(InvalidInput):
+    code = "invalid_filter"
+
+
+class InvalidCursor(InvalidInput):
+    code = "invalid_cursor"
+
+
+class ExportNotFound(NotFound):
+    code = "export_not_found"
+
+
+class ExportNotReady(Conflict):
+    code = "export_not_ready"
+
+
+class ExportFailed(Conflict):
+    code = "export_failed"
