@@ -5,34 +5,8 @@
   const $ = (id) => document.getElementById(id);
   const input = $("lot-input");
 
-  function csrfToken() {
-    const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
-
-  async function api(method, url, body) {
-    const options = { method, credentials: "same-origin", headers: { "Accept": "application/json" } };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.headers["X-CSRFToken"] = csrfToken();
-      options.body = JSON.stringify(body);
-    }
-    try {
-      const response = await fetch(url, options);
-      let data = null;
-      try { data = await response.json(); } catch (e) { data = { detail: "The server could not answer (HTTP " + response.status + ")." }; }
-      return { ok: response.ok, status: response.status, data };
-    } catch (e) {
-      return { ok: false, status: 0, data: { detail: "The server could not be reached." } };
-    }
-  }
-
-  function message(text, colour) {
-    const box = $("message");
-    box.textContent = text;
-    box.className = "msg " + (colour || "");
-    box.hidden = !text;
-  }
+  const api = window.IvigApi.call;
+  const message = window.IvigApi.message;
 
   function el(tag, attrs, children) {
     const node = document.createElement(tag);

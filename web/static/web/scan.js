@@ -11,31 +11,7 @@
   let receiveList = [];         // [{raw, data}]
   let busy = false;
 
-  function csrfToken() {
-    const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
-
-  async function api(method, url, body) {
-    const options = { method, credentials: "same-origin", headers: { "Accept": "application/json" } };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.headers["X-CSRFToken"] = csrfToken();
-      options.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(url, options);
-    } catch (e) {
-      return { ok: false, status: 0, data: { code: "network", detail: "The server could not be reached. Check the connection and scan again." } };
-    }
-    let data = null;
-    try { data = await response.json(); } catch (e) { data = null; }
-    if (!data) {
-      data = { code: "server_error", detail: "The server could not answer (HTTP " + response.status + "). Nothing was changed; try again or call the pharmacist." };
-    }
-    return { ok: response.ok, status: response.status, data };
-  }
+  const api = window.IvigApi.call;
 
   // --- feedback -------------------------------------------------------------------------------
   let audio = null;
@@ -52,10 +28,7 @@
   }
 
   function message(text, colour) {
-    const box = $("message");
-    box.textContent = text;
-    box.className = "msg " + (colour || "");
-    box.hidden = !text;
+    window.IvigApi.message(text, colour);
     if (colour === "red") beep();
   }
 
