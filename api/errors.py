@@ -1,12 +1,24 @@
 """One place where domain errors and DRF's own errors become `{"code": …, "detail": …}`."""
 
-from django.core.exceptions import PermissionDenied, ValidationError as DjangoValidationError
-from django.http import Http404
+import logging
+
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    ValidationError as DjangoValidationError,
+)
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from api.parsers import RequestTooLarge
 from config.errors import ApplicationError
+
+API_PREFIX = "/api/"
 
 
 def exception_handler(exc, context):
@@ -21,6 +33,8 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, SuspiciousOperation):
+        exc = _refused_request(exc)
 
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -43,3 +57,40 @@ def _first_message(detail) -> str:
         return _first_message(detail[0])
     return str(detail) if detail else "Invalid input."
 
+
+def _refused_request(exc: SuspiciousOperation) -> exceptions.APIException:
+    """Django refuses some requests while reading them (too many parameters, too big a form);
+    it would answer with its HTML 400 page. Logged where Django logs them, for whoever watches."""
+    logging.getLogger(f"django.security.{exc.__class__.__name__}").error(str(exc))
+    if isinstance(exc, RequestDataTooBig):
+        return RequestTooLarge()
+    if isinstance(exc, TooManyFieldsSent):
+        return exceptions.ParseError("The request has too many parameters.", code="too_many_fields")
+    return exceptions.ParseError("The request was refused as malformed.", code="bad_request")
+
+
+# Django's own error views, for what never reaches a DRF view (a URL that matches no route, such as
+# /api/vials/abc/, or a crash). API clients get the same `{"code", "detail"}` as everywhere else;
+# the web pages keep Django's HTML pages.
+
+
+def _is_api(request) -> bool:
+    return request.path_info.startswith(API_PREFIX)
+
+
+def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NAME):
+    if _is_api(request):
+        return JsonResponse({"code": "bad_request", "detail": "The request was refused as malformed."}, status=400)
+    return defaults.bad_request(request, exception, template_name)
+
+
+def page_not_found(request, exception, template_name=defaults.ERROR_404_TEMPLATE_NAME):
+    if _is_api(request):
+        return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception, template_name)
+
+
+def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
+    if _is_api(request):
+        return JsonResponse({"code": "server_error", "detail": "Something went wrong on our side."}, status=500)
+    return defaults.server_error(request, template_name)

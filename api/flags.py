@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from api.routers import OptionalSlashRouter
 
+from api.filters import IdFilter
 from api.permissions import FlagAccess
 from api.serializers import validated
 from api.sessions import FlagOut, SessionPatientOut
@@ -32,8 +33,8 @@ class AcknowledgeIn(serializers.Serializer):
 
 class FlagFilter(django_filters.FilterSet):
     open = django_filters.BooleanFilter(method="filter_open", label="Only open (true) or only acknowledged (false)")
-    session = django_filters.NumberFilter(field_name="session_id")
-    patient = django_filters.NumberFilter(field_name="session__patient_id")
+    session = IdFilter(field_name="session_id")
+    patient = IdFilter(field_name="session__patient_id")
 
     class Meta:
         model = BrandSwitchFlag

@@ -6,10 +6,12 @@ from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.settings import APISettings
 from rest_framework.views import APIView
 
 from api.permissions import InventoryAccess
-from api.serializers import validated
+from api.serializers import IdField, validated
 from inventory.models import StorageLocation
 from inventory.selectors import vial_by_id, vial_queryset
 from labels.render import LabelData, render_label_sheet, render_location_label, render_vial_label
@@ -38,6 +40,13 @@ def _file(content: bytes, content_type: str, filename: str) -> HttpResponse:
     return response
 
 
+class LabelNegotiation(DefaultContentNegotiation):
+    """`?format=` names the label's file type here. DRF would read it as a renderer override and
+    answer 404 for every label format (no renderer is called "png"), so negotiate on Accept alone."""
+
+    settings = APISettings({"URL_FORMAT_OVERRIDE": None})
+
+
 FORMAT_PARAM = OpenApiParameter("format", str, enum=FORMATS, description="png (default), svg, zpl or pdf")
 
 
@@ -45,6 +54,7 @@ class VialLabel(APIView):
     """A vial label (every vial has a serial, internal for unserialised stock, so every label scans to one vial)."""
 
     permission_classes = [InventoryAccess]
+    content_negotiation_class = LabelNegotiation
 
     @extend_schema(parameters=[FORMAT_PARAM], responses={(200, "*/*"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
@@ -58,6 +68,7 @@ class LocationLabel(APIView):
     """A shelf label carrying the location's scannable code."""
 
     permission_classes = [InventoryAccess]
+    content_negotiation_class = LabelNegotiation
 
     @extend_schema(parameters=[FORMAT_PARAM], responses={(200, "*/*"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
@@ -68,7 +79,7 @@ class LocationLabel(APIView):
 
 
 class SheetIn(serializers.Serializer):
-    vials = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=500)
+    vials = serializers.ListField(child=IdField(), allow_empty=False, max_length=500)
 
 
 class VialLabelSheet(APIView):

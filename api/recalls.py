@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from api.inventory_out import LocationOut, LotBrief, ProductBrief, VialOut
 from api.permissions import RecallAccess
-from api.serializers import validated
+from api.serializers import MAX_ID, validated
 from inventory.models import Vial
 from traceability.models import NotificationTask, Recall, RecallLot
 from traceability.recall_export import XLSX_CONTENT_TYPE, recall_workbook, recall_workbook_filename
@@ -206,7 +206,7 @@ class LotRefField(serializers.Field):
     def to_internal_value(self, data):
         if isinstance(data, bool):
             self.fail("invalid")
-        if isinstance(data, int):
+        if isinstance(data, int) and 1 <= data <= MAX_ID:
             return data
         if isinstance(data, str) and data.strip():
             return data.strip()

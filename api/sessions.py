@@ -13,7 +13,8 @@ from api.routers import OptionalSlashRouter
 
 from api.inventory_out import ProductBrief, VialOut
 from api.permissions import DispenseAccess, SessionAccess
-from api.serializers import validated
+from api.filters import IdFilter
+from api.serializers import DateTimeField, validated
 from inventory.selectors import vial_by_id, vial_from_scan
 from inventory.services import location_by_code
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
@@ -205,7 +206,7 @@ class ReactionIn(serializers.Serializer):
     type = serializers.ChoiceField(choices=AdverseReaction.Type.choices)
     type_other = serializers.CharField(required=False, allow_blank=True, default="", max_length=120)
     severity = serializers.ChoiceField(choices=AdverseReaction.Severity.choices)
-    onset_at = serializers.DateTimeField()
+    onset_at = DateTimeField()
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -213,7 +214,7 @@ class ReactionIn(serializers.Serializer):
 
 
 class SessionFilter(django_filters.FilterSet):
-    patient = django_filters.NumberFilter(field_name="patient_id")
+    patient = IdFilter(field_name="patient_id")
     mrn = django_filters.CharFilter(field_name="patient__mrn")
     date_from = django_filters.DateFilter(field_name="scheduled_date", lookup_expr="gte")
     date_to = django_filters.DateFilter(field_name="scheduled_date", lookup_expr="lte")

@@ -1,13 +1,13 @@
 """Vials: everyone reads; technicians and pharmacists move, waste and return them."""
 
 import django_filters
-from django import forms
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from api.filters import IdFilter
 from api.routers import OptionalSlashRouter
 from api.inventory_out import VialOut
 from api.lots import ReasonIn
@@ -18,17 +18,11 @@ from inventory.selectors import vial_by_id, vial_queryset
 from inventory.services import location_by_code, vial_move, vial_return_to_supplier, vial_waste
 
 
-class IdFilter(django_filters.NumberFilter):
-    """A primary key: whole numbers only, so "1.5" or an id beyond any integer column is a 400."""
-
-    field_class = forms.IntegerField
-
-
 class VialFilter(django_filters.FilterSet):
     brand = django_filters.CharFilter(field_name="presentation__product__brand", lookup_expr="iexact")
     gtin = django_filters.CharFilter(field_name="presentation__gtin")
     lot_number = django_filters.CharFilter(field_name="lot__lot_number")
-    lot = IdFilter(field_name="lot_id", min_value=1, max_value=2**63 - 1)
+    lot = IdFilter(field_name="lot_id")
     location = django_filters.CharFilter(field_name="location__code")
     expiry_from = django_filters.DateFilter(field_name="lot__expiry_date", lookup_expr="gte")
     expiry_to = django_filters.DateFilter(field_name="lot__expiry_date", lookup_expr="lte")

@@ -407,7 +407,7 @@ def test_a_scan_with_a_dropped_separator_and_no_known_lot_is_refused_as_ambiguou
 
 
 @pytest.mark.postgres_only
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("same_location", [True, False], ids=["one location", "two locations"])
 def test_two_simultaneous_receipts_of_one_serial_let_exactly_one_through(same_location):
     if connection.vendor != "postgresql":

@@ -15,9 +15,7 @@ from traceability.models import Dispense
 
 pytestmark = [
     pytest.mark.postgres_only,
-    # serialized_rollback: the flush after a transactional test would otherwise drop the role
-    # groups that a migration created, and the tests after this one need them.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 

@@ -17,8 +17,7 @@ from traceability.services import vial_dispense
 
 pytestmark = [
     pytest.mark.postgres_only,
-    # serialized_rollback keeps the role groups a migration created for the tests that follow.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 DISPENSERS = 6

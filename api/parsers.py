@@ -1,0 +1,31 @@
+"""DRF's JSON parser, hardened: no body is bigger than Django allows elsewhere, and JSON nested too
+deep to parse is a 400 like any other malformed JSON."""
+
+from django.conf import settings
+from rest_framework import exceptions, parsers, status
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
+class JSONParser(parsers.JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        # DRF reads a JSON body straight from the socket, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+        # (which only guards request.body and forms): apply the same ceiling here.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        request = (parser_context or {}).get("request")
+        if limit is not None and request is not None:
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > limit:
+                raise RequestTooLarge()
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            # `[[[[…]]]]` a few thousand deep exhausts the stack of json's decoder.
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
