@@ -37,6 +37,7 @@ from inventory.rules import dispense_refusal
 from traceability.exceptions import InsufficientStock
 from traceability.models import InfusionSession
 from traceability.selectors import GIVEN_STATUSES, current_products
+from traceability.services import ensure_session_open
 
 # Enough to cover every realistic tie; beyond it the first combinations found are compared.
 MAX_TIED_COMBINATIONS = 5000
@@ -195,6 +196,7 @@ def _fill(groups: list[list[Vial]], ks: list[int]) -> list[Vial]:
 def pick_vials(*, session: InfusionSession, today: date | None = None) -> Pick:
     """Propose the vials that complete the session's dose (what is still missing after the vials
     already dispensed to it). Refused with `insufficient_stock` when no combination reaches it."""
+    ensure_session_open(session)
     today = today or local_today()
     given = [d for d in session.dispenses.select_related("product").order_by("dispensed_at", "pk") if d.status in GIVEN_STATUSES]
     already = sum((d.grams for d in given), Decimal("0"))

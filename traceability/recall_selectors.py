@@ -295,7 +295,9 @@ def lot_number_suggestions(lot_number: str, *, limit: int = SUGGESTION_LIMIT) ->
     """Known lot numbers close to one that matched nothing: the same in another case, lots that
     start with it, then near misses (a digit dropped or swapped, O for 0)."""
     lot_number = lot_number.strip()
-    if not lot_number:
+    if not lot_number or len(lot_number) > 3 * Lot._meta.get_field("lot_number").max_length:
+        # Far longer than any lot number, it is no typo but something else pasted: no known lot is
+        # within difflib's cutoff of it, and SQLite refuses LIKE patterns past 50,000 bytes.
         return []
     near = list(
         Lot.objects.filter(Q(lot_number__iexact=lot_number) | Q(lot_number__istartswith=lot_number))

@@ -128,7 +128,7 @@ def _lock_session(session: InfusionSession) -> InfusionSession:
     return InfusionSession.objects.select_for_update(of=("self",)).select_related("patient").get(pk=session.pk)
 
 
-def _ensure_open(session: InfusionSession) -> None:
+def ensure_session_open(session: InfusionSession) -> None:
     if not session.is_open:
         raise SessionNotOpen(
             f"Session {session.pk} is {session.get_status_display()}: it takes no more vials.",
@@ -200,7 +200,7 @@ def session_start(*, session: InfusionSession, actor) -> InfusionSession:
 def session_cancel(*, session: InfusionSession, reason: str, actor) -> InfusionSession:
     reason = require_reason(reason)
     session = _lock_session(session)
-    _ensure_open(session)
+    ensure_session_open(session)
     live = list(session.dispenses.filter(status=Dispense.Status.DISPENSED).values_list("pk", flat=True))
     if live:
         raise SessionHasLiveDispenses(
@@ -218,7 +218,7 @@ def session_complete(*, session: InfusionSession, actor) -> InfusionSession:
     session = _lock_session(session)
     if session.status == InfusionSession.Status.SCHEDULED:
         raise NothingDispensed(f"Session {session.pk} has not started: no vial was dispensed to it.")
-    _ensure_open(session)
+    ensure_session_open(session)
     open_flags = list(
         session.flags.filter(status=BrandSwitchFlag.Status.OPEN)
         .select_related("from_product", "to_product")
@@ -264,7 +264,7 @@ def vial_dispense(*, session: InfusionSession, vial: Vial, actor) -> Dispense:
     Dispense is the backstop should a check ever be bypassed.
     """
     session = _lock_session(session)
-    _ensure_open(session)
+    ensure_session_open(session)
     vial = _lock_vial(vial.pk)
     ensure_dispensable(vial)
     product = vial.presentation.product
@@ -372,7 +372,7 @@ def dispense_advice(flags: list[BrandSwitchFlag]) -> str | None:
 
 def _lock_live_dispense(dispense: Dispense) -> tuple[InfusionSession, Vial, Dispense]:
     session = _lock_session(InfusionSession(pk=dispense.session_id))
-    _ensure_open(session)
+    ensure_session_open(session)
     vial = _lock_vial(dispense.vial_id)
     dispense = Dispense.objects.select_for_update().get(pk=dispense.pk)
     if dispense.status != Dispense.Status.DISPENSED:

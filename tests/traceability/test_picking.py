@@ -215,3 +215,12 @@ def test_a_large_dose_from_many_small_vials_is_still_exact():
     assert pick.total_grams == Decimal("143.5")
     # 20×7 = 140, then 2.5 + 1 = 3.5: nine vials.
     assert len(pick.vials) == 9
+
+
+@pytest.mark.parametrize("status", [InfusionSessionFactory._meta.model.Status.COMPLETED,
+                                    InfusionSessionFactory._meta.model.Status.CANCELLED])
+def test_a_pick_for_a_session_that_takes_no_more_vials_is_refused(db, status):
+    session = InfusionSessionFactory(status=status)
+    with pytest.raises(ApplicationError) as refusal:
+        pick_vials(session=session)
+    assert refusal.value.code == "session_not_open"
