@@ -20,6 +20,7 @@ install-dev: $(PY)
 
 demo: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py load_demo
 
 run: demo

@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.settings import APISettings
 from rest_framework.views import APIView
@@ -42,9 +42,16 @@ def _file(content: bytes, content_type: str, filename: str) -> HttpResponse:
 
 class LabelNegotiation(DefaultContentNegotiation):
     """`?format=` names the label's file type here. DRF would read it as a renderer override and
-    answer 404 for every label format (no renderer is called "png"), so negotiate on Accept alone."""
+    answer 404 for every label format (no renderer is called "png"). A label is a file whatever
+    Accept says (`Accept: image/png` must not be a 406); renderers only shape refusals, in JSON."""
 
     settings = APISettings({"URL_FORMAT_OVERRIDE": None})
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except exceptions.NotAcceptable:
+            return renderers[0], renderers[0].media_type
 
 
 FORMAT_PARAM = OpenApiParameter("format", str, enum=FORMATS, description="png (default), svg, zpl or pdf")

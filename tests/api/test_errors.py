@@ -1,10 +1,12 @@
 """Every error is `{"code", "detail"}` with 400/401/403/404/405/409/415, and garbage never makes a 500."""
 
+import json
+
 import pytest
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, SuspiciousOperation, ValidationError
 from django.http import Http404
 
-from api.errors import exception_handler
+from api.errors import bad_request, exception_handler, page_not_found, server_error
 from config.errors import ApplicationError, Conflict, NotFound
 from inventory.models import StorageLocation
 from tests.factories import LotFactory, StorageLocationFactory, VialFactory
@@ -68,6 +70,60 @@ def test_json_that_is_not_an_object_is_a_400_everywhere(body, stock, pharmacist_
     assert stock_state() == before
 
 
+@pytest.mark.parametrize("raw", ["[" * 100_000 + "]" * 100_000, '{"a": ' * 50_000 + "1" + "}" * 50_000])
+def test_json_nested_too_deep_to_parse_is_a_400_parse_error_everywhere(raw, stock, pharmacist_client):
+    before = stock_state()
+
+    for url in post_urls(stock):
+        response = pharmacist_client.post(url, data=raw, content_type="application/json")
+
+        assert_error_shape(response, 400, "parse_error")
+    assert stock_state() == before
+
+
+def test_a_json_body_over_the_upload_limit_is_a_413(stock, tech_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    before = stock_state()
+
+    response = tech_client.post(
+        "/api/receipts", {"location": "FRIDGE-A", "scans": [carton_of(stock)] * 50}, format="json"
+    )
+
+    assert_error_shape(response, 413, "request_too_large")
+    assert stock_state() == before
+
+
+def test_a_form_over_the_upload_limit_is_a_413(stock, tech_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+
+    response = tech_client.post(
+        "/api/scan", data="barcode=" + "0" * 2000, content_type="application/x-www-form-urlencoded"
+    )
+
+    assert_error_shape(response, 413, "request_too_large")
+
+
+def test_too_many_query_parameters_are_a_400(stock, tech_client):
+    query = "&".join(f"x{i}=1" for i in range(1001))
+
+    assert_error_shape(tech_client.get(f"/api/vials/?{query}"), 400, "too_many_fields")
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=B"])
+def test_a_form_with_too_many_fields_is_a_400_and_receives_nothing(content_type, stock, tech_client):
+    if content_type.startswith("multipart"):
+        part = '--B\r\nContent-Disposition: form-data; name="scans"\r\n\r\nx\r\n'
+        body = part * 1001 + "--B--\r\n"
+    else:
+        body = "location=FRIDGE-B&" + "&".join(["scans=x"] * 1001)
+    before = stock_state()
+
+    response = tech_client.post("/api/receipts", data=body, content_type=content_type)
+
+    assert_error_shape(response, 400, "too_many_fields")
+    assert stock_state() == before
+
+
 def test_a_body_that_is_not_json_or_a_form_is_a_415(stock, tech_client):
     response = tech_client.post("/api/scan", data="barcode", content_type="text/plain")
 
@@ -89,6 +145,9 @@ def test_a_body_that_is_not_json_or_a_form_is_a_415(stock, tech_client):
         ("/api/products/", {"brand": "New", "manufacturer_id": 99999999999999999999, "route": "IV"}),
         ("/api/presentations/", {"product_id": "one", "gtin": 123, "grams": "ten"}),
         ("/api/locations/", {"name": "", "code": "x" * 100, "kind": "freezer"}),
+        ("/api/labels/sheet", {"vials": [10**30]}),
+        ("/api/labels/sheet", {"vials": [0]}),
+        ("/api/labels/sheet", {"vials": "1"}),
     ],
 )
 def test_wrong_types_are_a_400_invalid_naming_the_field(url, body, stock, pharmacist_client):
@@ -122,7 +181,7 @@ def test_wrong_types_in_vial_actions_are_a_400(action, body, stock, tech_client)
 def test_a_non_numeric_id_is_a_404(url, stock, auditor_client):
     response = auditor_client.get(url)
 
-    assert response.status_code == 404
+    assert_error_shape(response, 404, "not_found")
 
 
 @pytest.mark.parametrize(
@@ -133,7 +192,25 @@ def test_a_non_numeric_id_is_a_404(url, stock, auditor_client):
 def test_an_action_on_a_non_numeric_id_is_a_404(url, pharmacist_client):
     response = pharmacist_client.post(url, {"reason": "x", "location": "FRIDGE-A"})
 
+    assert_error_shape(response, 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/api/nothing-here", "/api/vials/-1/move", "/api/sessions/abc/dispenses", "/api/recalls/x/lookback",
+     "/api/notifications/-3", "/api/vials/1/label/extra"],
+)
+def test_an_api_address_that_matches_no_route_is_a_json_404(url, pharmacist_client):
+    for response in (pharmacist_client.get(url), pharmacist_client.post(url, {"reason": "x"})):
+        assert response["Content-Type"] == "application/json"
+        assert_error_shape(response, 404, "not_found")
+
+
+def test_a_web_address_that_matches_no_route_keeps_the_html_404(client):
+    response = client.get("/no-such-page/")
+
     assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
 
 
 @pytest.mark.parametrize(
@@ -187,6 +264,9 @@ def test_an_unknown_location_code_is_a_404_unknown_location(code, stock, tech_cl
         "/api/lots/?product=abc", "/api/lots/?product=99999999999999999999999", "/api/lots/?status=gone",
         "/api/lots/?expiry_to=31/12/2030", "/api/products/?route=IM", "/api/presentations/?product=x",
         "/api/locations/?kind=freezer", "/api/stock/expiring?within_days=soon",
+        "/api/sessions/?patient=99999999999999999999999", "/api/sessions/?patient=-4.8e%2B224",
+        "/api/sessions/?patient=1.5", "/api/flags/?patient=99999999999999999999999",
+        "/api/flags/?session=99999999999999999999999", "/api/flags/?session=abc",
     ],
 )
 def test_a_filter_value_of_the_wrong_type_is_a_400(query, stock, tech_client):
@@ -279,3 +359,14 @@ def test_extra_context_never_overrides_code_and_detail():
 
 def test_an_unexpected_exception_is_left_to_django():
     assert exception_handler(RuntimeError("boom"), {}) is None
+
+
+def test_django_error_views_answer_json_under_the_api_and_html_elsewhere(rf):
+    api, page = rf.get("/api/vials/"), rf.get("/scan/")
+
+    for view, status in ((server_error, 500), (lambda r: bad_request(r, SuspiciousOperation()), 400),
+                         (lambda r: page_not_found(r, Http404()), 404)):
+        body = json.loads(view(api).content)
+        assert (view(api).status_code, set(body)) == (status, {"code", "detail"})
+        assert view(page)["Content-Type"].startswith("text/html")
+        assert view(page).status_code == status

@@ -67,3 +67,19 @@ def test_the_recall_page_is_for_the_roles_that_may_see_who_received_a_lot(role, 
 def test_the_recall_form_is_offered_only_to_roles_that_manage_recalls():
     assert b"recall-form-template" in logged_in("recall_coordinator").get("/recall/").content
     assert b"recall-form-template" not in logged_in("auditor").get("/recall/").content
+
+
+@pytest.mark.parametrize("path", ["/static/web/scan.js", "/static/web/recall.js", "/static/web/api.js",
+                                  "/static/web/style.css"])
+def test_the_pages_assets_are_served_without_debug(path, settings):
+    assert settings.DEBUG is False
+    response = Client().get(path)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content if response.streaming else [response.content])
+
+
+@pytest.mark.django_db
+def test_the_api_docs_load_their_assets_from_this_server_not_a_cdn():
+    body = Client().get("/api/docs/").content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in body
+    assert "cdn" not in body.lower()
