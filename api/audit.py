@@ -1,4 +1,5 @@
-"""Audit history: a cursor-paginated JSON list, an Excel export, and background export jobs.
+"""Audit history: a cursor-paginated JSON list, an Excel export, and background export jobs; and
+the access log of patient data (who saw which patient, when, through which route).
 
 Auditors (and superusers) only. The same filters everywhere: since, until, lot, vial, patient
 (MRN), user (username), model (one of the sheet keys; without it, all models merged by time).
@@ -9,24 +10,35 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import django_filters
 from django.conf import settings
 from django.http import FileResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from api.permissions import AuditAccess
 from api.serializers import validated
-from audit.exceptions import ExportFailed, ExportNotFound, ExportNotReady
-from audit.models import ExportEvent, ExportJob
+from audit.exceptions import ExportFailed, ExportNotFound, ExportNotReady, InvalidCursor
+from audit.models import ExportEvent, ExportJob, PatientAccess
 from audit.registry import audited_models
-from audit.selectors import Cursor, export_job_for, history_counts, history_page, parse_filters
+from audit.selectors import (
+    Cursor,
+    export_job_for,
+    history_counts,
+    history_page,
+    parse_filters,
+    patient_access_list,
+)
 from audit.services import export_job_create, history_export
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -243,8 +255,67 @@ class ExportJobDownload(APIView):
         return FileResponse(job.file.open("rb"), as_attachment=True, filename=Path(job.file.name).name, content_type=XLSX)
 
 
+class AccessPatientOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    mrn = serializers.CharField()
+    name = serializers.CharField()
+
+
+class AccessOut(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username")
+    patient = AccessPatientOut()
+
+    class Meta:
+        model = PatientAccess
+        fields = ["id", "at", "user", "patient", "via", "method", "path"]
+
+
+class AccessFilter(django_filters.FilterSet):
+    patient = django_filters.CharFilter(field_name="patient__mrn", label="patient MRN")
+    user = django_filters.CharFilter(field_name="user__username", label="username of who saw the data")
+    since = django_filters.CharFilter(method="filter_moment", label="YYYY-MM-DD (local day) or ISO date-time")
+    until = django_filters.CharFilter(method="filter_moment", label="YYYY-MM-DD (whole day) or ISO date-time")
+
+    class Meta:
+        model = PatientAccess
+        fields = ["patient", "user", "since", "until"]
+
+    def filter_moment(self, queryset, name, value):
+        # The history's reading of dates: a bare date is the whole local day, `until` is exclusive.
+        moment = getattr(parse_filters(**{name: value}), name)
+        return queryset.filter(at__gte=moment) if name == "since" else queryset.filter(at__lt=moment)
+
+
+class AccessPagination(CursorPagination):
+    # Note: ids follow insertion, and one request's rows share one `at`; the id is the unique order.
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise InvalidCursor("The cursor is not valid; start again from the first page.") from None
+
+
+class AccessList(generics.ListAPIView):
+    """The access log of patient data, newest first: who saw which patient, when, through which route."""
+
+    permission_classes = [AuditAccess]
+    serializer_class = AccessOut
+    filterset_class = AccessFilter
+    filter_backends = [DjangoFilterBackend]
+    pagination_class = AccessPagination
+
+    def get_queryset(self):
+        return patient_access_list()
+
+
 urlpatterns = [
     path("audit/history/", HistoryList.as_view(), name="audit-history"),
+    path("audit/access/", AccessList.as_view(), name="audit-access"),
     path("audit/export.xlsx", HistoryExport.as_view(), name="audit-export"),
     path("audit/exports/<int:job_id>", ExportJobDetail.as_view(), name="audit-export-job"),
     path("audit/exports/<int:job_id>/download", ExportJobDownload.as_view(), name="audit-export-download"),

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from api.routers import OptionalSlashRouter
 
 from api.filters import IdFilter
+from api.access import LogsPatientAccess
 from api.permissions import FlagAccess
 from api.serializers import validated
 from api.sessions import FlagOut, SessionPatientOut
@@ -45,8 +46,9 @@ class FlagFilter(django_filters.FilterSet):
         return queryset.filter(status=wanted)
 
 
-class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class FlagViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [FlagAccess]
+    patient_id_of = "session.patient_id"
     lookup_value_regex = r"\d+"
     serializer_class = FlagListOut
     filterset_class = FlagFilter

@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from api.routers import OptionalSlashRouter
 
+from api.access import LogsPatientAccess
 from api.permissions import PatientAccess
 from api.serializers import validated
 from api.sessions import SessionOut
@@ -60,8 +61,9 @@ class PatientFilter(django_filters.FilterSet):
         return queryset.filter(Q(name__icontains=value) | Q(mrn__icontains=value))
 
 
-class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PatientViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [PatientAccess]
+    patient_id_of = "pk"
     lookup_value_regex = r"\d+"
     serializer_class = PatientOut
     filterset_class = PatientFilter

@@ -22,6 +22,7 @@ from api.routers import OptionalSlashRouter
 from rest_framework.views import APIView
 
 from api.inventory_out import LocationOut, LotBrief, ProductBrief, VialOut
+from api.access import LogsPatientAccess, record_patient_access
 from api.permissions import RecallAccess
 from api.serializers import MAX_ID, validated
 from inventory.models import Vial
@@ -368,6 +369,7 @@ class RecallViewSet(viewsets.ReadOnlyModelViewSet):
         """Every vial of the recall's lots and every patient who was given one (each patient once)."""
         recall = self._recall(pk)
         lookback = recall_lookback(recall)
+        record_patient_access(request, [d.session.patient_id for d in lookback.dispenses])
         return Response(LookbackOut({"recall": recall, "lots": lookback.lots, "patients": lookback.patients}).data)
 
     @extend_schema(responses={(200, XLSX_CONTENT_TYPE): OpenApiTypes.BINARY})
@@ -383,7 +385,11 @@ class RecallViewSet(viewsets.ReadOnlyModelViewSet):
     def export(self, request, pk=None):
         """The lookback as an Excel workbook: recall, on hand, patients, notifications."""
         recall = get_object_or_404(Recall.objects.select_related("created_by", "closed_by"), pk=pk)
-        response = HttpResponse(recall_workbook(recall), content_type=XLSX_CONTENT_TYPE)
+        lookback, tasks = recall_lookback(recall), list(notification_list(recall=recall))
+        workbook = recall_workbook(recall, lookback=lookback, tasks=tasks)
+        seen = [d.session.patient_id for d in lookback.dispenses] + [t.patient_id for t in tasks]
+        record_patient_access(request, seen)
+        response = HttpResponse(workbook, content_type=XLSX_CONTENT_TYPE)
         response["Content-Disposition"] = f'attachment; filename="{recall_workbook_filename(recall)}"'
         return response
 
@@ -404,6 +410,7 @@ class RecallLookup(APIView):
             brand=data.get("brand"),
             match=data["match"],
         )
+        record_patient_access(request, [d.session.patient_id for lot in result.results for d in lot.dispenses])
         return Response(LookupOut(result).data)
 
 
@@ -413,7 +420,7 @@ class NotificationFilter(django_filters.FilterSet):
         fields = ["status"]
 
 
-class RecallNotificationList(generics.ListAPIView):
+class RecallNotificationList(LogsPatientAccess, generics.ListAPIView):
     """The patients to notify for a recall, with their vials and where each notification stands."""
 
     permission_classes = [RecallAccess]
@@ -441,7 +448,9 @@ class NotificationDetail(APIView):
 
     @extend_schema(responses={200: NotificationOut})
     def get(self, request, pk):
-        return Response(self._out(self._task(pk)))
+        task = self._task(pk)
+        record_patient_access(request, [task.patient_id])
+        return Response(self._out(task))
 
     @extend_schema(request=NotificationIn, responses={200: NotificationOut})
     def patch(self, request, pk):

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from api.routers import OptionalSlashRouter
 
 from api.inventory_out import ProductBrief, VialOut
+from api.access import LogsPatientAccess
 from api.permissions import DispenseAccess, SessionAccess
 from api.filters import IdFilter
 from api.serializers import DateTimeField, validated
@@ -241,7 +242,7 @@ def _session_out(pk) -> dict:
     return SessionOut(session_queryset().get(pk=pk)).data
 
 
-class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [SessionAccess]
     lookup_value_regex = r"\d+"
     serializer_class = SessionOut

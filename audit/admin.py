@@ -1,7 +1,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from audit.models import ExportEvent, ExportJob
+from audit.models import ExportEvent, ExportJob, PatientAccess
 
 
 @admin.register(ExportEvent)
@@ -36,4 +36,26 @@ class ExportJobAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(PatientAccess)
+class PatientAccessAdmin(admin.ModelAdmin):
+    """Who saw which patient, when, through which route: read-only, never deleted."""
+
+    list_display = ["at", "user", "patient", "via", "method", "path"]
+    list_filter = ["via"]
+    list_select_related = ["user", "patient"]
+    search_fields = ["user__username", "patient__mrn", "via"]
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in PatientAccess._meta.fields]
+    show_full_result_count = False  # the log grows with every read; no COUNT(*) of all of it per page
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

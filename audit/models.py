@@ -1,4 +1,5 @@
-"""Export jobs (background exports and their progress) and export events (who exported what, when)."""
+"""Export jobs (background exports and their progress), export events (who exported what, when) and
+the access log of patient data (who saw which patient, when, through which route)."""
 
 from django.conf import settings
 from django.db import models
@@ -74,3 +75,26 @@ class ExportEvent(models.Model):
     def __str__(self) -> str:
         who = self.exported_by.username if self.exported_by_id else (self.operator or "unknown")
         return f"export {self.pk} by {who} ({self.row_count} rows)"
+
+
+class PatientAccess(models.Model):
+    """Who saw which patient's record, when, and through which API route or page.
+
+    Note: no HistoricalRecords. This is itself a log: rows are written once, in bulk, and never
+    changed or deleted (the admin is read-only, and PROTECT keeps patients and users it names).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey("traceability.Patient", on_delete=models.PROTECT, related_name="accesses")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    via = models.CharField(max_length=40, help_text="API route name or page, e.g. patient-detail, recall-lookup")
+    method = models.CharField(max_length=8, blank=True)
+    path = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "patient access"
+        verbose_name_plural = "patient accesses"
+
+    def __str__(self) -> str:
+        return f"patient {self.patient_id} seen by user {self.user_id} via {self.via}"

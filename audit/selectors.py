@@ -39,7 +39,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from audit.exceptions import ExportNotFound, InvalidCursor, InvalidHistoryFilter
-from audit.models import ExportJob
+from audit.models import ExportJob, PatientAccess
 from audit.registry import ACTIONS, AuditedModel, Labels, audited_models
 from inventory.models import Lot, Vial
 from traceability.models import (
@@ -515,3 +515,11 @@ def export_job_for(*, user, job_id: int) -> ExportJob:
     if job is None or not (user.is_superuser or job.requested_by_id == user.pk):
         raise ExportNotFound(f"No export {job_id} of yours.")
     return job
+
+
+# --- Access log of patient data ----------------------------------------------------------------
+
+
+def patient_access_list() -> QuerySet[PatientAccess]:
+    """The access log with who and which patient, for a page of any length in one query."""
+    return PatientAccess.objects.select_related("user", "patient")

@@ -18,7 +18,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from traceability.models import Recall
-from traceability.recall_selectors import notification_list, recall_lookback, recall_progress
+from traceability.recall_selectors import Lookback, notification_list, recall_lookback, recall_progress
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -162,10 +162,11 @@ NOTIFICATION_COLUMNS = [
 ]
 
 
-def recall_workbook(recall: Recall) -> bytes:
-    """The lookback of `recall` as .xlsx bytes (a recall's lookback is hundreds of rows, not millions)."""
-    lookback = recall_lookback(recall)
-    tasks = list(notification_list(recall=recall))
+def recall_workbook(recall: Recall, *, lookback: Lookback | None = None, tasks: list | None = None) -> bytes:
+    """The lookback of `recall` as .xlsx bytes (a recall's lookback is hundreds of rows, not millions).
+    A caller that needs the lookback and tasks too (the access log) passes them in, read once."""
+    lookback = recall_lookback(recall) if lookback is None else lookback
+    tasks = list(notification_list(recall=recall)) if tasks is None else tasks
     progress = recall_progress(recall)
 
     wb = Workbook()

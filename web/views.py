@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from api.access import record_patient_access
 from api.permissions import (
     AUDITOR,
     PHARMACIST,
@@ -22,12 +23,15 @@ def _can(roles: set[str], *wanted: str) -> bool:
 @ensure_csrf_cookie
 def scan_station(request):
     roles = effective_roles(request.user)
+    sessions = list(_todays_open_sessions()) if _can(roles, TECHNICIAN, PHARMACIST) else []
+    # The session list names patients: the page is logged like any other read of patient data.
+    record_patient_access(request, [s.patient_id for s in sessions], via="scan-station")
     context = {
         "roles": sorted(roles),
         "can_handle_stock": _can(roles, TECHNICIAN, PHARMACIST),
         "can_decide_lots": _can(roles, PHARMACIST),
         "locations": StorageLocation.objects.filter(active=True).order_by("kind", "name"),
-        "sessions": _todays_open_sessions() if _can(roles, TECHNICIAN, PHARMACIST) else [],
+        "sessions": sessions,
         "today": local_today(),
     }
     return render(request, "web/scan.html", context)

@@ -523,6 +523,62 @@ def test_acting_on_an_unknown_vial_is_a_404(tech_client):
     assert response.json()["code"] == "unknown_vial"
 
 
+# --- labels ------------------------------------------------------------------------------------
+
+LABEL_TYPES = {"png": "image/png", "svg": "image/svg+xml", "zpl": "application/x-zpl", "pdf": "application/pdf"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_prints_labels_and_no_one_else_does(role, client_for):
+    vial = VialFactory()
+    client = client_for(role)
+
+    responses = [
+        client.get(f"/api/vials/{vial.pk}/label"),
+        client.get(f"/api/locations/{vial.location_id}/label"),
+        client.post("/api/labels/sheet", {"vials": [vial.pk]}),
+    ]
+
+    assert [r.status_code for r in responses] == [expected_status(role, ALL_FOUR, 200)] * 2 + [
+        expected_status(role, STOCK, 200)
+    ]
+
+
+@pytest.mark.parametrize("fmt", LABEL_TYPES)
+def test_a_label_comes_in_the_format_asked_for(fmt, tech_client):
+    vial = VialFactory()
+
+    for url in (f"/api/vials/{vial.pk}/label", f"/api/locations/{vial.location_id}/label"):
+        response = tech_client.get(url, {"format": fmt})
+
+        assert response.status_code == 200, response.content
+        assert response["Content-Type"] == LABEL_TYPES[fmt]
+
+
+def test_a_label_is_served_whatever_the_accept_header_says(tech_client):
+    vial = VialFactory()
+
+    response = tech_client.get(f"/api/vials/{vial.pk}/label", {"format": "pdf"}, HTTP_ACCEPT="application/pdf")
+
+    assert (response.status_code, response["Content-Type"]) == (200, "application/pdf")
+
+
+@pytest.mark.parametrize("fmt", ["gif", "json", "api", "PNG"])
+def test_an_unknown_label_format_is_a_400_in_json_whatever_the_accept_header(fmt, tech_client):
+    vial = VialFactory()
+
+    response = tech_client.get(f"/api/vials/{vial.pk}/label", {"format": fmt}, HTTP_ACCEPT="image/png")
+
+    assert (response.status_code, response["Content-Type"]) == (400, "application/json")
+    assert response.json()["code"] == "invalid"
+
+
+def test_a_label_of_an_unknown_vial_is_a_404(tech_client):
+    response = tech_client.get("/api/vials/99999999999999999999999/label", {"format": "svg"})
+
+    assert (response.status_code, response.json()["code"]) == (404, "unknown_vial")
+
+
 # --- query counts ------------------------------------------------------------------------------
 
 

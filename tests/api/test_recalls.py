@@ -159,6 +159,17 @@ def test_create_from_text_with_unknown_lots_is_refused_with_the_list_and_creates
     assert not Lot.objects.filter(status="recalled").exists()
 
 
+def test_create_from_text_far_longer_than_a_lot_number_is_refused_without_suggestions(recall_client):
+    lot_with(1, 0, lot_number="AB12")
+    pasted = "AB12" * 15_000
+
+    response = recall_client.post("/api/recalls/", create_body(lots_text=pasted))
+
+    assert (response.status_code, response.json()["code"]) == (400, "unknown_lots")
+    assert response.json()["suggestions"] == {pasted: []}
+    assert not Recall.objects.exists()
+
+
 def test_create_with_allow_unknown_keeps_the_unknown_lot_numbers_on_the_recall(recall_client):
     lot_with(1, 1, lot_number="AB12")
     response = recall_client.post("/api/recalls/", create_body(lots_text="AB12\nZZ99", allow_unknown=True))
@@ -175,6 +186,8 @@ def test_create_with_allow_unknown_keeps_the_unknown_lot_numbers_on_the_recall(r
         ({"lots": [True]}, "invalid"),
         ({"lots": [{"id": 1}]}, "invalid"),
         ({"lots": [424242]}, "unknown_lots"),
+        ({"lots": [10**30]}, "invalid"),
+        ({"lots": [0]}, "invalid"),
         ({"lots_text": "\n \n"}, "no_lots"),
         ({"lots_text": "A", "recall_class": "IV"}, "invalid"),
     ],
@@ -255,6 +268,15 @@ def test_lookup_of_an_unknown_lot_is_404_with_suggestions(auditor_client):
     body = response.json()
     assert body["code"] == "lot_not_found"
     assert body["suggestions"] == ["LE12A045"]
+
+
+def test_lookup_of_text_far_longer_than_a_lot_number_is_404_without_suggestions(auditor_client):
+    lot_with(1, 0, lot_number="LE12A045")
+
+    response = auditor_client.get("/api/recalls/lookup", {"lot": "LE12A045" * 8_000})
+
+    assert (response.status_code, response.json()["code"]) == (404, "lot_not_found")
+    assert response.json()["suggestions"] == []
 
 
 def test_lookup_by_prefix(auditor_client):
@@ -374,7 +396,7 @@ def test_export_honours_an_xlsx_accept_header(auditor_client, recall):
 def test_lookup_query_count_is_constant(client_for, django_assert_num_queries, size):
     lot = lot_with(size // 2, size // 2, lot_number=f"SZ{size}")
     client = client_for("auditor")
-    with django_assert_num_queries(5):  # roles, lots, vials, dispenses, recall links
+    with django_assert_num_queries(6):  # roles, lots, vials, dispenses, recall links, access-log INSERT
         response = client.get("/api/recalls/lookup", {"lot": lot.lot_number})
     assert response.json()["results"][0]["counts"]["vials"] == size
 
@@ -383,7 +405,7 @@ def test_lookup_query_count_is_constant(client_for, django_assert_num_queries, s
 def test_lookback_query_count_is_constant(client_for, django_assert_num_queries, size):
     recall = make_recall(lot_with(size // 2, size // 2))
     client = client_for("auditor")
-    with django_assert_num_queries(6):  # roles, recall, lots, vials, dispenses, recall links
+    with django_assert_num_queries(7):  # roles, recall, lots, vials, dispenses, recall links, access-log INSERT
         client.get(f"/api/recalls/{recall.pk}/lookback")
 
 
@@ -401,7 +423,7 @@ def test_recall_list_query_count_is_constant(client_for, django_assert_num_queri
 def test_notification_list_query_count_is_constant(client_for, django_assert_num_queries, patients):
     recall = make_recall(lot_with(0, patients))
     client = client_for("recall_coordinator")
-    with django_assert_num_queries(5):  # roles, recall, count, page, vials
+    with django_assert_num_queries(6):  # roles, recall, count, page, vials, access-log INSERT
         response = client.get(f"/api/recalls/{recall.pk}/notifications/")
     assert response.json()["count"] == patients
 
@@ -410,6 +432,6 @@ def test_notification_list_query_count_is_constant(client_for, django_assert_num
 def test_export_query_count_is_constant(client_for, django_assert_num_queries, patients):
     recall = make_recall(lot_with(3, patients))
     client = client_for("auditor")
-    # roles, recall, lots, vials, dispenses, recall links, tasks, task vials, progress
-    with django_assert_num_queries(9):
+    # roles, recall, lots, vials, dispenses, recall links, tasks, task vials, progress, access-log INSERT
+    with django_assert_num_queries(10):
         client.get(f"/api/recalls/{recall.pk}/export.xlsx")

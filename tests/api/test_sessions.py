@@ -420,6 +420,19 @@ def test_reactions_are_recorded_and_listed_under_the_session(tech_client):
     assert [r["type"] for r in listed.json()] == ["fever_chills"]
 
 
+@pytest.mark.parametrize("onset", ["9999-12-31T23:59:59", "0001-01-01T00:00:00Z", "not a time"])
+def test_a_reaction_onset_off_the_calendar_is_a_400_and_records_nothing(onset, tech_client):
+    session = InfusionSessionFactory(status=InfusionSession.Status.IN_PROGRESS)
+
+    response = tech_client.post(
+        f"/api/sessions/{session.pk}/reactions", {"type": "headache", "severity": "mild", "onset_at": onset}
+    )
+
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+    assert "onset_at" in response.json()["errors"]
+    assert not AdverseReaction.objects.exists()
+
+
 def test_a_reaction_on_a_session_never_started_is_a_conflict(tech_client):
     session = InfusionSessionFactory()
 
@@ -475,11 +488,12 @@ def test_the_session_list_costs_the_same_queries_for_one_or_many(tech_client):
     for _ in range(5):
         _busy_session()
 
-    assert _count(tech_client, "/api/sessions/") == one == 5
+    assert _count(tech_client, "/api/sessions/") == one == 6  # 5 reads + the access-log INSERT
 
 
 def test_a_session_detail_costs_the_same_queries_however_full(tech_client):
     empty = InfusionSessionFactory()
     busy = _busy_session()
 
-    assert _count(tech_client, f"/api/sessions/{empty.pk}/") == _count(tech_client, f"/api/sessions/{busy.pk}/") == 4
+    # 4 reads + the access-log INSERT
+    assert _count(tech_client, f"/api/sessions/{empty.pk}/") == _count(tech_client, f"/api/sessions/{busy.pk}/") == 5

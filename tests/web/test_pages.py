@@ -3,6 +3,7 @@
 import pytest
 from django.test import Client
 
+from audit.models import PatientAccess
 from tests.factories import InfusionSessionFactory, StorageLocationFactory, UserFactory
 
 PASSWORD = "pw-secret-123"
@@ -41,6 +42,8 @@ def test_the_scan_station_lists_locations_and_todays_sessions_for_a_technician()
     assert "FRIDGE-A" in body
     assert "Maria Lopez" in body and f'value="{session.pk}"' in body
     assert 'id="mode-receive"' in body
+    access = PatientAccess.objects.get()
+    assert (access.patient, access.via) == (session.patient, "scan-station")
 
 
 @pytest.mark.django_db
