@@ -48,7 +48,7 @@ class CatalogWrites:
 
 class ProductViewSet(CatalogWrites, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = [CatalogAccess]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     serializer_class = ProductOut
     filterset_class = ProductFilter
     ordering_fields = ["brand"]
@@ -59,7 +59,7 @@ class ProductViewSet(CatalogWrites, mixins.CreateModelMixin, mixins.UpdateModelM
 
 class PresentationViewSet(CatalogWrites, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = [CatalogAccess]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     serializer_class = PresentationOut
     filterset_class = PresentationFilter
     ordering_fields = ["gtin", "grams"]

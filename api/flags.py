@@ -49,7 +49,7 @@ class FlagFilter(django_filters.FilterSet):
 class FlagViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [FlagAccess]
     patient_id_of = "session.patient_id"
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     serializer_class = FlagListOut
     filterset_class = FlagFilter
     ordering_fields = ["raised_at", "id"]

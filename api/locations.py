@@ -19,7 +19,7 @@ class LocationFilter(django_filters.FilterSet):
 
 class LocationViewSet(CatalogWrites, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = [CatalogAccess]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     serializer_class = LocationOut
     filterset_class = LocationFilter
     queryset = StorageLocation.objects.all()

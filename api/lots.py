@@ -34,7 +34,7 @@ class ReasonIn(serializers.Serializer):
 
 class LotViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [LotDecision]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     serializer_class = LotOut
     filterset_class = LotFilter
     ordering_fields = ["expiry_date", "lot_number"]

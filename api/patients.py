@@ -64,7 +64,7 @@ class PatientFilter(django_filters.FilterSet):
 class PatientViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [PatientAccess]
     patient_id_of = "pk"
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     serializer_class = PatientOut
     filterset_class = PatientFilter
     ordering_fields = ["name", "mrn", "date_of_birth"]

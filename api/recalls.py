@@ -306,7 +306,7 @@ class RecallViewSet(viewsets.ReadOnlyModelViewSet):
     """Recalls with their lots and notification progress."""
 
     permission_classes = [RecallAccess]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     serializer_class = RecallOut
     filterset_class = RecallFilter
     ordering_fields = ["recall_date", "reference"]

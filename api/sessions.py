@@ -244,7 +244,7 @@ def _session_out(pk) -> dict:
 
 class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [SessionAccess]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     serializer_class = SessionOut
     filterset_class = SessionFilter
     ordering_fields = ["scheduled_date", "created_at", "id"]
@@ -354,7 +354,7 @@ class DispenseViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """A dispense is never deleted: an unopened vial is returned to stock, an opened one wasted."""
 
     permission_classes = [DispenseAccess]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     serializer_class = DispenseOut
 
     def get_queryset(self):

@@ -41,7 +41,7 @@ class MoveIn(serializers.Serializer):
 
 class VialViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [InventoryAccess]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     serializer_class = VialOut
     filterset_class = VialFilter
     ordering_fields = ["beyond_use_date", "received_at", "serial"]

@@ -120,10 +120,18 @@ def _resolve_lots(refs: Sequence[LotRef], *, brand: str | None) -> tuple[list[Lo
     return list(unique.values()), unknown
 
 
+# Suggestions cost a similarity pass over the lot numbers each: a pasted notice of thousands of
+# unknown numbers (the wrong file) gets them for the first few only, not a timed-out request.
+SUGGESTED_UNKNOWN_LOTS = 25
+
+
 def _refuse_unknown(unknown: list[str]) -> None:
+    shown = ", ".join(unknown[:SUGGESTED_UNKNOWN_LOTS]) + (f" and {len(unknown) - SUGGESTED_UNKNOWN_LOTS} more"
+                                                          if len(unknown) > SUGGESTED_UNKNOWN_LOTS else "")
     raise UnknownLots(
-        f"Unknown lot numbers: {', '.join(unknown)}. Nothing was created.",
-        extra={"unknown_lots": unknown, "suggestions": {n: lot_number_suggestions(n) for n in unknown}},
+        f"Unknown lot numbers: {shown}. Nothing was created.",
+        extra={"unknown_lots": unknown,
+               "suggestions": {n: lot_number_suggestions(n) for n in unknown[:SUGGESTED_UNKNOWN_LOTS]}},
     )
 
 

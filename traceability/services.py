@@ -5,7 +5,7 @@ Lock order, everywhere in this module: session, then vial, then dispense or flag
 services lock lot before vials; nothing here locks a lot, so the two cannot deadlock.
 """
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit.history import audited_create, audited_save
 from config.errors import InvalidInput
 from inventory.exceptions import AlreadyDispensed
-from inventory.models import Lot, Product, StorageLocation, Vial
+from inventory.models import Lot, Product, StorageLocation, Vial, local_today
 from inventory.rules import ensure_dispensable
 from inventory.services import require_reason, vial_move
 from traceability.exceptions import (
@@ -61,6 +61,29 @@ def _check_patient_fields(fields: dict) -> None:
     weight = fields.get("weight_kg")
     if weight is not None and weight <= 0:
         raise InvalidInput("Weight must be more than 0 kg.", code="invalid_weight")
+    born = fields.get("date_of_birth")
+    if born is not None and not (EARLIEST_BIRTH <= born <= local_today()):
+        raise InvalidInput(
+            f"A date of birth of {born:%Y-%m-%d} is not possible.", code="invalid_date_of_birth"
+        )
+
+
+# Orders are for the near future; back-entry of past infusions reaches a few years at most. A date
+# outside these bounds is a typing slip (9999, 0026) that would sort the patient's history wrongly.
+EARLIEST_BIRTH = date(1900, 1, 1)
+SCHEDULE_YEARS_BACK, SCHEDULE_YEARS_AHEAD = 5, 2
+
+
+def _check_scheduled_date(scheduled_date: date) -> None:
+    today = local_today()
+    earliest = today - timedelta(days=365 * SCHEDULE_YEARS_BACK)
+    latest = today + timedelta(days=365 * SCHEDULE_YEARS_AHEAD)
+    if not (earliest <= scheduled_date <= latest):
+        raise InvalidInput(
+            f"A session scheduled on {scheduled_date:%Y-%m-%d} is out of range "
+            f"({earliest:%Y-%m-%d} to {latest:%Y-%m-%d}).",
+            code="invalid_scheduled_date",
+        )
 
 
 def _save_patient(patient: Patient, *, actor, reason: str) -> Patient:
@@ -155,6 +178,7 @@ def session_create(
         raise InvalidDose("Give the dose either in grams or in g/kg (one of the two).")
     if indication not in InfusionSession.Indication.values:
         raise InvalidInput(f"Unknown indication {indication!r}.", code="invalid_indication")
+    _check_scheduled_date(scheduled_date)
     if indication == InfusionSession.Indication.OTHER and not indication_other.strip():
         raise InvalidInput("Name the indication when it is 'other'.", code="indication_other_required")
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
@@ -475,6 +499,12 @@ def reaction_record(
     if onset_at > timezone.now():
         raise InvalidInput("The onset of a reaction cannot be in the future.", code="invalid_onset")
     session = _lock_session(session)
+    if timezone.localtime(onset_at).date() < session.scheduled_date - timedelta(days=1):
+        raise InvalidInput(
+            f"The onset {timezone.localtime(onset_at):%Y-%m-%d %H:%M} is before session {session.pk} "
+            f"({session.scheduled_date:%Y-%m-%d}).",
+            code="invalid_onset",
+        )
     if session.status not in (InfusionSession.Status.IN_PROGRESS, InfusionSession.Status.COMPLETED):
         raise NoInfusion(
             f"Session {session.pk} is {session.get_status_display()}: no infusion was given in it.",

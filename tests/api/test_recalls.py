@@ -159,6 +159,20 @@ def test_create_from_text_with_unknown_lots_is_refused_with_the_list_and_creates
     assert not Lot.objects.filter(status="recalled").exists()
 
 
+def test_a_paste_of_many_unknown_lot_numbers_lists_them_all_and_suggests_for_the_first_few(recall_client):
+    lot_with(1, 0, lot_number="AB12")
+    unknown = [f"X{n:05d}" for n in range(300)]
+
+    response = recall_client.post("/api/recalls/", create_body(lots_text="\n".join(unknown)))
+
+    body = response.json()
+    assert (response.status_code, body["code"]) == (400, "unknown_lots")
+    assert body["unknown_lots"] == unknown
+    assert list(body["suggestions"]) == unknown[:25]
+    assert "and 275 more" in body["detail"]
+    assert not Recall.objects.exists()
+
+
 def test_create_from_text_far_longer_than_a_lot_number_is_refused_without_suggestions(recall_client):
     lot_with(1, 0, lot_number="AB12")
     pasted = "AB12" * 15_000

@@ -49,6 +49,8 @@ def test_a_second_patient_with_the_same_mrn_is_refused(user):
         ({"mrn": " "}, "mrn_required"),
         ({"name": ""}, "name_required"),
         ({"weight_kg": Decimal("0")}, "invalid_weight"),
+        ({"date_of_birth": date(9999, 12, 31)}, "invalid_date_of_birth"),
+        ({"date_of_birth": date(1899, 12, 31)}, "invalid_date_of_birth"),
     ],
 )
 def test_a_patient_with_missing_or_impossible_details_is_refused(fields, code, user):
@@ -86,3 +88,9 @@ def test_an_update_to_another_patients_mrn_is_refused(user):
 
 def test_an_update_of_an_unknown_field_is_refused(user):
     refused("invalid", patient_update, patient=PatientFactory(), shoe_size=42, actor=user)
+
+
+def test_an_update_to_a_date_of_birth_in_the_future_is_refused(user):
+    patient = PatientFactory()
+
+    refused("invalid_date_of_birth", patient_update, patient=patient, date_of_birth=date(2999, 1, 1), actor=user)

@@ -329,6 +329,25 @@ def test_a_reaction_cannot_start_in_the_future(user):
     )
 
 
+def test_a_reaction_cannot_start_days_before_its_session(user):
+    session = InfusionSessionFactory(status=InfusionSession.Status.IN_PROGRESS)
+
+    refused(
+        "invalid_onset",
+        reaction_record,
+        **reaction(session, onset_at=timezone.now() - timedelta(days=3)),
+        actor=user,
+    )
+
+
+@pytest.mark.parametrize("days", [-365 * 5 - 1, 365 * 2 + 1])
+def test_a_session_scheduled_years_away_is_refused(days, user):
+    patient = PatientFactory()
+
+    refused("invalid_scheduled_date", session_create,
+            **order(patient, scheduled_date=local_today() + timedelta(days=days), ordered_grams=Decimal("30")), actor=user)
+
+
 @pytest.mark.parametrize("field, value, code", [("type", "rash", "invalid_reaction_type"), ("severity", "bad", "invalid_severity")])
 def test_a_reaction_with_unknown_choices_is_refused(field, value, code, user):
     session = InfusionSessionFactory(status=InfusionSession.Status.IN_PROGRESS)
