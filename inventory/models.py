@@ -1,9 +1,8 @@
 """Products (brand, manufacturer, GTIN presentations), lots, storage locations and vials."""
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone

@@ -1,7 +1,5 @@
 """Patients, infusion sessions, dispenses, brand-switch flags, adverse reactions and recalls."""
 
-from decimal import Decimal
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q

@@ -4,13 +4,12 @@ Every API read that shows patients records one row per patient seen, in one INSE
 writes record nothing; auditors read the log at GET /api/audit/access/."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from audit.models import PatientAccess
 from audit.services import patient_access_record

@@ -3,8 +3,10 @@
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from django.utils import timezone
 
+from config.errors import ApplicationError
 from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
 from tests.factories import (
     DispenseFactory,
@@ -73,3 +75,13 @@ def state() -> dict:
 
 def brand(name: str, **fields) -> Product:
     return ProductFactory(brand=name, **fields)
+
+
+def refused(code: str, action, **kwargs):
+    """Call a service that must refuse with `code`, and prove it changed nothing."""
+    before = state()
+    with pytest.raises(ApplicationError) as caught:
+        action(**kwargs)
+    assert caught.value.code == code
+    assert state() == before
+    return caught.value

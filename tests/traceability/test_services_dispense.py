@@ -3,7 +3,6 @@ from decimal import Decimal
 
 import pytest
 
-from config.errors import ApplicationError
 from inventory.models import Lot, StorageLocation, Vial, local_today
 from tests.factories import (
     BrandSwitchFlagFactory,
@@ -15,7 +14,7 @@ from tests.factories import (
     UserFactory,
     VialFactory,
 )
-from tests.traceability.helpers import brand, completed_session, fridge, presentation, state, stock
+from tests.traceability.helpers import brand, completed_session, fridge, presentation, refused, stock
 from traceability.models import BrandSwitchFlag, Dispense, InfusionSession
 from traceability.services import dispense_advice, dispense_return_to_stock, dispense_waste, vial_dispense
 
@@ -31,14 +30,6 @@ def user():
 def session():
     return InfusionSessionFactory(ordered_grams=Decimal("30"))
 
-
-def refused(code: str, action, **kwargs):
-    before = state()
-    with pytest.raises(ApplicationError) as caught:
-        action(**kwargs)
-    assert caught.value.code == code
-    assert state() == before
-    return caught.value
 
 
 # --- dispensing ---------------------------------------------------------------------------------
@@ -318,7 +309,7 @@ def test_going_back_to_the_first_brand_of_a_mixed_session_raises_nothing_new(ses
 
 
 def test_a_switch_and_a_mix_in_one_dispense_raise_both_flags(user):
-    privigen, panzyga, octagam = brand("Privigen"), brand("Panzyga"), brand("Octagam 10%")
+    privigen, octagam = brand("Privigen"), brand("Octagam 10%")
     patient = PatientFactory()
     completed_session(patient, privigen)
     session = InfusionSessionFactory(patient=patient)

@@ -3,9 +3,8 @@ from decimal import Decimal
 
 import pytest
 
-from config.errors import ApplicationError
 from tests.factories import PatientFactory, UserFactory
-from tests.traceability.helpers import state
+from tests.traceability.helpers import refused
 from traceability.services import patient_create, patient_update
 
 pytestmark = pytest.mark.django_db
@@ -15,13 +14,6 @@ pytestmark = pytest.mark.django_db
 def user():
     return UserFactory(username="paul")
 
-
-def refused(code: str, action, **kwargs):
-    before = state()
-    with pytest.raises(ApplicationError) as caught:
-        action(**kwargs)
-    assert caught.value.code == code
-    assert state() == before
 
 
 def test_a_patient_is_registered_with_history(user):

@@ -13,7 +13,7 @@ from tests.factories import (
     PatientFactory,
     UserFactory,
 )
-from tests.traceability.helpers import brand, completed_session, fridge, state, stock
+from tests.traceability.helpers import brand, completed_session, fridge, refused, stock
 from traceability.models import BrandSwitchFlag, Dispense, InfusionSession
 from traceability.services import (
     dispense_return_to_stock,
@@ -34,14 +34,6 @@ pytestmark = pytest.mark.django_db
 def user():
     return UserFactory(username="paul")
 
-
-def refused(code: str, action, **kwargs):
-    before = state()
-    with pytest.raises(ApplicationError) as caught:
-        action(**kwargs)
-    assert caught.value.code == code
-    assert state() == before
-    return caught.value
 
 
 def order(patient, **kwargs):

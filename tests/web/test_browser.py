@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from inventory.models import StorageLocation, Vial, local_today
-from labels.gs1 import element_string
 from tests.factories import (
     DispenseFactory,
     InfusionSessionFactory,
