@@ -350,15 +350,27 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         return Response(ReactionOut(reaction_queryset().get(pk=reaction.pk)).data, status=status.HTTP_201_CREATED)
 
 
-class DispenseViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """A dispense is never deleted: an unopened vial is returned to stock, an opened one wasted."""
+class DispenseFilter(django_filters.FilterSet):
+    vial = IdFilter(field_name="vial_id")
+    session = IdFilter(field_name="session_id")
+
+    class Meta:
+        model = Dispense
+        fields = ["vial", "session", "status"]
+
+
+class DispenseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A dispense is never deleted: an unopened vial is returned to stock, an opened one wasted.
+    The list answers "which dispense holds this vial now?" (`?vial=<id>&status=dispensed`)."""
 
     permission_classes = [DispenseAccess]
     lookup_value_regex = r"[0-9]+"
     serializer_class = DispenseOut
+    filterset_class = DispenseFilter
+    ordering_fields = ["dispensed_at"]
 
     def get_queryset(self):
-        return dispense_queryset()
+        return dispense_queryset().order_by("-dispensed_at", "-pk")
 
     def _dispense(self, pk) -> Dispense:
         return get_object_or_404(Dispense, pk=pk)

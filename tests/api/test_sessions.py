@@ -102,6 +102,45 @@ def test_dispenses_are_read_by_technicians_pharmacists_and_auditors(role, client
 
 
 @pytest.mark.parametrize("role", ROLES)
+def test_the_dispense_list_is_read_by_technicians_pharmacists_and_auditors(role, client_for):
+    DispenseFactory()
+
+    response = client_for(role).get("/api/dispenses/")
+
+    assert response.status_code == expect(role, {"technician", "pharmacist", "auditor"}, 200)
+
+
+def test_the_dispense_list_finds_the_live_dispense_of_a_vial(tech_client):
+    returned = DispenseFactory(status="returned_to_stock")
+    vial = returned.vial
+    live = DispenseFactory(vial=vial)
+    DispenseFactory()
+
+    response = tech_client.get(f"/api/dispenses/?vial={vial.pk}&status=dispensed")
+
+    assert response.status_code == 200
+    assert [d["id"] for d in response.json()["results"]] == [live.pk]
+
+
+def test_the_dispense_list_costs_the_same_queries_for_one_and_for_many(tech_client, django_assert_num_queries):
+    DispenseFactory()
+    tech_client.get("/api/dispenses/")  # the first request loads the user's roles
+    with django_assert_num_queries(2):
+        assert tech_client.get("/api/dispenses/").json()["count"] == 1
+    for _ in range(15):
+        DispenseFactory()
+    with django_assert_num_queries(2):
+        assert tech_client.get("/api/dispenses/").json()["count"] == 16
+
+
+@pytest.mark.parametrize("query", ["vial=abc", "vial=0", "session=99999999999999999999", "status=lost"])
+def test_the_dispense_list_refuses_bad_filters(query, tech_client):
+    response = tech_client.get(f"/api/dispenses/?{query}")
+
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_only_technicians_and_pharmacists_complete_sessions_and_record_reactions(role, client_for):
     client = client_for(role)
     session = DispenseFactory(session__status=InfusionSession.Status.IN_PROGRESS).session

@@ -181,6 +181,20 @@ def test_a_refusal_is_shown_in_words_and_the_page_keeps_working(page, live_serve
     wedge_scan(page, f"01{pharmacy['presentation'].gtin}17{expiry:%y%m%d}10DROP121DROPSER1")
     page.wait_for_function("document.getElementById('r-serial').textContent === 'DROPSER1'")
     assert page.inner_text("#r-lot") == "DROP1"
+
+    # Dispensed, then brought back unopened: the dispense stays, the vial is on the shelf again.
+    page.select_option("#session-select", str(pharmacy["session"].pk))
+    page.keyboard.press("F6")
+    page.wait_for_selector("#message.amber")
+    wedge_scan(page, f"01{pharmacy['presentation'].gtin}17{expiry:%y%m%d}10DROP1", "21DROPSER1")
+    page.wait_for_selector('#r-warnings [data-code="already_dispensed"]')
+    page.fill("#reason-input", "infusion postponed, vial unopened")
+    page.click("button[data-action=return_to_stock]")
+    page.wait_for_selector("#message.green")
+    assert "Returned DROPSER1" in page.inner_text("#message")
+    returned = Dispense.objects.get(vial__serial="DROPSER1")
+    assert returned.status == Dispense.Status.RETURNED_TO_STOCK
+    assert returned.vial.status == Vial.Status.IN_STOCK and returned.vial.location == pharmacy["fridge"]
     wedge_scan(page, f"(01){pharmacy['presentation'].gtin}(17){pharmacy['expiry']:%y%m%d}(10)NEWLOT(21)X1")
     page.wait_for_selector('#r-warnings [data-code="not_received"]')
     shot(page, "5-refusal-then-new-carton")

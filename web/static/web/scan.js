@@ -89,6 +89,8 @@
     move: ["Move to location", "F8"],
     waste: ["Waste (reason)", "F9"],
     return_to_supplier: ["Return to supplier (reason)", "F10"],
+    return_to_stock: ["Return to stock, unopened (reason)", "F11"],
+    waste_dispensed: ["Waste opened vial (reason)", ""],
     quarantine_lot: ["Quarantine lot", ""],
     release_lot: ["Release lot", ""],
   };
@@ -144,6 +146,19 @@
         if (!reason()) { message("Type a reason first (the Reason field), then choose the action again.", "amber"); $("reason-input").focus(); return; }
         result = await api("POST", url, { reason: reason() });
         if (result.ok) { message((action === "waste" ? "Wasted " : "Returned ") + vial.serial + ".", "green"); historyAdd(action.replace(/_/g, " ") + " " + vial.serial, "green"); $("reason-input").value = ""; }
+      } else if (action === "return_to_stock" || action === "waste_dispensed") {
+        // A dispensed vial comes back through its dispense, which is kept: find the live one.
+        if (!reason()) { message("Type a reason first (the Reason field), then choose the action again.", "amber"); $("reason-input").focus(); return; }
+        const found = await api("GET", "/api/dispenses/?status=dispensed&vial=" + vial.id);
+        if (!found.ok || !found.data.results.length) { refusal(found.ok ? { detail: "This vial has no open dispense." } : found.data); return; }
+        const dispense = found.data.results[0];
+        result = action === "return_to_stock"
+          ? await api("POST", "/api/dispenses/" + dispense.id + "/return", { location: selectedLocation(), reason: reason() })
+          : await api("POST", "/api/dispenses/" + dispense.id + "/waste", { reason: reason() });
+        if (result.ok) {
+          const done = action === "return_to_stock" ? "Returned " + vial.serial + " to " + selectedLocation() : "Wasted opened vial " + vial.serial;
+          message(done + ".", "green"); historyAdd(done, "green"); $("reason-input").value = "";
+        }
       } else if (action === "quarantine_lot" || action === "release_lot") {
         const lotId = current.lot_record.id;
         if (!reason()) { message("Type a reason first (the Reason field), then choose the action again.", "amber"); $("reason-input").focus(); return; }
@@ -345,7 +360,7 @@
   document.addEventListener("keydown", (event) => {
     const keys = { F2: () => setMode("single"), F3: () => $("mode-receive") && setMode("receive"),
       F6: () => runAction("dispense"), F7: () => runAction("receive"), F8: () => runAction("move"),
-      F9: () => runAction("waste"), F10: () => runAction("return_to_supplier") };
+      F9: () => runAction("waste"), F10: () => runAction("return_to_supplier"), F11: () => runAction("return_to_stock") };
     if (keys[event.key]) { event.preventDefault(); keys[event.key](); return; }
     if (event.ctrlKey && event.key === "Enter" && mode === "receive" && event.target !== input) confirmReceipt();
   });
