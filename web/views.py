@@ -30,11 +30,20 @@ def scan_station(request):
         "roles": sorted(roles),
         "can_handle_stock": _can(roles, TECHNICIAN, PHARMACIST),
         "can_decide_lots": _can(roles, PHARMACIST),
-        "locations": StorageLocation.objects.filter(active=True).order_by("kind", "name"),
+        "locations": _locations_fridges_first(),
         "sessions": sessions,
         "today": local_today(),
     }
     return render(request, "web/scan.html", context)
+
+
+KIND_ORDER = [StorageLocation.Kind.REFRIGERATOR, StorageLocation.Kind.ROOM_TEMPERATURE, StorageLocation.Kind.QUARANTINE]
+
+
+def _locations_fridges_first() -> list[StorageLocation]:
+    # Most stock goes into a fridge; quarantine is chosen on purpose, never by default.
+    locations = StorageLocation.objects.filter(active=True)
+    return sorted(locations, key=lambda l: (KIND_ORDER.index(l.kind), l.name))
 
 
 def _todays_open_sessions():

@@ -86,3 +86,12 @@ def test_the_api_docs_load_their_assets_from_this_server_not_a_cdn():
     body = Client().get("/api/docs/").content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in body
     assert "cdn" not in body.lower()
+
+
+@pytest.mark.django_db
+def test_the_scan_station_offers_a_fridge_first_and_quarantine_last():
+    StorageLocationFactory(name="A quarantine", code="Q-1", kind="quarantine")
+    StorageLocationFactory(name="Z fridge", code="F-1", kind="refrigerator")
+    StorageLocationFactory(name="Shelf", code="RT-1", kind="room_temperature")
+    body = logged_in("technician").get("/scan/").content.decode()
+    assert body.index('value="F-1"') < body.index('value="RT-1"') < body.index('value="Q-1"')
