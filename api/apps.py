@@ -1,24 +1,6 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
-
-
-def ensure_roles(sender, using="default", **kwargs) -> None:
-    """The roles come from a migration; a database flush (as transactional tests do) empties the
-    groups table, and post_migrate, which a flush emits, puts them back."""
-    from django.contrib.auth.models import Group
-
-    from api.permissions import ROLES
-
-    for name in ROLES:
-        Group.objects.using(using).get_or_create(name=name)
 
 
 class ApiConfig(AppConfig):
     name = "api"
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self) -> None:
-        # This app has no models, so post_migrate is not sent for it: hang on to auth's.
-        from django.apps import apps
-
-        post_migrate.connect(ensure_roles, sender=apps.get_app_config("auth"), dispatch_uid="api.ensure_roles")

@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from api.permissions import AuditAccess
+from api.permissions import HistoryPermission
 from api.serializers import validated
 from audit.exceptions import ExportFailed, ExportNotFound, ExportNotReady, InvalidCursor
 from audit.models import ExportEvent, ExportJob, PatientAccess
@@ -112,7 +112,7 @@ def _entry_json(entry: dict) -> dict:
 class HistoryList(APIView):
     """History records, newest first; every selected model merged by time unless `model` picks one."""
 
-    permission_classes = [AuditAccess]
+    permission_classes = [HistoryPermission]
 
     class PageInput(serializers.Serializer):
         cursor = serializers.CharField(required=False)
@@ -195,7 +195,7 @@ def _download_name() -> str:
 class HistoryExport(APIView):
     """The history workbook. Up to AUDIT_EXPORT_SYNC_MAX_ROWS rows: the file itself; above: 202 and a job."""
 
-    permission_classes = [AuditAccess]
+    permission_classes = [HistoryPermission]
     content_negotiation_class = FirstRenderer
 
     @extend_schema(
@@ -229,7 +229,7 @@ class HistoryExport(APIView):
 class ExportJobDetail(APIView):
     """Status and progress of one of your export jobs."""
 
-    permission_classes = [AuditAccess]
+    permission_classes = [HistoryPermission]
 
     @extend_schema(responses={200: ExportJobOut})
     def get(self, request, job_id: int):
@@ -240,7 +240,7 @@ class ExportJobDetail(APIView):
 class ExportJobDownload(APIView):
     """The workbook of a finished export job; only for the user who asked for it (or a superuser)."""
 
-    permission_classes = [AuditAccess]
+    permission_classes = [HistoryPermission]
     content_negotiation_class = FirstRenderer
 
     @extend_schema(responses={(200, XLSX): OpenApiResponse(OpenApiTypes.BINARY, description="the workbook")})
@@ -303,7 +303,7 @@ class AccessPagination(CursorPagination):
 class AccessList(generics.ListAPIView):
     """The access log of patient data, newest first: who saw which patient, when, through which route."""
 
-    permission_classes = [AuditAccess]
+    permission_classes = [HistoryPermission]
     serializer_class = AccessOut
     filterset_class = AccessFilter
     filter_backends = [DjangoFilterBackend]

@@ -7,9 +7,9 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.permissions import primary_role, user_roles
+from core.roles import primary_role, user_roles
 from api.serializers import validated
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class BadCredentials(ApplicationError):

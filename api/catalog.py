@@ -6,8 +6,8 @@ from rest_framework import mixins, viewsets
 from api.routers import OptionalSlashRouter
 
 from api.inventory_out import PresentationOut, ProductOut
-from api.permissions import CatalogAccess
-from audit.history import audited_save
+from api.permissions import CatalogPermission
+from core.history import audited_save
 from inventory.models import Presentation, Product
 from inventory.selectors import presentation_queryset, product_queryset
 
@@ -47,7 +47,7 @@ class CatalogWrites:
 
 
 class ProductViewSet(CatalogWrites, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
-    permission_classes = [CatalogAccess]
+    permission_classes = [CatalogPermission]
     lookup_value_regex = r"[0-9]+"
     serializer_class = ProductOut
     filterset_class = ProductFilter
@@ -58,7 +58,7 @@ class ProductViewSet(CatalogWrites, mixins.CreateModelMixin, mixins.UpdateModelM
 
 
 class PresentationViewSet(CatalogWrites, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
-    permission_classes = [CatalogAccess]
+    permission_classes = [CatalogPermission]
     lookup_value_regex = r"[0-9]+"
     serializer_class = PresentationOut
     filterset_class = PresentationFilter

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from api.parsers import RequestTooLarge
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 API_PREFIX = "/api/"
 

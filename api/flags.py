@@ -11,7 +11,7 @@ from api.routers import OptionalSlashRouter
 
 from api.filters import IdFilter
 from api.access import LogsPatientAccess
-from api.permissions import FlagAccess
+from api.permissions import FlagPermission
 from api.serializers import validated
 from api.sessions import FlagOut, SessionPatientOut
 from traceability.models import BrandSwitchFlag
@@ -47,7 +47,7 @@ class FlagFilter(django_filters.FilterSet):
 
 
 class FlagViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    permission_classes = [FlagAccess]
+    permission_classes = [FlagPermission]
     patient_id_of = "session.patient_id"
     lookup_value_regex = r"[0-9]+"
     serializer_class = FlagListOut

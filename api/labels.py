@@ -10,7 +10,8 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.settings import APISettings
 from rest_framework.views import APIView
 
-from api.permissions import InventoryAccess
+from core.text import grams_text
+from api.permissions import InventoryPermission
 from api.serializers import IdField, validated
 from inventory.models import StorageLocation
 from inventory.selectors import vial_by_id, vial_queryset
@@ -21,7 +22,7 @@ FORMATS = ["png", "svg", "zpl", "pdf"]
 
 def vial_label_data(vial) -> LabelData:
     presentation, lot = vial.presentation, vial.lot
-    grams = f"{presentation.grams.normalize():f}"
+    grams = grams_text(presentation.grams)
     lines = (
         f"{presentation.product.brand} {grams} g",
         f"Lot {lot.lot_number}  Exp {lot.expiry_date:%Y-%m-%d}",
@@ -60,7 +61,7 @@ FORMAT_PARAM = OpenApiParameter("format", str, enum=FORMATS, description="png (d
 class VialLabel(APIView):
     """A vial label (every vial has a serial, internal for unserialised stock, so every label scans to one vial)."""
 
-    permission_classes = [InventoryAccess]
+    permission_classes = [InventoryPermission]
     content_negotiation_class = LabelNegotiation
 
     @extend_schema(parameters=[FORMAT_PARAM], responses={(200, "*/*"): OpenApiTypes.BINARY})
@@ -74,7 +75,7 @@ class VialLabel(APIView):
 class LocationLabel(APIView):
     """A shelf label carrying the location's scannable code."""
 
-    permission_classes = [InventoryAccess]
+    permission_classes = [InventoryPermission]
     content_negotiation_class = LabelNegotiation
 
     @extend_schema(parameters=[FORMAT_PARAM], responses={(200, "*/*"): OpenApiTypes.BINARY})
@@ -92,7 +93,7 @@ class SheetIn(serializers.Serializer):
 class VialLabelSheet(APIView):
     """A PDF sheet of labels for many vials (e.g. a whole receipt of unserialised stock)."""
 
-    permission_classes = [InventoryAccess]
+    permission_classes = [InventoryPermission]
 
     @extend_schema(request=SheetIn, responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def post(self, request):

@@ -7,7 +7,7 @@ from rest_framework import mixins, viewsets
 from api.catalog import CatalogWrites
 from api.routers import OptionalSlashRouter
 from api.inventory_out import LocationOut
-from api.permissions import CatalogAccess
+from api.permissions import CatalogPermission
 from inventory.models import StorageLocation
 
 
@@ -18,7 +18,7 @@ class LocationFilter(django_filters.FilterSet):
 
 
 class LocationViewSet(CatalogWrites, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
-    permission_classes = [CatalogAccess]
+    permission_classes = [CatalogPermission]
     lookup_value_regex = r"[0-9]+"
     serializer_class = LocationOut
     filterset_class = LocationFilter

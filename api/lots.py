@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from api.routers import OptionalSlashRouter
 from api.inventory_out import LotOut
-from api.permissions import LotDecision
+from api.permissions import LotDecisionPermission
 from api.serializers import validated
 from inventory.models import Lot
 from inventory.selectors import lot_by_id, lot_queryset
@@ -33,7 +33,7 @@ class ReasonIn(serializers.Serializer):
 
 
 class LotViewSet(viewsets.ReadOnlyModelViewSet):
-    permission_classes = [LotDecision]
+    permission_classes = [LotDecisionPermission]
     lookup_value_regex = r"[0-9]+"
     serializer_class = LotOut
     filterset_class = LotFilter

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from api.routers import OptionalSlashRouter
 
 from api.access import LogsPatientAccess
-from api.permissions import PatientAccess
+from api.permissions import PatientPermission
 from api.serializers import validated
 from api.sessions import SessionOut
 from traceability.models import Patient
@@ -62,7 +62,7 @@ class PatientFilter(django_filters.FilterSet):
 
 
 class PatientViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    permission_classes = [PatientAccess]
+    permission_classes = [PatientPermission]
     patient_id_of = "pk"
     lookup_value_regex = r"[0-9]+"
     serializer_class = PatientOut

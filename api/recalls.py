@@ -23,12 +23,12 @@ from rest_framework.views import APIView
 
 from api.inventory_out import LocationOut, LotBrief, ProductBrief, VialOut
 from api.access import LogsPatientAccess, record_patient_access
-from api.permissions import RecallAccess
+from api.permissions import RecallPermission
 from api.serializers import MAX_ID, validated
 from inventory.models import Vial
-from traceability.models import NotificationTask, Recall, RecallLot
-from traceability.recall_export import XLSX_CONTENT_TYPE, recall_workbook, recall_workbook_filename
-from traceability.recall_selectors import (
+from recalls.models import NotificationTask, Recall, RecallLot
+from recalls.export import XLSX_CONTENT_TYPE, recall_workbook, recall_workbook_filename
+from recalls.selectors import (
     MatchMode,
     lot_lookup,
     notification_list,
@@ -36,7 +36,7 @@ from traceability.recall_selectors import (
     recall_lookback,
     recall_progress,
 )
-from traceability.recalls import (
+from recalls.services import (
     DISPOSE_ACTIONS,
     notification_update,
     recall_bulk_dispose,
@@ -305,7 +305,7 @@ class XlsxRenderer(BaseRenderer):
 class RecallViewSet(viewsets.ReadOnlyModelViewSet):
     """Recalls with their lots and notification progress."""
 
-    permission_classes = [RecallAccess]
+    permission_classes = [RecallPermission]
     lookup_value_regex = r"[0-9]+"
     serializer_class = RecallOut
     filterset_class = RecallFilter
@@ -398,7 +398,7 @@ class RecallLookup(APIView):
     """Every vial of a lot: on hand by location, given to patients (who, when, by whom), wasted or
     returned. Works whether or not a recall exists. 404 lot_not_found carries `suggestions`."""
 
-    permission_classes = [RecallAccess]
+    permission_classes = [RecallPermission]
 
     @extend_schema(parameters=[LookupIn], responses={200: LookupOut})
     def get(self, request):
@@ -423,7 +423,7 @@ class NotificationFilter(django_filters.FilterSet):
 class RecallNotificationList(LogsPatientAccess, generics.ListAPIView):
     """The patients to notify for a recall, with their vials and where each notification stands."""
 
-    permission_classes = [RecallAccess]
+    permission_classes = [RecallPermission]
     serializer_class = NotificationOut
     filterset_class = NotificationFilter
     ordering_fields = ["status", "updated_at"]
@@ -438,7 +438,7 @@ class RecallNotificationList(LogsPatientAccess, generics.ListAPIView):
 class NotificationDetail(APIView):
     """One patient's notification; PATCH or POST records the outcome (who and when are recorded)."""
 
-    permission_classes = [RecallAccess]
+    permission_classes = [RecallPermission]
 
     def _task(self, pk) -> NotificationTask:
         return get_object_or_404(NotificationTask, pk=pk)

@@ -7,10 +7,35 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.inventory_out import LotOut, PresentationOut, VialOut
-from api.permissions import InventoryAccess, ScanAccess, effective_roles
+from api.permissions import InventoryPermission, ScanPermission
 from api.serializers import validated
-from inventory.selectors import scan_lookup, vial_queryset
+from core.roles import effective_roles, roles_may
+from inventory.models import Lot
+from inventory.selectors import ScanResult, scan_lookup, vial_queryset
 from inventory.services import location_by_code, receipt_create
+from recalls.selectors import latest_recall_reference
+
+
+def scan_actions(result: ScanResult, roles) -> list[str]:
+    """What a user holding `roles` may do with what was scanned, dispense first when it may be."""
+    actions: list[str] = []
+    if roles_may(roles, "stock.change"):
+        if result.vial is None:
+            if result.receivable:
+                actions.append("receive")
+        else:
+            if result.dispensable:
+                actions.append("dispense")
+            if result.on_shelf:
+                actions += ["move", "waste", "return_to_supplier"]
+            if result.dispensed:
+                actions += ["return_to_stock", "waste_dispensed"]
+    if result.vial is not None and roles_may(roles, "lots.decide"):
+        if result.lot.status == Lot.Status.RELEASED:
+            actions.append("quarantine_lot")
+        elif result.lot.status == Lot.Status.QUARANTINED:
+            actions.append("release_lot")
+    return actions
 
 
 class ScanIn(serializers.Serializer):
@@ -33,7 +58,10 @@ class ScanOut(serializers.Serializer):
     lot_record = LotOut(source="lot", allow_null=True)
     vial = VialOut(allow_null=True)
     warnings = WarningOut(many=True)
-    actions = serializers.ListField(child=serializers.CharField())
+    actions = serializers.SerializerMethodField()
+
+    def get_actions(self, result) -> list[str]:
+        return scan_actions(result, self.context["roles"])
 
     def get_product(self, result) -> dict | None:
         return PresentationOut(result.presentation).data if result.presentation else None
@@ -42,13 +70,13 @@ class ScanOut(serializers.Serializer):
 class Scan(APIView):
     """Identify a scanned carton: product, lot and vial where known, warnings and allowed actions."""
 
-    permission_classes = [ScanAccess]
+    permission_classes = [ScanPermission]
 
     @extend_schema(request=ScanIn, responses={200: ScanOut})
     def post(self, request):
         data = validated(ScanIn, request.data)
-        result = scan_lookup(data["barcode"], roles=effective_roles(request.user))
-        return Response(ScanOut(result).data)
+        result = scan_lookup(data["barcode"], recall_reference=latest_recall_reference)
+        return Response(ScanOut(result, context={"roles": effective_roles(request.user)}).data)
 
 
 class ReceiptIn(serializers.Serializer):
@@ -65,7 +93,7 @@ class ReceiptOut(serializers.Serializer):
 class ReceiptCreate(APIView):
     """Receive a delivery: every scan becomes a vial in the location, or nothing is received."""
 
-    permission_classes = [InventoryAccess]
+    permission_classes = [InventoryPermission]
 
     @extend_schema(request=ReceiptIn, responses={201: ReceiptOut})
     def post(self, request):

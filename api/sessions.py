@@ -13,7 +13,7 @@ from api.routers import OptionalSlashRouter
 
 from api.inventory_out import ProductBrief, VialOut
 from api.access import LogsPatientAccess
-from api.permissions import DispenseAccess, SessionAccess
+from api.permissions import DispensePermission, SessionPermission
 from api.filters import IdFilter
 from api.serializers import DateTimeField, validated
 from inventory.selectors import vial_by_id, vial_from_scan
@@ -243,7 +243,7 @@ def _session_out(pk) -> dict:
 
 
 class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    permission_classes = [SessionAccess]
+    permission_classes = [SessionPermission]
     lookup_value_regex = r"[0-9]+"
     serializer_class = SessionOut
     filterset_class = SessionFilter
@@ -293,7 +293,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         return Response(_session_out(session.pk))
 
     @extend_schema(request=DispenseIn, responses={201: DispenseResultOut})
-    @action(detail=True, methods=["post"], permission_classes=[DispenseAccess])
+    @action(detail=True, methods=["post"], permission_classes=[DispensePermission])
     def dispenses(self, request, pk=None):
         """Dispense one vial to the session, by its raw scan or its id."""
         data = validated(DispenseIn, request.data)
@@ -309,7 +309,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: PickOut})
-    @action(detail=True, methods=["post"], permission_classes=[DispenseAccess])
+    @action(detail=True, methods=["post"], permission_classes=[DispensePermission])
     def pick(self, request, pk=None):
         """Propose the vials to take from the shelf for the rest of the dose. Changes nothing."""
         session = _session(pk)
@@ -363,7 +363,7 @@ class DispenseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     """A dispense is never deleted: an unopened vial is returned to stock, an opened one wasted.
     The list answers "which dispense holds this vial now?" (`?vial=<id>&status=dispensed`)."""
 
-    permission_classes = [DispenseAccess]
+    permission_classes = [DispensePermission]
     lookup_value_regex = r"[0-9]+"
     serializer_class = DispenseOut
     filterset_class = DispenseFilter

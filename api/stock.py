@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.inventory_out import VialOut
-from api.permissions import InventoryAccess
+from api.permissions import InventoryPermission
 from api.serializers import validated
 from inventory.selectors import expiring_stock
 
@@ -32,7 +32,7 @@ class ExpiringStock(APIView):
     """Vials on the shelf reaching their beyond-use date within N days, first to expire first,
     with on-hand grams by brand."""
 
-    permission_classes = [InventoryAccess]
+    permission_classes = [InventoryPermission]
 
     @extend_schema(parameters=[OpenApiParameter("within_days", int)], responses={200: ExpiringOut})
     def get(self, request):

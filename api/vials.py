@@ -11,7 +11,7 @@ from api.filters import IdFilter
 from api.routers import OptionalSlashRouter
 from api.inventory_out import VialOut
 from api.lots import ReasonIn
-from api.permissions import InventoryAccess
+from api.permissions import InventoryPermission
 from api.serializers import validated
 from inventory.models import Vial
 from inventory.selectors import vial_by_id, vial_queryset
@@ -40,7 +40,7 @@ class MoveIn(serializers.Serializer):
 
 
 class VialViewSet(viewsets.ReadOnlyModelViewSet):
-    permission_classes = [InventoryAccess]
+    permission_classes = [InventoryPermission]
     lookup_value_regex = r"[0-9]+"
     serializer_class = VialOut
     filterset_class = VialFilter

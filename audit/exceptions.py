@@ -1,6 +1,6 @@
 """Refusals of the audit app; codes are stable (clients and tests rely on them)."""
 
-from config.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 
 
 class InvalidHistoryFilter(InvalidInput):

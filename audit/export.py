@@ -2,18 +2,12 @@
 
 Rows go from the database cursor (`.iterator()`) through one batch in memory into the workbook,
 whose sheets are streamed to the file (or to temporary files), so memory stays flat whatever the
-number of rows. Three writers produce the same workbook:
-
-- "stream" (the default): audit.xlsx, rows formatted straight into the zip; the fastest by far;
-- "xlsxwriter": XlsxWriter's constant-memory mode;
-- "openpyxl": openpyxl's write-only mode.
-
-bench/README.md has the figures behind the default; the tests read each writer's workbook back
-with openpyxl and expect the same content.
+number of rows. The writer is our own (audit.xlsx: rows formatted straight into the zip); bench/
+compares it with XlsxWriter's and openpyxl's streaming modes, which write the same workbook through
+the same `book` interface, and bench/README.md has the figures behind the choice.
 """
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,8 +34,6 @@ from audit.selectors import (
 )
 from audit.xlsx import StreamingWorkbook
 
-ENGINES = ("stream", "xlsxwriter", "openpyxl")
-DEFAULT_ENGINE = "stream"
 # Excel's limit is 1,048,576 rows a sheet, the header included; a longer history continues on
 # "<Sheet> (2)", "<Sheet> (3)", ….
 MAX_DATA_ROWS = 1_048_575
@@ -73,127 +65,10 @@ class _StreamBook:
         self.book.close()
 
 
-# Characters XML 1.0 cannot carry (scanner input has ASCII 29, the GS1 group separator).
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-
-
-def _clean(text: str) -> str:
-    return _ILLEGAL.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
-
-
-class _OpenpyxlBook:
-    def __init__(self, target) -> None:
-        from openpyxl import Workbook
-
-        self.target = target
-        self.workbook = Workbook(write_only=True)
-
-    def add_sheet(self, title, headers, widths, kinds, *, first: bool = False):
-        from openpyxl.cell import WriteOnlyCell
-        from openpyxl.styles import Font
-        from openpyxl.utils import get_column_letter
-
-        sheet = self.workbook.create_sheet(title, 0 if first else None)
-        for number, width in enumerate(widths, start=1):
-            sheet.column_dimensions[get_column_letter(number)].width = width
-        sheet.freeze_panes = "A2"
-        bold = Font(bold=True)
-        cells = []
-        for header in headers:
-            cell = WriteOnlyCell(sheet, value=header)
-            cell.font = bold
-            cells.append(cell)
-        sheet.append(cells)
-        return _OpenpyxlSheet(sheet, len(headers))
-
-    def close(self) -> None:
-        self.workbook.save(self.target)
-
-
-class _OpenpyxlSheet:
-    def __init__(self, sheet, width: int) -> None:
-        from openpyxl.cell import WriteOnlyCell
-
-        self.sheet = sheet
-        self.width = width
-        self.rows = 0
-        self._cell = WriteOnlyCell
-
-    def append(self, values: list) -> None:
-        for i, value in enumerate(values):
-            if value.__class__ is str:
-                if _ILLEGAL.search(value):
-                    value = values[i] = _clean(value)
-                if value.startswith("="):
-                    # Text that starts with "=" is data, never a formula.
-                    cell = self._cell(self.sheet, value=value)
-                    cell.data_type = "s"
-                    values[i] = cell
-        self.sheet.append(values)
-        self.rows += 1
-
-    def close(self) -> None:
-        from openpyxl.utils import get_column_letter
-
-        self.sheet.auto_filter.ref = f"A1:{get_column_letter(self.width)}{self.rows + 1}"
-
-
-class _XlsxWriterBook:
-    def __init__(self, target) -> None:
-        import xlsxwriter
-
-        self.workbook = xlsxwriter.Workbook(
-            target,
-            {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
-        )
-        self.bold = self.workbook.add_format({"bold": True})
-        self.formats = {
-            "datetime": self.workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
-            "date": self.workbook.add_format({"num_format": "yyyy-mm-dd"}),
-        }
-        # XlsxWriter keeps sheets in creation order: reserve the first place for the summary.
-        self.reserved = self.workbook.add_worksheet("Summary")
-
-    def add_sheet(self, title, headers, widths, kinds, *, first: bool = False):
-        sheet = self.reserved if first else self.workbook.add_worksheet(title)
-        for col, (width, kind) in enumerate(zip(widths, kinds)):
-            # Cells written without a format take their column's: dates show as dates.
-            sheet.set_column(col, col, width, self.formats.get(kind))
-        sheet.freeze_panes(1, 0)
-        sheet.write_row(0, 0, headers, self.bold)
-        return _XlsxWriterSheet(sheet, len(headers), self.formats["datetime"] if first else None)
-
-    def close(self) -> None:
-        self.workbook.close()
-
-
-class _XlsxWriterSheet:
-    def __init__(self, sheet, width: int, datetime_format) -> None:
-        self.sheet = sheet
-        self.width = width
-        self.datetime_format = datetime_format
-        self.rows = 0
-
-    def append(self, values: list) -> None:
-        self.rows += 1
-        if self.datetime_format is not None:  # the summary: a date-time in a column of text and numbers
-            for col, value in enumerate(values):
-                if isinstance(value, datetime):
-                    self.sheet.write_datetime(self.rows, col, value, self.datetime_format)
-                    values[col] = None
-        self.sheet.write_row(self.rows, 0, values)
-
-    def close(self) -> None:
-        self.sheet.autofilter(0, 0, self.rows, self.width - 1)
-
-
-def _book(engine: str, target):
+def _book(target) -> _StreamBook:
     if not hasattr(target, "write"):
         target = str(target)
-    books = {"stream": _StreamBook, "openpyxl": _OpenpyxlBook, "xlsxwriter": _XlsxWriterBook}
-    if engine not in books:
-        raise ValueError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
-    return books[engine](target)
+    return _StreamBook(target)
 
 
 # --- The workbook ------------------------------------------------------------------------------
@@ -233,14 +108,14 @@ def write_history_workbook(
     *,
     exported_by: str,
     progress: Callable[[int], None] | None = None,
-    engine: str = DEFAULT_ENGINE,
+    book_factory: Callable | None = None,
     chunk_size: int = 2000,
     max_rows_per_sheet: int = MAX_DATA_ROWS,
 ) -> ExportResult:
     """Write the history workbook for these filters to a path or binary file; returns rows per sheet."""
     tz = ZoneInfo(settings.TIME_ZONE)
     exported_at = timezone.now()
-    book = _book(engine, target)
+    book = (book_factory or _book)(target)
     result = ExportResult()
     lead_headers = [f"When ({settings.TIME_ZONE})", *LEAD_HEADERS[1:]]
     lead_kinds = ["datetime"] + [""] * (len(LEAD_HEADERS) - 1)

@@ -14,19 +14,12 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import models
 
-from api.permissions import primary_role
+from core.text import grams_text
+from core.roles import primary_role, remember_roles
 from audit.models import ExportEvent, ExportJob
 from inventory.models import Lot, Manufacturer, Presentation, Product, StorageLocation, Vial
-from traceability.models import (
-    AdverseReaction,
-    BrandSwitchFlag,
-    Dispense,
-    InfusionSession,
-    NotificationTask,
-    Patient,
-    Recall,
-    RecallLot,
-)
+from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
+from recalls.models import NotificationTask, Recall, RecallLot
 
 User = get_user_model()
 
@@ -35,18 +28,12 @@ HISTORY_COLUMNS = ("history_id", "history_date", "history_type", "history_change
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
 
 
-def grams_text(value) -> str:
-    if value is None:
-        return "?"
-    return f"{Decimal(value).normalize():f}"
-
-
 # Short labels of objects that history records point to: model -> (query for ids, label of a row).
 def _user_rows(ids):
     users = User.objects.filter(pk__in=ids).prefetch_related("groups")
     for user in users:
         # primary_role() reads the user's groups through this cache; fill it from the prefetch.
-        user._role_cache = {group.name for group in user.groups.all()}
+        remember_roles(user, (group.name for group in user.groups.all()))
         yield user.pk, (user.username, primary_role(user))
 
 

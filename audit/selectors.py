@@ -42,15 +42,8 @@ from audit.exceptions import ExportNotFound, InvalidCursor, InvalidHistoryFilter
 from audit.models import ExportJob, PatientAccess
 from audit.registry import ACTIONS, AuditedModel, Labels, audited_models
 from inventory.models import Lot, Vial
-from traceability.models import (
-    AdverseReaction,
-    BrandSwitchFlag,
-    Dispense,
-    InfusionSession,
-    NotificationTask,
-    Patient,
-    RecallLot,
-)
+from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
+from recalls.models import NotificationTask, RecallLot
 
 User = get_user_model()
 

@@ -10,9 +10,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from api.permissions import primary_role
-from audit.export import DEFAULT_ENGINE, write_history_workbook
-from audit.history import audited_create
+from core.roles import primary_role
+from audit.export import write_history_workbook
+from core.history import audited_create
 from audit.models import ExportEvent, ExportJob, PatientAccess
 from audit.selectors import HistoryFilters, filters_from_record
 
@@ -42,7 +42,6 @@ def history_export(
     job: ExportJob | None = None,
     file_name: str = "",
     progress: Callable[[int], None] | None = None,
-    engine: str = DEFAULT_ENGINE,
 ) -> ExportEvent:
     """Write the history workbook to `path` (a path or a binary file) and record who exported what, when, and how much.
 
@@ -50,7 +49,7 @@ def history_export(
     transaction (and its locks) open; the record is written once the file is complete.
     """
     result = write_history_workbook(
-        path, filters, exported_by=_exporter_label(actor, operator), progress=progress, engine=engine
+        path, filters, exported_by=_exporter_label(actor, operator), progress=progress
     )
     with transaction.atomic():
         return audited_create(

@@ -19,14 +19,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from xml.sax.saxutils import escape, quoteattr
 
+from core.text import spreadsheet_text
+
 EPOCH = datetime(1899, 12, 30)
 EPOCH_ORDINAL = EPOCH.toordinal()
 # Style indexes in styles.xml below.
 DATETIME_STYLE, DATE_STYLE, BOLD_STYLE = 1, 2, 3
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-# Characters XML 1.0 cannot carry, written the way Excel itself escapes them (_xHHHH_).
-_CONTROL = {c: f"_x{c:04X}_" for c in range(32) if c not in (9, 10, 13)}
-_ESCAPES.update({c: v for c, v in _CONTROL.items()})
+_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -67,10 +66,8 @@ _NOT_PLAIN = re.compile(r"[&<>\x00-\x1f]|_x|^\s|\s$")
 
 
 def text(value: str) -> str:
-    if "_x" in value:
-        # "_x0041_" would be read back as "A": escape the underscore the way Excel does.
-        value = value.replace("_x", "_x005F_x")
-    escaped = value.translate(_ESCAPES)
+    # Control characters and Excel's own "_x" escapes first (the shared rule), then XML's markup.
+    escaped = spreadsheet_text(value).translate(_XML_ESCAPES)
     if escaped[:1].isspace() or escaped[-1:].isspace():
         return f'<is><t xml:space="preserve">{escaped}</t></is>'
     return f"<is><t>{escaped}</t></is>"

@@ -46,9 +46,11 @@ def run_case(case: str, *, trace: bool) -> dict:
         from audit.export import write_history_workbook
         from audit.selectors import parse_filters
 
-        engine = {"ours-openpyxl": "openpyxl", "ours-xlsxwriter": "xlsxwriter"}.get(case, "stream")
+        from bench.writers import OpenpyxlBook, XlsxWriterBook
+
+        book = {"ours-openpyxl": OpenpyxlBook, "ours-xlsxwriter": XlsxWriterBook}.get(case)
         filters = parse_filters(model=None if case == "ours-all" else "vials")
-        rows = write_history_workbook(path, filters, exported_by="bench", engine=engine).rows
+        rows = write_history_workbook(path, filters, exported_by="bench", book_factory=book).rows
     else:
         from import_export import resources
 

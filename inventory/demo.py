@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.db import transaction
 
-from audit.history import audited_save
+from core.history import audited_save
 from inventory.models import Presentation, StorageLocation, Vial, local_today
 from inventory.services import receipt_create
 from labels.gs1 import element_string

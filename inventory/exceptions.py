@@ -1,6 +1,6 @@
 """Inventory refusals. Codes are stable: clients and tests rely on them."""
 
-from config.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 
 
 class UnknownProduct(InvalidInput):

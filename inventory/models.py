@@ -8,6 +8,9 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from core.text import grams_text
+from labels.gs1 import is_valid_gtin
+
 
 def local_today() -> date:
     """Today's date at the site (settings.TIME_ZONE), which is what "expired" is measured against."""
@@ -15,11 +18,9 @@ def local_today() -> date:
 
 
 def validate_gtin14(value: str) -> None:
-    if len(value) != 14 or not value.isdigit():
+    if len(value) != 14 or not (value.isascii() and value.isdigit()):
         raise ValidationError("A GTIN-14 has exactly 14 digits.", code="invalid_gtin")
-    body, check = value[:-1], int(value[-1])
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    if (10 - total % 10) % 10 != check:
+    if not is_valid_gtin(value):
         raise ValidationError("GTIN %(value)s has a wrong check digit.", code="invalid_gtin", params={"value": value})
 
 
@@ -77,7 +78,7 @@ class Presentation(models.Model):
         ordering = ["product__brand", "grams"]
 
     def __str__(self) -> str:
-        return f"{self.product.brand} {self.grams.normalize():f} g"
+        return f"{self.product.brand} {grams_text(self.grams)} g"
 
 
 class Lot(models.Model):

@@ -1,42 +1,120 @@
-"""The rules that say whether a vial may be used, written once for services, scans and pages."""
+"""The stock-status verdict: whether a lot or a vial may be received, kept or given, written once.
 
-from datetime import date
+Services (receiving, dispensing), the pick, the scan card and the pages all ask these functions;
+none of them re-decides "recalled, expired, quarantined".
+"""
 
-from config.errors import ApplicationError
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from core.errors import ApplicationError
 from inventory.exceptions import AlreadyDispensed, NotDispensable, NotInStock
 from inventory.models import Lot, Vial, local_today
 
+BEYOND_USE_SOON_DAYS = 7
 
-def dispense_refusal(vial: Vial, today: date | None = None) -> ApplicationError | None:
-    """Why this vial must not be given to a patient now, or None. Lot state first: a recall
-    outranks everything, since it tells the technician to put the vial in quarantine."""
+RED, AMBER = "red", "amber"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong (red: stop) or worth a look (amber) about a lot or a vial.
+
+    `warning` is the scan card's code; `code` and `refusal` are what a service raises when the
+    finding stops it (cautions have no refusal)."""
+
+    warning: str
+    severity: str
+    message: str
+    code: str = ""
+    refusal: type[ApplicationError] | None = None
+
+    def error(self) -> ApplicationError:
+        return self.refusal(self.message, code=self.code)
+
+    def as_warning(self) -> dict:
+        return {"code": self.warning, "severity": self.severity, "detail": self.message}
+
+
+# A recall's reference makes the refusal actionable ("(FDA-2025-12)"); recalls live above
+# inventory, so whoever knows them passes a function that names the lot's latest recall.
+RecallReference = Callable[[Lot], str | None]
+
+
+def _recalled(lot: Lot, recall_reference: RecallReference | None) -> Finding:
+    reference = recall_reference(lot) if recall_reference else None
+    ref = f" ({reference})" if reference else ""
+    return Finding("recalled", RED, f"Lot {lot.lot_number} is recalled{ref}. Put the vial in quarantine.",
+                   "lot_recalled", NotDispensable)
+
+
+def _quarantined(lot: Lot) -> Finding:
+    return Finding("quarantined", RED,
+                   f"Lot {lot.lot_number} is quarantined. Keep the vial aside until a pharmacist releases it.",
+                   "lot_quarantined", NotDispensable)
+
+
+def _expired(lot: Lot) -> Finding:
+    return Finding("expired", RED, f"Lot {lot.lot_number} expired on {lot.expiry_date:%Y-%m-%d}. Waste the vial.",
+                   "lot_expired", NotDispensable)
+
+
+def lot_findings(lot: Lot, *, today: date | None = None, recall_reference: RecallReference | None = None) -> list[Finding]:
+    """What stops a lot's vials from being used: recalled, quarantined, expired."""
+    today = today or local_today()
+    found = []
+    if lot.status == Lot.Status.RECALLED:
+        found.append(_recalled(lot, recall_reference))
+    elif lot.status == Lot.Status.QUARANTINED:
+        found.append(_quarantined(lot))
+    if lot.is_expired(today):
+        found.append(_expired(lot))
+    return found
+
+
+def vial_findings(vial: Vial, *, today: date | None = None, recall_reference: RecallReference | None = None) -> list[Finding]:
+    """Everything wrong with a vial now, most urgent first (the first red one is the refusal):
+    a recall outranks everything, since it tells the technician to put the vial in quarantine;
+    then a vial already with a patient; then quarantine, a vial no longer on a shelf, expiry, and
+    the beyond-use date (or, amber, a beyond-use date within a week)."""
     today = today or local_today()
     lot = vial.lot
+    Status = Vial.Status
+    found = []
     if lot.status == Lot.Status.RECALLED:
-        return NotDispensable(
-            f"Lot {lot.lot_number} is recalled. Put the vial in quarantine.", code="lot_recalled"
-        )
-    if vial.status == Vial.Status.DISPENSED:
-        return AlreadyDispensed(f"Vial {vial.serial} (lot {lot.lot_number}) was already dispensed.")
-    if lot.status == Lot.Status.QUARANTINED or vial.status == Vial.Status.QUARANTINED:
-        return NotDispensable(
-            f"Lot {lot.lot_number} is quarantined. Keep the vial aside until a pharmacist releases it.",
-            code="lot_quarantined",
-        )
-    if vial.status != Vial.Status.IN_STOCK:
-        return NotInStock(
-            f"Vial {vial.serial} is not in stock (it is {vial.get_status_display()})."
-        )
+        found.append(_recalled(lot, recall_reference))
+    if vial.status == Status.DISPENSED:
+        found.append(Finding("already_dispensed", RED, f"Vial {vial.serial} (lot {lot.lot_number}) was already dispensed.",
+                             "already_dispensed", AlreadyDispensed))
+    if lot.status == Lot.Status.QUARANTINED:
+        found.append(_quarantined(lot))
+    elif vial.status == Status.QUARANTINED and lot.status == Lot.Status.RELEASED:
+        found.append(Finding("quarantined", RED,
+                             f"Vial {vial.serial} is in quarantine. Keep it aside until a pharmacist releases it.",
+                             "lot_quarantined", NotDispensable))
+    if vial.status in (Status.WASTED, Status.RETURNED):
+        found.append(Finding("not_in_stock", RED,
+                             f"Vial {vial.serial} is not in stock (it was {vial.get_status_display()}).",
+                             "not_in_stock", NotInStock))
     if lot.is_expired(today):
-        return NotDispensable(
-            f"Lot {lot.lot_number} expired on {lot.expiry_date:%Y-%m-%d}. Waste the vial.", code="lot_expired"
-        )
-    if vial.is_past_beyond_use(today):
-        return NotDispensable(
+        found.append(_expired(lot))
+    elif vial.is_past_beyond_use(today):
+        found.append(Finding(
+            "beyond_use_date", RED,
             f"Vial {vial.serial} passed its beyond-use date {vial.beyond_use_date:%Y-%m-%d} "
             "(room-temperature allowance used up). Waste the vial.",
-            code="beyond_use_date_passed",
-        )
+            "beyond_use_date_passed", NotDispensable))
+    elif vial.status == Status.IN_STOCK and vial.beyond_use_date <= today + timedelta(days=BEYOND_USE_SOON_DAYS):
+        found.append(Finding("beyond_use_soon", AMBER, f"Use by {vial.beyond_use_date:%Y-%m-%d}."))
+    return found
+
+
+def dispense_refusal(vial: Vial, today: date | None = None) -> ApplicationError | None:
+    """Why this vial must not be given to a patient now, or None."""
+    for finding in vial_findings(vial, today=today):
+        if finding.refusal is not None:
+            return finding.error()
     return None
 
 
@@ -44,3 +122,11 @@ def ensure_dispensable(vial: Vial, today: date | None = None) -> None:
     refusal = dispense_refusal(vial, today)
     if refusal is not None:
         raise refusal
+
+
+def receipt_refusal(lot: Lot, today: date | None = None) -> Finding | None:
+    """Why no vial of this lot may be received, or None: a recalled or an expired lot."""
+    for finding in lot_findings(lot, today=today):
+        if finding.code in ("lot_recalled", "lot_expired"):
+            return finding
+    return None

@@ -6,14 +6,11 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from inventory.exceptions import UnknownLot, UnknownProduct, UnknownVial
-from inventory.models import Lot, Presentation, Product, Vial, local_today
-from inventory.rules import dispense_refusal
+from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
+from inventory.rules import AMBER, RED, RecallReference, dispense_refusal, lot_findings, vial_findings
 from labels.gs1 import ScanData, parse_scan
-
-BEYOND_USE_SOON_DAYS = 7
-
 
 def vial_queryset() -> QuerySet[Vial]:
     return Vial.objects.select_related("presentation__product__manufacturer", "lot", "location")
@@ -34,6 +31,16 @@ def lot_by_id(lot_id: int) -> Lot:
         return Lot.objects.get(pk=lot_id)
     except Lot.DoesNotExist:
         raise UnknownLot(f"No lot has id {lot_id}.") from None
+
+
+# Most stock goes into a fridge; quarantine is chosen on purpose, never by default.
+PLACING_ORDER = [StorageLocation.Kind.REFRIGERATOR, StorageLocation.Kind.ROOM_TEMPERATURE, StorageLocation.Kind.QUARANTINE]
+
+
+def locations_for_placing() -> list[StorageLocation]:
+    """Active locations as the scan station offers them: fridges first, quarantine last."""
+    locations = StorageLocation.objects.filter(active=True)
+    return sorted(locations, key=lambda location: (PLACING_ORDER.index(location.kind), location.name))
 
 
 def product_queryset() -> QuerySet[Product]:
@@ -101,26 +108,39 @@ def vial_by_id(vial_id: int) -> Vial:
 
 @dataclass
 class ScanResult:
+    """What one scan names, and what is wrong with it: facts only. What a user may do about it
+    depends on their role, which is the API's business (api.scan)."""
+
     scan: ScanData
     presentation: Presentation | None = None
     lot: Lot | None = None
     vial: Vial | None = None
     warnings: list[dict] = field(default_factory=list)
-    actions: list[str] = field(default_factory=list)
+
+    @property
+    def stops(self) -> bool:
+        return any(w["severity"] == RED for w in self.warnings)
+
+    @property
+    def receivable(self) -> bool:
+        """A carton of a known product, not received yet, with nothing that forbids receiving it."""
+        return self.presentation is not None and self.vial is None and not self.stops
+
+    @property
+    def dispensable(self) -> bool:
+        return self.vial is not None and dispense_refusal(self.vial) is None
+
+    @property
+    def on_shelf(self) -> bool:
+        return self.vial is not None and self.vial.status in (Vial.Status.IN_STOCK, Vial.Status.QUARANTINED)
+
+    @property
+    def dispensed(self) -> bool:
+        return self.vial is not None and self.vial.status == Vial.Status.DISPENSED
 
 
 WARNING_TEXT = {
-    "unknown_product": "This GTIN is not in the product catalog.",
     "not_received": "This vial has not been received.",
-    "expired": "The lot is expired.",
-    "beyond_use_date": "The vial is past its beyond-use date.",
-    "beyond_use_soon": "The vial reaches its beyond-use date within a week.",
-    "quarantined": "The lot or vial is quarantined.",
-    "recalled": "The lot is recalled.",
-    "already_dispensed": "This vial was already dispensed.",
-    "not_in_stock": "This vial is no longer in stock.",
-    "lot_expiry_mismatch": "The carton's expiry differs from the lot on record.",
-    "serial_needed": "Several unserialised vials of this lot are on the shelf; scan the vial's own label.",
 }
 
 
@@ -128,17 +148,14 @@ def _warn(result: ScanResult, code: str, severity: str, detail: str | None = Non
     result.warnings.append({"code": code, "severity": severity, "detail": detail or WARNING_TEXT[code]})
 
 
-def scan_lookup(raw: str, *, roles: set[str], today: date | None = None) -> ScanResult:
-    """Everything the scan station shows for one scan: what it is, what is wrong, what may be done."""
-    from api.permissions import PHARMACIST, TECHNICIAN  # roles are named in one place
-
+def scan_lookup(raw: str, *, today: date | None = None, recall_reference: RecallReference | None = None) -> ScanResult:
+    """Everything the scan station shows for one scan: what it is and what is wrong with it."""
     today = today or local_today()
     scan = parse_scan(raw)
     result = ScanResult(scan=scan)
     result.presentation = presentation_queryset().filter(gtin=scan.gtin).first()
-    may_handle_stock = bool(roles & {TECHNICIAN, PHARMACIST, "superuser"})
     if result.presentation is None:
-        _warn(result, "unknown_product", "red", f"GTIN {scan.gtin} is not in the product catalog.")
+        _warn(result, "unknown_product", RED, f"GTIN {scan.gtin} is not in the product catalog.")
         return result
 
     undecided: ApplicationError | None = None
@@ -165,57 +182,21 @@ def scan_lookup(raw: str, *, roles: set[str], today: date | None = None) -> Scan
                 result.scan = candidate
                 break
 
-    lot = result.lot
-    if lot is not None:
-        if lot.status == Lot.Status.RECALLED:
-            recall = lot.recalls.order_by("-recall_date").first() if hasattr(lot, "recalls") else None
-            ref = f" ({recall.reference})" if recall else ""
-            _warn(result, "recalled", "red", f"Lot {lot.lot_number} is recalled{ref}. Put the vial in quarantine.")
-        elif lot.status == Lot.Status.QUARANTINED:
-            _warn(result, "quarantined", "red", f"Lot {lot.lot_number} is quarantined.")
-        if lot.is_expired(today):
-            _warn(result, "expired", "red", f"Lot {lot.lot_number} expired on {lot.expiry_date:%Y-%m-%d}.")
-        if scan.expiry and scan.expiry != lot.expiry_date:
-            _warn(result, "lot_expiry_mismatch", "red",
-                  f"The carton says expiry {scan.expiry:%Y-%m-%d}; lot {lot.lot_number} is on record with {lot.expiry_date:%Y-%m-%d}.")
+    lot, vial = result.lot, result.vial
+    if vial is not None:
+        result.warnings += [f.as_warning() for f in vial_findings(vial, today=today, recall_reference=recall_reference)]
+    elif lot is not None:
+        result.warnings += [f.as_warning() for f in lot_findings(lot, today=today, recall_reference=recall_reference)]
     elif scan.expiry and scan.expiry < today:
-        _warn(result, "expired", "red", f"The carton expired on {scan.expiry:%Y-%m-%d}.")
-
-    vial = result.vial
+        _warn(result, "expired", RED, f"The carton expired on {scan.expiry:%Y-%m-%d}.")
+    if lot is not None and scan.expiry and scan.expiry != lot.expiry_date:
+        _warn(result, "lot_expiry_mismatch", RED,
+              f"The carton says expiry {scan.expiry:%Y-%m-%d}; lot {lot.lot_number} is on record with {lot.expiry_date:%Y-%m-%d}.")
     if vial is None:
         if undecided is not None:
-            _warn(result, undecided.code, "amber", undecided.message)
+            _warn(result, undecided.code, AMBER, undecided.message)
         else:
-            _warn(result, "not_received", "amber")
-        if may_handle_stock and not any(w["severity"] == "red" for w in result.warnings):
-            result.actions.append("receive")
-        return result
-
-    if vial.status == Vial.Status.DISPENSED:
-        _warn(result, "already_dispensed", "red")
-    elif vial.status == Vial.Status.QUARANTINED and lot.status == Lot.Status.RELEASED:
-        _warn(result, "quarantined", "red", f"Vial {vial.serial} is in quarantine.")
-    elif vial.status in (Vial.Status.WASTED, Vial.Status.RETURNED):
-        _warn(result, "not_in_stock", "red", f"Vial {vial.serial} was {vial.get_status_display()}.")
-    if vial.is_past_beyond_use(today) and not lot.is_expired(today):
-        _warn(result, "beyond_use_date", "red",
-              f"Beyond-use date {vial.beyond_use_date:%Y-%m-%d} has passed (room-temperature allowance used up).")
-    elif vial.status == Vial.Status.IN_STOCK and vial.beyond_use_date <= today + timedelta(days=BEYOND_USE_SOON_DAYS) \
-            and not vial.is_past_beyond_use(today):
-        _warn(result, "beyond_use_soon", "amber", f"Use by {vial.beyond_use_date:%Y-%m-%d}.")
-
-    if may_handle_stock:
-        if vial.status in (Vial.Status.IN_STOCK, Vial.Status.QUARANTINED):
-            result.actions += ["move", "waste", "return_to_supplier"]
-        if dispense_refusal(vial, today) is None:
-            result.actions.insert(0, "dispense")
-        if vial.status == Vial.Status.DISPENSED:
-            result.actions += ["return_to_stock", "waste_dispensed"]
-    if PHARMACIST in roles or "superuser" in roles:
-        if lot.status == Lot.Status.RELEASED:
-            result.actions.append("quarantine_lot")
-        elif lot.status == Lot.Status.QUARANTINED:
-            result.actions.append("release_lot")
+            _warn(result, "not_received", AMBER)
     return result
 
 

@@ -12,8 +12,8 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.history import audited_save
-from config.errors import ApplicationError
+from core.history import audited_save
+from core.errors import ApplicationError
 from inventory.exceptions import (
     AlreadyDispensed,
     DuplicateSerial,
@@ -27,6 +27,7 @@ from inventory.exceptions import (
     UnknownProduct,
 )
 from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
+from inventory.rules import receipt_refusal
 from labels.exceptions import InvalidBarcode
 from labels.gs1 import ScanData, parse_scan
 
@@ -133,15 +134,15 @@ def _lot_for_receipt(line: ReceiptLine, *, actor: User, today: date) -> Lot:
             extra={"scan_index": line.index, "scan": line.raw, "lot": lot.lot_number,
                    "expiry_on_record": lot.expiry_date.isoformat(), "expiry_scanned": scan.expiry.isoformat()},
         )
-    if lot.status == Lot.Status.RECALLED:
-        raise NotDispensable(
-            f"Scan {line.index + 1}: lot {lot.lot_number} is recalled and cannot be received. Quarantine the carton.",
-            code="lot_recalled", extra={"scan_index": line.index, "scan": line.raw},
-        )
-    if lot.is_expired(today):
-        raise NotDispensable(
-            f"Scan {line.index + 1}: lot {lot.lot_number} expired on {lot.expiry_date:%Y-%m-%d} and cannot be received.",
-            code="lot_expired", extra={"scan_index": line.index, "scan": line.raw},
+    refusal = receipt_refusal(lot, today)
+    if refusal is not None:
+        what = {
+            "lot_recalled": "is recalled and cannot be received. Quarantine the carton.",
+            "lot_expired": f"expired on {lot.expiry_date:%Y-%m-%d} and cannot be received.",
+        }[refusal.code]
+        raise refusal.refusal(
+            f"Scan {line.index + 1}: lot {lot.lot_number} {what}",
+            code=refusal.code, extra={"scan_index": line.index, "scan": line.raw},
         )
     return lot
 
@@ -241,17 +242,13 @@ def _start_room_temperature(vial: Vial, product: Product, *, now: datetime) -> N
 # --- moving ------------------------------------------------------------------------------------
 
 
-def _lock_vial(vial: Vial) -> Vial:
-    # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the location outer join.
-    return Vial.objects.select_for_update(of=("self",)).select_related("lot__product", "presentation", "location").get(pk=vial.pk)
-
-
-@transaction.atomic
-def vial_move(*, vial: Vial, location: StorageLocation, actor: User) -> Vial:
-    vial = _lock_vial(vial)
+def place_vial(vial: Vial, location: StorageLocation, *, now: datetime) -> str:
+    """Put a vial (locked by the caller, on a shelf or coming back to one) in `location` under the
+    storage rules, without saving: the room-temperature clock starts on a room-temperature shelf,
+    a product whose label forbids it does not go back to the fridge, a quarantine location
+    quarantines, and a quarantined vial leaves quarantine only when its lot is released.
+    Returns the code of the location the vial came from ("nowhere" when it had none)."""
     product = vial.lot.product
-    if vial.status not in (Vial.Status.IN_STOCK, Vial.Status.QUARANTINED):
-        raise NotInStock(f"Vial {vial.serial} is {vial.get_status_display()} and cannot be moved.")
     if not location.active:
         raise MoveRefused(f"Location {location.code} is not in use.", code="location_inactive")
     if vial.location_id == location.pk:
@@ -259,7 +256,7 @@ def vial_move(*, vial: Vial, location: StorageLocation, actor: User) -> Vial:
 
     Kind = StorageLocation.Kind
     if location.kind == Kind.ROOM_TEMPERATURE:
-        _start_room_temperature(vial, product, now=timezone.now())
+        _start_room_temperature(vial, product, now=now)
     elif location.kind == Kind.REFRIGERATOR and vial.room_temp_since is not None and not product.may_return_to_fridge:
         raise MoveRefused(
             f"{product.brand} may not go back to the fridge after room-temperature storage: "
@@ -278,6 +275,25 @@ def vial_move(*, vial: Vial, location: StorageLocation, actor: User) -> Vial:
         vial.status = Vial.Status.IN_STOCK
     previous = vial.location.code if vial.location else "nowhere"
     vial.location = location
+    return previous
+
+
+def lock_vial(vial_id: int) -> Vial:
+    """The vial's row, locked, with what the stock rules read (lot, product, presentation, location)."""
+    # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the location outer join.
+    return (
+        Vial.objects.select_for_update(of=("self",))
+        .select_related("lot__product", "presentation__product", "location")
+        .get(pk=vial_id)
+    )
+
+
+@transaction.atomic
+def vial_move(*, vial: Vial, location: StorageLocation, actor: User) -> Vial:
+    vial = lock_vial(vial.pk)
+    if vial.status not in (Vial.Status.IN_STOCK, Vial.Status.QUARANTINED):
+        raise NotInStock(f"Vial {vial.serial} is {vial.get_status_display()} and cannot be moved.")
+    previous = place_vial(vial, location, now=timezone.now())
     return audited_save(vial, actor=actor, reason=f"moved from {previous} to {location.code}")
 
 
@@ -333,7 +349,7 @@ def lot_release(*, lot: Lot, reason: str, actor: User) -> Lot:
 
 def _take_out_of_stock(vial: Vial, *, status: str, reason: str, actor: User, verb: str) -> Vial:
     reason = require_reason(reason)
-    vial = _lock_vial(vial)
+    vial = lock_vial(vial.pk)
     if vial.status == Vial.Status.DISPENSED:
         # A dispensed vial belongs to a patient's session now: the dispense record must say what
         # became of it, so it is returned or wasted from the session, never from the shelf.

@@ -1,4 +1,4 @@
-from config.errors import InvalidInput
+from core.errors import InvalidInput
 
 
 class InvalidBarcode(InvalidInput):

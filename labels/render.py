@@ -26,7 +26,7 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
-from config.errors import InvalidInput
+from core.errors import InvalidInput
 from labels import gs1
 
 CONTENT_TYPES = {

@@ -8,16 +8,8 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from inventory.models import Lot, Manufacturer, Presentation, Product, StorageLocation, Vial, local_today
-from traceability.models import (
-    AdverseReaction,
-    BrandSwitchFlag,
-    Dispense,
-    InfusionSession,
-    NotificationTask,
-    Patient,
-    Recall,
-    RecallLot,
-)
+from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
+from recalls.models import NotificationTask, Recall, RecallLot
 
 
 def gtin_with_check_digit(body13: str) -> str:

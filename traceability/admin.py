@@ -6,10 +6,7 @@ from traceability.models import (
     BrandSwitchFlag,
     Dispense,
     InfusionSession,
-    NotificationTask,
     Patient,
-    Recall,
-    RecallLot,
 )
 
 
@@ -51,22 +48,3 @@ class BrandSwitchFlagAdmin(NoDeleteAdmin):
 @admin.register(AdverseReaction)
 class AdverseReactionAdmin(NoDeleteAdmin):
     list_display = ["id", "session", "type", "severity", "onset_at"]
-
-
-class RecallLotInline(admin.TabularInline):
-    model = RecallLot
-    extra = 0
-    raw_id_fields = ["lot"]
-    can_delete = False
-
-
-@admin.register(Recall)
-class RecallAdmin(NoDeleteAdmin):
-    list_display = ["reference", "source", "recall_class", "recall_date", "status"]
-    inlines = [RecallLotInline]
-
-
-@admin.register(NotificationTask)
-class NotificationTaskAdmin(NoDeleteAdmin):
-    list_display = ["recall", "patient", "status", "updated_by", "updated_at"]
-    list_filter = ["status"]

@@ -15,7 +15,7 @@ from math import ceil
 from django.db import transaction
 from django.utils import timezone
 
-from audit.history import audited_create, audited_save
+from core.history import audited_create, audited_save
 from inventory.models import Lot, Presentation, StorageLocation, Vial, local_today
 from inventory.rules import dispense_refusal
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient

@@ -4,7 +4,7 @@ Refusals about the vial itself (recalled, expired, already dispensed, ...) are i
 (`inventory.rules.dispense_refusal`); these are about patients, sessions, dispenses and flags.
 """
 
-from config.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput
 
 
 class DuplicateMrn(Conflict):

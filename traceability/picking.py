@@ -32,6 +32,7 @@ from decimal import Decimal
 from itertools import combinations, product
 from math import ceil, gcd
 
+from core.text import grams_text
 from inventory.models import Lot, Product, Vial, local_today
 from inventory.rules import dispense_refusal
 from traceability.exceptions import InsufficientStock
@@ -56,10 +57,6 @@ class Pick:
     # (from, to) when dispensing the proposal would switch the patient's brand.
     brand_switch: tuple[Product, Product] | None = None
     mixes_brands: bool = False
-
-
-def _text(grams: Decimal) -> str:
-    return f"{grams.normalize():f}"
 
 
 def _centigrams(grams: Decimal) -> int:
@@ -229,8 +226,8 @@ def pick_vials(*, session: InfusionSession, today: date | None = None) -> Pick:
     if result is None:
         available = sum((v.presentation.grams for v in candidates), Decimal("0"))
         raise InsufficientStock(
-            f"The dose needs {_text(needed)} g more; only {_text(available)} g of dispensable stock is on the shelves.",
-            extra={"needed_grams": _text(needed), "available_grams": _text(available)},
+            f"The dose needs {grams_text(needed)} g more; only {grams_text(available)} g of dispensable stock is on the shelves.",
+            extra={"needed_grams": grams_text(needed), "available_grams": grams_text(available)},
         )
 
     pick.vials = result

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db.models import Prefetch, QuerySet
 
-from inventory.models import Product
+from inventory.models import Product, local_today
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
 
 # What a patient was given: a vial returned unopened to stock was not.
@@ -53,6 +53,15 @@ def session_queryset() -> QuerySet[InfusionSession]:
             ).order_by("raised_at", "id"),
         ),
         Prefetch("reactions", queryset=reaction_queryset().order_by("onset_at", "id")),
+    )
+
+
+def todays_open_sessions() -> QuerySet[InfusionSession]:
+    """Sessions scheduled today and still open, by patient name, for the scan station."""
+    return (
+        InfusionSession.objects.filter(scheduled_date=local_today(), status__in=InfusionSession.OPEN_STATUSES)
+        .select_related("patient")
+        .order_by("patient__name", "pk")
     )
 
 

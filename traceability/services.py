@@ -12,12 +12,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from audit.history import audited_create, audited_save
-from config.errors import InvalidInput
+from core.history import audited_create, audited_save
+from core.errors import InvalidInput
+from core.text import grams_text
 from inventory.exceptions import AlreadyDispensed
 from inventory.models import Lot, Product, StorageLocation, Vial, local_today
 from inventory.rules import ensure_dispensable
-from inventory.services import require_reason, vial_move
+from inventory.services import lock_vial, place_vial, require_reason
 from traceability.exceptions import (
     DispenseClosed,
     DuplicateMrn,
@@ -41,11 +42,6 @@ MAX_ORDERED_GRAMS = Decimal("99999.99")
 
 # What a pharmacist compares when a patient changes brand: each is a known source of new reactions.
 SWITCH_FIELDS = ("excipient", "iga_ug_per_ml", "concentration_pct", "route")
-
-
-def _grams(value: Decimal) -> str:
-    """12.50 → "12.5", 30.00 → "30": the same text on every database."""
-    return f"{value.normalize():f}"
 
 
 # --- patients ----------------------------------------------------------------------------------
@@ -264,19 +260,11 @@ def session_complete(*, session: InfusionSession, actor) -> InfusionSession:
     return audited_save(
         session,
         actor=actor,
-        reason=f"completed: {_grams(given)} g dispensed of {_grams(session.ordered_grams)} g ordered",
+        reason=f"completed: {grams_text(given)} g dispensed of {grams_text(session.ordered_grams)} g ordered",
     )
 
 
 # --- dispensing --------------------------------------------------------------------------------
-
-
-def _lock_vial(vial_id: int) -> Vial:
-    return (
-        Vial.objects.select_for_update(of=("self",))
-        .select_related("lot", "presentation__product")
-        .get(pk=vial_id)
-    )
 
 
 @transaction.atomic
@@ -289,7 +277,7 @@ def vial_dispense(*, session: InfusionSession, vial: Vial, actor) -> Dispense:
     """
     session = _lock_session(session)
     ensure_session_open(session)
-    vial = _lock_vial(vial.pk)
+    vial = lock_vial(vial.pk)
     ensure_dispensable(vial)
     product = vial.presentation.product
     reason = f"dispense to session {session.pk}"
@@ -323,7 +311,7 @@ def product_differences(old: Product, new: Product) -> list[dict]:
     """What differs between two brands, as [{field, from, to}], for the fields in SWITCH_FIELDS."""
 
     def shown(value):
-        return _grams(value) if isinstance(value, Decimal) else value
+        return grams_text(value) if isinstance(value, Decimal) else value
 
     return [
         {"field": name, "from": shown(getattr(old, name)), "to": shown(getattr(new, name))}
@@ -397,7 +385,7 @@ def dispense_advice(flags: list[BrandSwitchFlag]) -> str | None:
 def _lock_live_dispense(dispense: Dispense) -> tuple[InfusionSession, Vial, Dispense]:
     session = _lock_session(InfusionSession(pk=dispense.session_id))
     ensure_session_open(session)
-    vial = _lock_vial(dispense.vial_id)
+    vial = lock_vial(dispense.vial_id)
     dispense = Dispense.objects.select_for_update().get(pk=dispense.pk)
     if dispense.status != Dispense.Status.DISPENSED:
         raise DispenseClosed(
@@ -424,8 +412,8 @@ def dispense_return_to_stock(*, dispense: Dispense, location: StorageLocation, r
     session, vial, dispense = _lock_live_dispense(dispense)
     history_reason = f"returned unopened from session {session.pk}: {reason}"
     vial.status = Vial.Status.IN_STOCK if vial.lot.status == Lot.Status.RELEASED else Vial.Status.QUARANTINED
+    place_vial(vial, location, now=timezone.now())
     audited_save(vial, actor=actor, reason=history_reason)
-    vial_move(vial=vial, location=location, actor=actor)
     return _close(
         dispense, status=Dispense.Status.RETURNED_TO_STOCK, reason=reason, actor=actor, history_reason=history_reason
     )

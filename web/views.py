@@ -1,59 +1,34 @@
-"""Server-rendered pages. They carry no rules of their own: every action calls the JSON API."""
+"""Server-rendered pages. They carry no rules of their own: every action calls the JSON API, and
+what a page shows comes from the selectors and the role questions of core.roles."""
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from api.access import record_patient_access
-from api.permissions import (
-    AUDITOR,
-    PHARMACIST,
-    RECALL_COORDINATOR,
-    TECHNICIAN,
-    effective_roles,
-)
-from inventory.models import StorageLocation, local_today
-
-
-def _can(roles: set[str], *wanted: str) -> bool:
-    return "superuser" in roles or bool(roles & set(wanted))
+from audit.services import patient_access_record
+from core.roles import effective_roles, roles_may
+from inventory.models import local_today
+from inventory.selectors import locations_for_placing
+from traceability.selectors import todays_open_sessions
 
 
 @login_required
 @ensure_csrf_cookie
 def scan_station(request):
     roles = effective_roles(request.user)
-    sessions = list(_todays_open_sessions()) if _can(roles, TECHNICIAN, PHARMACIST) else []
+    sessions = list(todays_open_sessions()) if roles_may(roles, "sessions.change") else []
     # The session list names patients: the page is logged like any other read of patient data.
-    record_patient_access(request, [s.patient_id for s in sessions], via="scan-station")
+    patient_access_record(user=request.user, patient_ids=[s.patient_id for s in sessions], via="scan-station",
+                          request=request)
     context = {
         "roles": sorted(roles),
-        "can_handle_stock": _can(roles, TECHNICIAN, PHARMACIST),
-        "can_decide_lots": _can(roles, PHARMACIST),
-        "locations": _locations_fridges_first(),
+        "can_handle_stock": roles_may(roles, "stock.change"),
+        "can_decide_lots": roles_may(roles, "lots.decide"),
+        "locations": locations_for_placing(),
         "sessions": sessions,
         "today": local_today(),
     }
     return render(request, "web/scan.html", context)
-
-
-KIND_ORDER = [StorageLocation.Kind.REFRIGERATOR, StorageLocation.Kind.ROOM_TEMPERATURE, StorageLocation.Kind.QUARANTINE]
-
-
-def _locations_fridges_first() -> list[StorageLocation]:
-    # Most stock goes into a fridge; quarantine is chosen on purpose, never by default.
-    locations = StorageLocation.objects.filter(active=True)
-    return sorted(locations, key=lambda l: (KIND_ORDER.index(l.kind), l.name))
-
-
-def _todays_open_sessions():
-    from traceability.models import InfusionSession
-
-    return (
-        InfusionSession.objects.filter(scheduled_date=local_today(), status__in=InfusionSession.OPEN_STATUSES)
-        .select_related("patient")
-        .order_by("patient__name", "pk")
-    )
 
 
 @login_required
@@ -62,8 +37,8 @@ def recall_lookup(request):
     roles = effective_roles(request.user)
     context = {
         "roles": sorted(roles),
-        "can_look_up": _can(roles, PHARMACIST, RECALL_COORDINATOR, AUDITOR),
-        "can_manage_recalls": _can(roles, PHARMACIST, RECALL_COORDINATOR),
+        "can_look_up": roles_may(roles, "recalls.read"),
+        "can_manage_recalls": roles_may(roles, "recalls.change"),
         "initial_lot": request.GET.get("lot", "").strip(),
     }
     return render(request, "web/recall.html", context, status=200 if context["can_look_up"] else 403)

@@ -14,8 +14,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
-from audit.history import audited_save
-from config.errors import InvalidInput
+from core.history import audited_save
+from core.errors import InvalidInput
 from inventory.models import Manufacturer, Presentation, Product, validate_gtin14
 
 CATALOG_PATH = Path(__file__).with_name("catalog.json")

@@ -8,7 +8,7 @@ from django.urls import reverse
 from openpyxl import load_workbook
 from rest_framework.test import APIClient
 
-from audit.history import audited_save
+from core.history import audited_save
 from audit.models import ExportEvent, ExportJob
 from config.celery import app as celery_app
 from tests.audit.helpers import build_world, read_workbook

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, SuspiciousOperation, Valida
 from django.http import Http404
 
 from api.errors import bad_request, exception_handler, page_not_found, server_error
-from config.errors import ApplicationError, Conflict, NotFound
+from core.errors import ApplicationError, Conflict, NotFound
 from inventory.models import StorageLocation
 from tests.factories import LotFactory, StorageLocationFactory, VialFactory
 from tests.inventory.helpers import carton_of, stock_state

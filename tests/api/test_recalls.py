@@ -15,9 +15,9 @@ from tests.factories import (
     UserFactory,
     VialFactory,
 )
-from tests.traceability.test_recalls_scenario import build_scenario
-from traceability.models import Recall
-from traceability.recalls import recall_create
+from tests.recalls.test_scenario import build_scenario
+from recalls.models import Recall
+from recalls.services import recall_create
 from traceability.services import vial_dispense
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from decimal import Decimal
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from audit.history import audited_create, audited_save
+from core.history import audited_create, audited_save
 from inventory.models import Lot, Vial
 from tests.factories import (
     InfusionSessionFactory,
@@ -20,7 +20,8 @@ from tests.factories import (
     StorageLocationFactory,
     UserFactory,
 )
-from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, NotificationTask, RecallLot
+from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense
+from recalls.models import NotificationTask, RecallLot
 
 
 @dataclass

@@ -24,8 +24,9 @@ from tests.factories import (
     UserFactory,
     VialFactory,
 )
-from traceability.models import InfusionSession, NotificationTask, Patient
-from traceability.recalls import recall_create
+from traceability.models import InfusionSession, Patient
+from recalls.models import NotificationTask
+from recalls.services import recall_create
 from traceability.services import vial_dispense
 
 ACCESS = "/api/audit/access/"

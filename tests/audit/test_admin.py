@@ -2,7 +2,7 @@
 
 import pytest
 
-from audit.history import audited_create
+from core.history import audited_create
 from audit.models import ExportEvent, ExportJob
 
 

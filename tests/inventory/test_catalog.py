@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from audit.history import audited_save
+from core.history import audited_save
 from inventory.catalog.loader import CATALOG_PATH, REASON, CatalogError, load_catalog, ndc_to_gtin14
 from inventory.models import Manufacturer, Presentation, Product, validate_gtin14
 from tests.factories import PresentationFactory, ProductFactory, UserFactory

@@ -18,10 +18,20 @@ from tests.factories import (
     VialFactory,
 )
 from tests.inventory.helpers import carton, carton_of, in_a_year
+from api.scan import scan_actions
+from recalls.selectors import latest_recall_reference
 
 pytestmark = pytest.mark.django_db
 
 TECH, PHARM, AUDITOR, RECALL = {"technician"}, {"pharmacist"}, {"auditor"}, {"recall_coordinator"}
+
+
+def lookup(raw: str, *, roles: set[str], today=None):
+    """What the scan station gets: the facts of the scan, and the actions the API derives from
+    them for these roles."""
+    result = scan_lookup(raw, today=today, recall_reference=latest_recall_reference)
+    result.actions = scan_actions(result, roles)
+    return result
 
 
 def codes(result) -> list[str]:
@@ -85,14 +95,14 @@ def test_a_scan_that_is_not_a_gs1_barcode_is_an_invalid_barcode(raw):
 def test_a_good_vial_in_stock_has_no_warning():
     vial = VialFactory()
 
-    result = scan_lookup(carton_of(vial), roles=TECH)
+    result = lookup(carton_of(vial), roles=TECH)
 
     assert (result.vial, result.lot, result.presentation) == (vial, vial.lot, vial.presentation)
     assert result.warnings == []
 
 
 def test_a_gtin_not_in_the_catalog_warns_unknown_product():
-    result = scan_lookup("0109501101530003" + "10L1\x1d21S1", roles=TECH)
+    result = lookup("0109501101530003" + "10L1\x1d21S1", roles=TECH)
 
     assert codes(result) == ["unknown_product"]
     assert result.warnings[0]["severity"] == "red"
@@ -102,7 +112,7 @@ def test_a_gtin_not_in_the_catalog_warns_unknown_product():
 def test_a_carton_not_yet_received_warns_not_received_and_offers_receiving():
     presentation = PresentationFactory()
 
-    result = scan_lookup(carton(presentation, lot="NEW", expiry=in_a_year(), serial="S1"), roles=TECH)
+    result = lookup(carton(presentation, lot="NEW", expiry=in_a_year(), serial="S1"), roles=TECH)
 
     assert codes(result) == ["not_received"]
     assert result.warnings[0]["severity"] == "amber"
@@ -113,7 +123,7 @@ def test_an_expired_lot_warns_expired():
     today = local_today()
     vial = VialFactory(lot__expiry_date=today - timedelta(days=1))
 
-    result = scan_lookup(carton_of(vial), roles=TECH, today=today)
+    result = lookup(carton_of(vial), roles=TECH, today=today)
 
     assert "expired" in codes(result)
     assert "dispense" not in result.actions
@@ -122,7 +132,7 @@ def test_an_expired_lot_warns_expired():
 def test_an_expired_carton_not_yet_received_warns_expired_and_offers_no_receiving():
     presentation = PresentationFactory()
 
-    result = scan_lookup(carton(presentation, lot="NEW", expiry=local_today() - timedelta(days=1), serial="S1"),
+    result = lookup(carton(presentation, lot="NEW", expiry=local_today() - timedelta(days=1), serial="S1"),
                          roles=TECH)
 
     assert codes(result) == ["expired", "not_received"]
@@ -133,7 +143,7 @@ def test_a_vial_past_its_beyond_use_date_warns_beyond_use_date():
     today = local_today()
     vial = VialFactory(beyond_use_date=today - timedelta(days=1))
 
-    result = scan_lookup(carton_of(vial), roles=TECH, today=today)
+    result = lookup(carton_of(vial), roles=TECH, today=today)
 
     assert codes(result) == ["beyond_use_date"]
     assert "dispense" not in result.actions
@@ -143,7 +153,7 @@ def test_a_vial_close_to_its_beyond_use_date_warns_in_amber():
     today = local_today()
     vial = VialFactory(beyond_use_date=today + timedelta(days=3))
 
-    result = scan_lookup(carton_of(vial), roles=TECH, today=today)
+    result = lookup(carton_of(vial), roles=TECH, today=today)
 
     assert result.warnings == [{"code": "beyond_use_soon", "severity": "amber", "detail": f"Use by {vial.beyond_use_date:%Y-%m-%d}."}]
     assert result.actions[0] == "dispense"
@@ -156,7 +166,7 @@ def test_a_vial_close_to_its_beyond_use_date_warns_in_amber():
 def test_a_quarantined_lot_or_vial_warns_quarantined(lot_status, vial_status):
     vial = VialFactory(lot__status=lot_status, status=vial_status)
 
-    result = scan_lookup(carton_of(vial), roles=TECH)
+    result = lookup(carton_of(vial), roles=TECH)
 
     assert codes(result) == ["quarantined"]
     assert "dispense" not in result.actions
@@ -166,7 +176,7 @@ def test_a_recalled_lot_warns_recalled_and_names_the_recall():
     vial = VialFactory(lot__status=Lot.Status.RECALLED, lot__lot_number="P1234", status=Vial.Status.QUARANTINED)
     RecallLotFactory(recall=RecallFactory(reference="FDA-2025-12"), lot=vial.lot)
 
-    result = scan_lookup(carton_of(vial), roles=TECH)
+    result = lookup(carton_of(vial), roles=TECH)
 
     assert codes(result) == ["recalled"]
     assert result.warnings[0]["detail"] == "Lot P1234 is recalled (FDA-2025-12). Put the vial in quarantine."
@@ -176,7 +186,7 @@ def test_a_carton_of_a_recalled_lot_not_yet_received_warns_recalled_and_offers_n
     lot = LotFactory(status=Lot.Status.RECALLED)
     presentation = PresentationFactory(product=lot.product)
 
-    result = scan_lookup(carton(presentation, lot=lot.lot_number, serial="S1"), roles=TECH)
+    result = lookup(carton(presentation, lot=lot.lot_number, serial="S1"), roles=TECH)
 
     assert codes(result) == ["recalled", "not_received"]
     assert result.actions == []
@@ -185,7 +195,7 @@ def test_a_carton_of_a_recalled_lot_not_yet_received_warns_recalled_and_offers_n
 def test_a_dispensed_vial_warns_already_dispensed():
     vial = VialFactory(status=Vial.Status.DISPENSED, location=None)
 
-    result = scan_lookup(carton_of(vial), roles=TECH)
+    result = lookup(carton_of(vial), roles=TECH)
 
     assert codes(result) == ["already_dispensed"]
 
@@ -193,7 +203,7 @@ def test_a_dispensed_vial_warns_already_dispensed():
 def test_a_wasted_vial_warns_not_in_stock():
     vial = VialFactory(status=Vial.Status.WASTED, location=None)
 
-    result = scan_lookup(carton_of(vial), roles=TECH)
+    result = lookup(carton_of(vial), roles=TECH)
 
     assert codes(result) == ["not_in_stock"]
     assert result.actions == []
@@ -204,7 +214,7 @@ def test_a_carton_whose_expiry_disagrees_with_the_lot_warns_of_the_mismatch():
     raw = carton(vial.presentation, lot=vial.lot.lot_number, expiry=vial.lot.expiry_date + timedelta(days=1),
                  serial=vial.serial)
 
-    result = scan_lookup(raw, roles=TECH)
+    result = lookup(raw, roles=TECH)
 
     assert codes(result) == ["lot_expiry_mismatch"]
 
@@ -213,7 +223,7 @@ def test_an_unserialised_carton_with_several_vials_on_the_shelf_asks_for_the_via
     vial = VialFactory(serial_is_internal=True)
     VialFactory(presentation=vial.presentation, lot=vial.lot, serial_is_internal=True)
 
-    result = scan_lookup(carton(vial.presentation, lot=vial.lot.lot_number), roles=TECH)
+    result = lookup(carton(vial.presentation, lot=vial.lot.lot_number), roles=TECH)
 
     assert codes(result) == ["serial_needed"]
     assert result.lot == vial.lot
@@ -221,7 +231,7 @@ def test_an_unserialised_carton_with_several_vials_on_the_shelf_asks_for_the_via
 
 def test_an_invalid_barcode_is_refused():
     with pytest.raises(InvalidBarcode):
-        scan_lookup("not a barcode", roles=TECH)
+        lookup("not a barcode", roles=TECH)
 
 
 # --- scan_lookup: actions per role ---------------------------------------------------------------
@@ -241,7 +251,7 @@ def test_an_invalid_barcode_is_refused():
 def test_the_actions_offered_for_a_good_vial_depend_on_the_role(roles, actions):
     vial = VialFactory()
 
-    assert scan_lookup(carton_of(vial), roles=roles).actions == actions
+    assert lookup(carton_of(vial), roles=roles).actions == actions
 
 
 @pytest.mark.parametrize(
@@ -256,7 +266,7 @@ def test_the_actions_offered_for_a_good_vial_depend_on_the_role(roles, actions):
 def test_the_actions_offered_for_a_quarantined_vial_depend_on_the_role(roles, actions):
     vial = VialFactory(lot__status=Lot.Status.QUARANTINED, status=Vial.Status.QUARANTINED)
 
-    assert scan_lookup(carton_of(vial), roles=roles).actions == actions
+    assert lookup(carton_of(vial), roles=roles).actions == actions
 
 
 @pytest.mark.parametrize(
@@ -271,14 +281,14 @@ def test_the_actions_offered_for_a_quarantined_vial_depend_on_the_role(roles, ac
 def test_the_actions_offered_for_a_dispensed_vial_depend_on_the_role(roles, actions):
     vial = VialFactory(status=Vial.Status.DISPENSED, location=None)
 
-    assert scan_lookup(carton_of(vial), roles=roles).actions == actions
+    assert lookup(carton_of(vial), roles=roles).actions == actions
 
 
 @pytest.mark.parametrize(("roles", "actions"), [(TECH, ["receive"]), (PHARM, ["receive"]), (AUDITOR, []), (RECALL, [])])
 def test_only_stock_roles_are_offered_to_receive_a_new_carton(roles, actions):
     presentation = PresentationFactory()
 
-    assert scan_lookup(carton(presentation, lot="L1", expiry=in_a_year(), serial="S1"), roles=roles).actions == actions
+    assert lookup(carton(presentation, lot="L1", expiry=in_a_year(), serial="S1"), roles=roles).actions == actions
 
 
 # --- expiring stock ------------------------------------------------------------------------------
@@ -319,7 +329,7 @@ def test_a_scan_with_a_dropped_separator_is_reported_as_the_reading_that_names_t
     vial = VialFactory(lot__lot_number="ABC", serial="XYZ")
     raw = "01" + vial.presentation.gtin + "17" + vial.lot.expiry_date.strftime("%y%m%d") + "10ABC21XYZ"
 
-    result = scan_lookup(raw, roles=TECH)
+    result = lookup(raw, roles=TECH)
 
     assert result.vial == vial
     assert (result.scan.lot, result.scan.serial) == ("ABC", "XYZ")

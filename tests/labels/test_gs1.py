@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from config.errors import InvalidInput
+from core.errors import InvalidInput
 from labels.exceptions import InvalidBarcode
 from labels.gs1 import (
     ScanData,

@@ -9,7 +9,7 @@ import pytest
 import zxingcpp
 from PIL import Image, ImageDraw
 
-from config.errors import InvalidInput
+from core.errors import InvalidInput
 from labels.exceptions import InvalidBarcode
 from labels.gs1 import element_string, parse_scan
 from labels.render import (

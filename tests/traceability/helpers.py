@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
 from tests.factories import (
     DispenseFactory,

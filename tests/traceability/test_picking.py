@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from inventory.models import Lot, Vial, local_today
 from tests.factories import InfusionSessionFactory, LotFactory, PatientFactory, UserFactory, VialFactory
 from tests.traceability.helpers import brand, completed_session, presentation, state, stock

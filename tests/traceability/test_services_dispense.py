@@ -353,6 +353,18 @@ def test_return_puts_the_unopened_vial_back_on_a_shelf_and_keeps_the_dispense(di
     assert reason in set(vial.history.values_list("history_change_reason", flat=True))
 
 
+def test_return_to_stock_is_one_act_with_one_history_row_per_record(dispensed, user):
+    shelf = StorageLocationFactory(code="FRIDGE-2", kind=StorageLocation.Kind.REFRIGERATOR)
+    vial_rows, dispense_rows = dispensed.vial.history.count(), dispensed.history.count()
+
+    dispense_return_to_stock(dispense=dispensed, location=shelf, reason="dose reduced", actor=user)
+
+    assert dispensed.vial.history.count() == vial_rows + 1
+    assert dispensed.history.count() == dispense_rows + 1
+    latest = dispensed.vial.history.first()
+    assert (latest.status, latest.location_id) == (Vial.Status.IN_STOCK, shelf.pk)
+
+
 def test_return_to_a_room_temperature_shelf_starts_the_clock(dispensed, user):
     shelf = StorageLocationFactory(code="RT-1", kind=StorageLocation.Kind.ROOM_TEMPERATURE)
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from inventory.models import local_today
 from tests.factories import (
     BrandSwitchFlagFactory,

@@ -21,7 +21,8 @@ from tests.factories import (
     UserFactory,
     VialFactory,
 )
-from traceability.models import BrandSwitchFlag, Dispense, InfusionSession, NotificationTask
+from traceability.models import BrandSwitchFlag, Dispense, InfusionSession
+from recalls.models import NotificationTask
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -7,12 +7,11 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.export import DEFAULT_ENGINE, ENGINES
 from audit.models import ExportEvent
 from audit.registry import audited_models
 from audit.selectors import history_counts, parse_filters
 from audit.services import history_export
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 def _login() -> str:
@@ -61,7 +60,6 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="only records made by this username")
         parser.add_argument("--model", choices=list(audited_models()), help="only this kind of record")
         parser.add_argument("--as", dest="actor", help="username to record as the exporter (default: none)")
-        parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE, help="Excel writer")
 
     def handle(self, *args, **options) -> None:
         try:
@@ -92,7 +90,6 @@ class Command(BaseCommand):
             actor=actor,
             operator=_login(),
             progress=progress,
-            engine=options["engine"],
         )
         progress.end()
         titles = {key: spec.title for key, spec in audited_models().items()}

@@ -7,10 +7,10 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.factories import LotFactory
-from tests.traceability.test_recalls_scenario import build_scenario
-from traceability.models import NotificationTask, Recall
-from traceability.recall_export import recall_workbook, recall_workbook_filename
-from traceability.recalls import notification_update, recall_create
+from tests.recalls.test_scenario import build_scenario
+from recalls.models import NotificationTask, Recall
+from recalls.export import recall_workbook, recall_workbook_filename
+from recalls.services import notification_update, recall_create
 
 pytestmark = pytest.mark.django_db
 
@@ -150,7 +150,8 @@ def test_text_typed_by_people_stays_text(recall_coordinator):
     wb = load_workbook(io.BytesIO(recall_workbook(recall)))
     _, body = rows(wb["Notifications"])
     note = next(r["Note"] for r in body if r["MRN"] == "MRN0001")
-    assert note == '=HYPERLINK("http://x") pasted'
+    # The control character is kept as Excel's own escape, as in the history export.
+    assert note == '=HYPERLINK("http://x")_x000B_ pasted'
     cell = next(c for c in wb["Notifications"]["F"] if c.value == note)
     assert cell.data_type == "s"
     assert wb["Recall"]["B1"].data_type == "s"

@@ -1,18 +1,23 @@
-"""Loads the catalog and the demo data, with one demo user per role. Safe to run twice."""
+"""Loads the catalog and the demo data, with one demo user per role. Safe to run twice.
 
-import importlib
-import importlib.util
+It lives with the pages because it sets up what they show: each floor's own demo (stock,
+patients and infusions, a recall) is loaded in floor order."""
 
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from core.roles import AUDITOR, PHARMACIST, RECALL_COORDINATOR, TECHNICIAN
+from inventory import demo as inventory_demo
+from recalls import demo as recalls_demo
+from traceability import demo as traceability_demo
+
 DEMO_PASSWORD = "demo-pass-2026"
 DEMO_USERS = [
-    ("tech", "technician", "Tess Technician"),
-    ("pharm", "pharmacist", "Phil Pharmacist"),
-    ("audit", "auditor", "Aude Auditor"),
-    ("recall", "recall_coordinator", "Rick Recall-Coordinator"),
+    ("tech", TECHNICIAN, "Tess Technician"),
+    ("pharm", PHARMACIST, "Phil Pharmacist"),
+    ("audit", AUDITOR, "Aude Auditor"),
+    ("recall", RECALL_COORDINATOR, "Rick Recall-Coordinator"),
 ]
 
 
@@ -35,13 +40,10 @@ class Command(BaseCommand):
             admin.set_password(DEMO_PASSWORD)
             admin.save()
 
-        from inventory import demo as inventory_demo
-
-        self.stdout.write(f"demo stock: {inventory_demo.load(actor=users['pharmacist'])}")
-        for module_name in ("traceability.demo", "traceability.recall_demo"):
-            if importlib.util.find_spec(module_name) is None:
-                continue
-            module = importlib.import_module(module_name)
-            module.load(actor=users["pharmacist"])
-            self.stdout.write(f"{module_name}: loaded")
+        actor = users[PHARMACIST]
+        self.stdout.write(f"demo stock: {inventory_demo.load(actor=actor)}")
+        traceability_demo.load(actor=actor)
+        self.stdout.write("demo patients and infusions: loaded")
+        recalls_demo.load(actor=actor)
+        self.stdout.write("demo recall: loaded")
         self.stdout.write(self.style.SUCCESS("Demo data ready."))

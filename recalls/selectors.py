@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import Left
 
-from config.errors import InvalidInput, NotFound
+from core.errors import InvalidInput
 from inventory.models import Lot, Presentation, StorageLocation, Vial
-from traceability.models import Dispense, NotificationTask, Patient, Recall, RecallLot
+from traceability.models import Dispense, Patient
+from recalls.exceptions import LotNotFound
+from recalls.models import NotificationTask, Recall, RecallLot
 from traceability.selectors import GIVEN_STATUSES
 
 # A vial still physically in the pharmacy: on a shelf, or set aside in quarantine.
@@ -26,10 +28,6 @@ RECEIVED = GIVEN_STATUSES
 
 LOOKUP_MAX_LOTS = 50
 SUGGESTION_LIMIT = 8
-
-
-class LotNotFound(NotFound):
-    code = "lot_not_found"
 
 
 class MatchMode:
@@ -187,6 +185,16 @@ def lots_lookback(lots: Sequence[Lot]) -> list[LotLookback]:
         LotLookback(lot=lot, vials=vials_of[lot.pk], dispenses=dispenses_of[lot.pk], recalls=recalls_of[lot.pk])
         for lot in lots
     ]
+
+
+def latest_recall_reference(lot: Lot) -> str | None:
+    """The reference of the newest recall naming this lot, for refusals that tell what to do."""
+    return (
+        Recall.objects.filter(recall_lots__lot=lot)
+        .order_by("-recall_date", "-id")
+        .values_list("reference", flat=True)
+        .first()
+    )
 
 
 def recall_lots(recall: Recall) -> list[Lot]:

@@ -3,9 +3,9 @@
 import pytest
 
 from tests.factories import UserFactory, VialFactory
-from tests.traceability.test_recalls_scenario import build_scenario
-from traceability import recall_demo
-from traceability.models import Recall
+from tests.recalls.test_scenario import build_scenario
+from recalls import demo as recall_demo
+from recalls.models import Recall
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,7 @@
 """The recall lookback as an Excel workbook a person can read: one sheet for the recall, one for
 the stock still on hand, one row per patient and vial, and the notification status per patient.
-Headers bold, dates as real dates, header row frozen, filters on."""
+Headers bold, dates as real dates, header row frozen, filters on. Written in openpyxl's
+write-only mode, so the time grows linearly with the rows."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from datetime import date, datetime
 
 from django.utils import timezone
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
 
-from traceability.models import Recall
-from traceability.recall_selectors import Lookback, notification_list, recall_lookback, recall_progress
+from core.text import spreadsheet_text
+from recalls.models import Recall
+from recalls.selectors import Lookback, notification_list, recall_lookback, recall_progress
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -38,17 +39,22 @@ def _cell_value(value):
     if isinstance(value, datetime):
         return timezone.localtime(value).replace(tzinfo=None) if timezone.is_aware(value) else value
     if isinstance(value, str):
-        # Control characters pasted into a note would make the file unreadable (openpyxl refuses them).
-        return ILLEGAL_CHARACTERS_RE.sub("", value)
+        return spreadsheet_text(value)
     return value
 
 
-def _append(ws: Worksheet, values: Sequence) -> None:
-    ws.append([_cell_value(v) for v in values])
-    for cell in ws[ws.max_row]:
+def _cell(ws, value, *, number_format: str | None = None, bold: bool = False, wrap: bool = False) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws, value=_cell_value(value))
+    if isinstance(value, str) and cell.data_type == "f":
         # Text typed by people ("=HYPERLINK(…)" in a note) stays text, never a formula.
-        if cell.data_type == "f":
-            cell.data_type = "s"
+        cell.data_type = "s"
+    if number_format:
+        cell.number_format = number_format
+    if bold:
+        cell.font = BOLD
+    if wrap:
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    return cell
 
 
 def _display_length(value) -> int:
@@ -61,33 +67,36 @@ def _display_length(value) -> int:
     return max((len(line) for line in str(value).splitlines()), default=0)
 
 
-def _table(ws: Worksheet, columns: Sequence[Column], rows: Iterable[Sequence]) -> None:
-    ws.append([c.title for c in columns])
-    for cell in ws[1]:
-        cell.font = BOLD
+FORMATS = {"date": DATE_FORMAT, "datetime": DATETIME_FORMAT}
+
+
+def _table(wb: Workbook, title: str, columns: Sequence[Column], rows: Iterable[Sequence]) -> None:
+    """One sheet: bold frozen header, filters, widths fitted to the content, typed cells.
+
+    Write-only: each row goes to the file once, so the time grows with the cells and no more (a
+    worksheet that is read back while written costs rows × cells)."""
+    rows = [list(row) for row in rows]
     widths = [len(c.title) + 2 for c in columns]
     for row in rows:
-        _append(ws, row)
         for i, value in enumerate(row):
             widths[i] = max(widths[i], _display_length(value) + 2)
-    for index, column in enumerate(columns, start=1):
-        letter = get_column_letter(index)
-        ws.column_dimensions[letter].width = min(max(widths[index - 1], MIN_WIDTH), MAX_WIDTH)
-        number_format = {"date": DATE_FORMAT, "datetime": DATETIME_FORMAT}.get(column.kind)
-        if number_format:
-            for (cell,) in ws.iter_rows(min_row=2, min_col=index, max_col=index):
-                cell.number_format = number_format
+    ws = wb.create_sheet(title)
+    for index, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(index)].width = min(max(width, MIN_WIDTH), MAX_WIDTH)
     ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(ws.max_row, 1)}"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
+    ws.append([_cell(ws, c.title, bold=True) for c in columns])
+    formats = [FORMATS.get(c.kind) for c in columns]
+    for row in rows:
+        ws.append([_cell(ws, value, number_format=fmt) for value, fmt in zip(row, formats)])
 
 
 def _user(user) -> str:
     return user.get_username() if user is not None else ""
 
 
-def _summary(ws: Worksheet, recall: Recall, lots, progress: dict[str, int]) -> None:
+def _summary(wb: Workbook, recall: Recall, lots, progress: dict[str, int]) -> None:
     rows = [
-        ("Reference", recall.reference),
         ("Source", recall.get_source_display()),
         ("Class", recall.recall_class),
         ("Reason", recall.reason),
@@ -105,22 +114,15 @@ def _summary(ws: Worksheet, recall: Recall, lots, progress: dict[str, int]) -> N
         ("Patients notified", progress["notified"]),
         ("Notifications pending", progress["pending"]),
     ]
-    _append(ws, ["Recall", recall.reference])
-    for cell in ws[1]:
-        cell.font = BOLD
-    for label, value in rows[1:]:
-        _append(ws, [label, value])
-        cell = ws.cell(row=ws.max_row, column=2)
-        if isinstance(value, datetime):
-            cell.number_format = DATETIME_FORMAT
-        elif isinstance(value, date):
-            cell.number_format = DATE_FORMAT
-        if isinstance(value, str) and "\n" in value:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-        ws.cell(row=ws.max_row, column=1).font = BOLD
+    ws = wb.create_sheet("Recall")
     ws.column_dimensions["A"].width = 28
     ws.column_dimensions["B"].width = MAX_WIDTH
     ws.freeze_panes = "A2"
+    ws.append([_cell(ws, "Recall", bold=True), _cell(ws, recall.reference, bold=True)])
+    for label, value in rows:
+        number_format = DATETIME_FORMAT if isinstance(value, datetime) else DATE_FORMAT if isinstance(value, date) else None
+        wrap = isinstance(value, str) and "\n" in value
+        ws.append([_cell(ws, label, bold=True), _cell(ws, value, number_format=number_format, wrap=wrap)])
 
 
 ON_HAND_COLUMNS = [
@@ -163,19 +165,18 @@ NOTIFICATION_COLUMNS = [
 
 
 def recall_workbook(recall: Recall, *, lookback: Lookback | None = None, tasks: list | None = None) -> bytes:
-    """The lookback of `recall` as .xlsx bytes (a recall's lookback is hundreds of rows, not millions).
-    A caller that needs the lookback and tasks too (the access log) passes them in, read once."""
+    """The lookback of `recall` as .xlsx bytes. A caller that needs the lookback and tasks too
+    (the access log) passes them in, read once."""
     lookback = recall_lookback(recall) if lookback is None else lookback
     tasks = list(notification_list(recall=recall)) if tasks is None else tasks
     progress = recall_progress(recall)
 
-    wb = Workbook()
-    summary = wb.active
-    summary.title = "Recall"
-    _summary(summary, recall, [lb.lot for lb in lookback.lots], progress)
+    wb = Workbook(write_only=True)
+    _summary(wb, recall, [lb.lot for lb in lookback.lots], progress)
 
     _table(
-        wb.create_sheet("On hand"),
+        wb,
+        "On hand",
         ON_HAND_COLUMNS,
         (
             [
@@ -194,7 +195,8 @@ def recall_workbook(recall: Recall, *, lookback: Lookback | None = None, tasks: 
         ),
     )
     _table(
-        wb.create_sheet("Patients"),
+        wb,
+        "Patients",
         PATIENT_COLUMNS,
         (
             [
@@ -215,7 +217,8 @@ def recall_workbook(recall: Recall, *, lookback: Lookback | None = None, tasks: 
         ),
     )
     _table(
-        wb.create_sheet("Notifications"),
+        wb,
+        "Notifications",
         NOTIFICATION_COLUMNS,
         (
             [

@@ -2,7 +2,7 @@
 
 import pytest
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from inventory.models import Vial
 from labels.gs1 import element_string
 from tests.factories import (
@@ -15,10 +15,10 @@ from tests.factories import (
     VialFactory,
     gtin_with_check_digit,
 )
-from tests.traceability.test_recalls_scenario import build_scenario, give
-from traceability.models import Recall
-from traceability.recall_selectors import lot_lookup, lot_number_suggestions, recall_lookback
-from traceability.recalls import recall_create
+from tests.recalls.test_scenario import build_scenario, give
+from recalls.models import Recall
+from recalls.selectors import lot_lookup, lot_number_suggestions, recall_lookback
+from recalls.services import recall_create
 
 pytestmark = pytest.mark.django_db
 

@@ -6,14 +6,14 @@ from datetime import date
 import pytest
 from django.db.models import Q
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from inventory.models import Lot, Vial
 from inventory.rules import dispense_refusal
 from tests.factories import InfusionSessionFactory, LotFactory, ProductFactory, VialFactory
-from tests.traceability.test_recalls_scenario import build_scenario
-from traceability.models import NotificationTask, Recall, RecallLot
-from traceability.recall_selectors import recall_progress
-from traceability.recalls import (
+from tests.recalls.test_scenario import build_scenario
+from recalls.models import NotificationTask, Recall, RecallLot
+from recalls.selectors import recall_progress
+from recalls.services import (
     lot_numbers_from_text,
     notification_update,
     recall_bulk_dispose,
@@ -249,7 +249,7 @@ def test_a_lot_already_recalled_can_be_named_by_another_recall(scenario, rita):
 
 
 def test_recall_create_is_all_or_nothing(scenario, rita, monkeypatch):
-    import traceability.recalls as recalls
+    import recalls.services as recalls
 
     def fail(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -498,7 +498,7 @@ def test_bulk_dispose_with_nothing_on_hand_is_a_conflict(recall, rita):
 
 
 def test_bulk_dispose_is_all_or_nothing(recall, rita, monkeypatch):
-    import traceability.recalls as recalls
+    import recalls.services as recalls
 
     real = recalls.audited_bulk_update
 

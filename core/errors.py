@@ -1,4 +1,4 @@
-"""The domain error hierarchy, shared by every app and mapped to HTTP once, in api.errors."""
+"""The one error hierarchy: every refusal in every app is one of these, mapped to HTTP once, in api.errors."""
 
 
 class ApplicationError(Exception):
@@ -30,8 +30,3 @@ class Conflict(ApplicationError):
 
     status = 409
     code = "conflict"
-
-
-class PermissionRefused(ApplicationError):
-    status = 403
-    code = "permission_denied"

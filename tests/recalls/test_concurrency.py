@@ -8,11 +8,12 @@ import threading
 import pytest
 from django.db import connection
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from inventory.models import Vial
 from tests.factories import InfusionSessionFactory, LotFactory, PresentationFactory, UserFactory, VialFactory
-from traceability.models import Dispense, NotificationTask, Recall
-from traceability.recalls import recall_create
+from traceability.models import Dispense
+from recalls.models import NotificationTask, Recall
+from recalls.services import recall_create
 from traceability.services import vial_dispense
 
 pytestmark = [

@@ -15,40 +15,20 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.history import audited_bulk_create, audited_bulk_update, audited_save
-from config.errors import Conflict, InvalidInput
+from core.history import audited_bulk_create, audited_bulk_update, audited_save
+from core.errors import InvalidInput
 from inventory.exceptions import ReasonRequired
 from inventory.models import Lot, Vial, local_today
-from traceability.models import NotificationTask, Recall, RecallLot
-from traceability.recall_selectors import ON_HAND, affected_dispenses, lot_number_suggestions, patients_from
-
-
-class UnknownLots(InvalidInput):
-    """Lot numbers (or ids) that match no lot. Nothing is created; `unknown_lots` lists them."""
-
-    code = "unknown_lots"
-
-
-class AmbiguousLots(InvalidInput):
-    """A lot number carried by lots of several products: name the brand to say which."""
-
-    code = "ambiguous_lots"
-
-
-class RecallReferenceExists(Conflict):
-    code = "recall_reference_exists"
-
-
-class RecallClosed(Conflict):
-    code = "recall_closed"
-
-
-class NotificationsPending(Conflict):
-    code = "notifications_pending"
-
-
-class NothingToDispose(Conflict):
-    code = "nothing_to_dispose"
+from recalls.exceptions import (
+    AmbiguousLots,
+    NothingToDispose,
+    NotificationsPending,
+    RecallClosed,
+    RecallReferenceExists,
+    UnknownLots,
+)
+from recalls.models import NotificationTask, Recall, RecallLot
+from recalls.selectors import ON_HAND, affected_dispenses, lot_number_suggestions, patients_from
 
 
 LotRef = Lot | int | str

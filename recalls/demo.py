@@ -5,8 +5,9 @@ from django.db import transaction
 from django.db.models import Count
 
 from inventory.models import Lot, Vial
-from traceability.models import Dispense, Recall
-from traceability.recalls import recall_create
+from traceability.models import Dispense
+from recalls.models import Recall
+from recalls.services import recall_create
 
 DEMO_REFERENCE = "DEMO-FDA-2025-1207"
 

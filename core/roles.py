@@ -1,0 +1,127 @@
+"""The roles, and the questions asked of them: the one place that says who may do what.
+
+Roles are Django groups. The migration that creates them, the post-migrate hook that restores them
+after a database flush, the demo users, the API's permission classes and the pages all read the
+names and the capability table below; none of them spells a role out again.
+
+| capability        | technician | pharmacist | recall coordinator | auditor |
+| ----------------- | ---------- | ---------- | ------------------ | ------- |
+| inventory.read    | yes        | yes        | yes                | yes     |
+| stock.change      | yes        | yes        |                    |         |
+| catalog.change    |            | yes        |                    |         |
+| lots.decide       |            | yes        |                    |         |
+| patients.read     | yes        | yes        | yes                | yes     |
+| patients.change   |            | yes        |                    |         |
+| sessions.read     | yes        | yes        | yes                | yes     |
+| sessions.change   | yes        | yes        |                    |         |
+| dispenses.read    | yes        | yes        |                    | yes     |
+| dispenses.change  | yes        | yes        |                    |         |
+| flags.read        | yes        | yes        |                    | yes     |
+| flags.decide      |            | yes        |                    |         |
+| recalls.read      |            | yes        | yes                | yes     |
+| recalls.change    |            | yes        | yes                |         |
+| history.read      |            |            |                    | yes     |
+
+Superusers pass every check.
+"""
+
+from collections.abc import Iterable
+
+TECHNICIAN = "technician"
+PHARMACIST = "pharmacist"
+AUDITOR = "auditor"
+RECALL_COORDINATOR = "recall_coordinator"
+ROLES = (TECHNICIAN, PHARMACIST, AUDITOR, RECALL_COORDINATOR)
+SUPERUSER = "superuser"
+
+# Roles as a person reads them, on pages and in exports.
+ROLE_WORDS = {
+    TECHNICIAN: "technician",
+    PHARMACIST: "pharmacist",
+    AUDITOR: "auditor",
+    RECALL_COORDINATOR: "recall coordinator",
+    SUPERUSER: "administrator",
+}
+
+ALL_ROLES = ROLES
+STOCK_ROLES = (TECHNICIAN, PHARMACIST)
+
+CAPABILITIES: dict[str, tuple[str, ...]] = {
+    "inventory.read": ALL_ROLES,
+    "stock.change": STOCK_ROLES,
+    "catalog.change": (PHARMACIST,),
+    "lots.decide": (PHARMACIST,),
+    "scan": ALL_ROLES,
+    "patients.read": (TECHNICIAN, PHARMACIST, RECALL_COORDINATOR, AUDITOR),
+    "patients.change": (PHARMACIST,),
+    "sessions.read": (TECHNICIAN, PHARMACIST, RECALL_COORDINATOR, AUDITOR),
+    "sessions.change": STOCK_ROLES,
+    "dispenses.read": (TECHNICIAN, PHARMACIST, AUDITOR),
+    "dispenses.change": STOCK_ROLES,
+    "flags.read": (TECHNICIAN, PHARMACIST, AUDITOR),
+    "flags.decide": (PHARMACIST,),
+    "recalls.read": (PHARMACIST, RECALL_COORDINATOR, AUDITOR),
+    "recalls.change": (PHARMACIST, RECALL_COORDINATOR),
+    "history.read": (AUDITOR,),
+}
+
+
+def user_roles(user) -> frozenset[str]:
+    """The user's roles (group names), read once per user object and kept on it."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return frozenset()
+    cached = getattr(user, "_role_cache", None)
+    if cached is None:
+        cached = frozenset(user.groups.values_list("name", flat=True))
+        user._role_cache = cached
+    return frozenset(cached)
+
+
+def remember_roles(user, names: Iterable[str]) -> None:
+    """Fill the role cache from groups fetched in bulk (a prefetch), so no query per user follows."""
+    user._role_cache = frozenset(names)
+
+
+def effective_roles(user) -> frozenset[str]:
+    """The user's roles, with SUPERUSER added for a superuser."""
+    roles = user_roles(user)
+    if getattr(user, "is_superuser", False) and getattr(user, "is_authenticated", False):
+        roles = roles | {SUPERUSER}
+    return roles
+
+
+def has_role(user, *roles: str) -> bool:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return bool(user.is_superuser) or bool(user_roles(user) & set(roles))
+
+
+def roles_may(roles: Iterable[str], capability: str) -> bool:
+    """Whether a user holding `roles` (as effective_roles gives them) has `capability`."""
+    roles = set(roles)
+    return SUPERUSER in roles or bool(roles & set(CAPABILITIES[capability]))
+
+
+def may(user, capability: str) -> bool:
+    return roles_may(effective_roles(user), capability)
+
+
+def primary_role(user) -> str:
+    """The user's role(s) as stored, for logs and exports: "superuser", or the group names joined."""
+    if user is None:
+        return ""
+    if getattr(user, "is_superuser", False):
+        return SUPERUSER
+    return ",".join(sorted(user_roles(user)))
+
+
+def role_words(user) -> str:
+    """The user's role(s) as words: "recall coordinator", "pharmacist, technician"."""
+    roles = sorted(effective_roles(user))
+    return ", ".join(ROLE_WORDS.get(role, role) for role in roles)
+
+
+def ensure_roles(group_model, *, using: str = "default") -> None:
+    """Create any missing role group. Called by the roles migration and after every migrate."""
+    for name in ROLES:
+        group_model.objects.using(using).get_or_create(name=name)

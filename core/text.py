@@ -1,0 +1,33 @@
+"""Rules of presentation that every floor shares, written once."""
+
+import re
+from decimal import Decimal
+
+
+def grams_text(value) -> str:
+    """Grams as people write them, the same on every database: 12.50 → "12.5", 30.00 → "30"."""
+    if value is None:
+        return "?"
+    return f"{Decimal(value).normalize():f}"
+
+
+# Characters that XML 1.0, and so an .xlsx cell, cannot carry. Scanner input brings ASCII 29 (the
+# GS1 group separator); pasted notes bring others.
+_UNSAFE_IN_CELLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def spreadsheet_text(text: str) -> str:
+    """Text that a spreadsheet cell can hold without losing anything: each control character is
+    written as Excel's own escape (`_x001D_` for the group separator), which Excel shows as the
+    character itself, and a literal "_x" is escaped the way Excel does (`_x005F_x`) so that text
+    such as "_x0041_" is not read back as "A". Dropping control characters instead would silently
+    change a lot number or a note."""
+    if "_x" in text:
+        text = text.replace("_x", "_x005F_x")
+    if _UNSAFE_IN_CELLS.search(text) is None:
+        return text
+    return _UNSAFE_IN_CELLS.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
+
+
+def has_spreadsheet_unsafe(text: str) -> bool:
+    return _UNSAFE_IN_CELLS.search(text) is not None

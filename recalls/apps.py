@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RecallsConfig(AppConfig):
+    name = "recalls"
+    default_auto_field = "django.db.models.BigAutoField"
