@@ -44,8 +44,10 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
 		( (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null )
 
+# Both cores: pytest-xdist gives each worker its own test database (test_<name>_gw0, _gw1).
+PYTEST_WORKERS ?= 2
 test: install-dev browser
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var

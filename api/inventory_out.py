@@ -5,8 +5,7 @@ from rest_framework import serializers
 from inventory.models import Lot, Manufacturer, Presentation, Product, StorageLocation, Vial
 
 
-class ManufacturerOut(serializers.ModelSerializer):
-    class Meta:
+class Meta:
         model = Manufacturer
         fields = ["id", "name"]
 

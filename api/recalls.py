@@ -255,6 +255,8 @@ class NotificationIn(serializers.Serializer):
 
 
 class LookupIn(serializers.Serializer):
+    q = serializers.CharField(required=False, trim_whitespace=False,
+                              help_text="What was typed or scanned: a scan is read as a barcode, anything else as a lot number")
     lot = serializers.CharField(required=False, trim_whitespace=False, help_text="Lot number (exact, case sensitive)")
     barcode = serializers.CharField(required=False, trim_whitespace=False, help_text="A raw GS1 scan of a carton")
     gtin = serializers.CharField(required=False, help_text="Narrow to the product of this GTIN")
@@ -262,8 +264,8 @@ class LookupIn(serializers.Serializer):
     match = serializers.ChoiceField(choices=MatchMode.CHOICES, default=MatchMode.EXACT)
 
     def validate(self, data):
-        if not data.get("lot") and not data.get("barcode"):
-            raise serializers.ValidationError("Give lot (a lot number) or barcode (a scan).")
+        if not data.get("q") and not data.get("lot") and not data.get("barcode"):
+            raise serializers.ValidationError("Give q (what was typed or scanned), lot (a lot number) or barcode (a scan).")
         return data
 
 
@@ -404,6 +406,7 @@ class RecallLookup(APIView):
     def get(self, request):
         data = validated(LookupIn, request.query_params)
         result = lot_lookup(
+            query=data.get("q"),
             lot=data.get("lot"),
             barcode=data.get("barcode"),
             gtin=data.get("gtin"),

@@ -12,8 +12,10 @@ from api.serializers import validated
 from core.roles import effective_roles, roles_may
 from inventory.models import Lot
 from inventory.selectors import ScanResult, scan_lookup, vial_queryset
-from inventory.services import location_by_code, receipt_create
+from core.text import grams_text
+from inventory.services import location_by_code, receipt_check, receipt_create
 from recalls.selectors import latest_recall_reference
+from traceability.selectors import live_dispense_id
 
 
 def scan_actions(result: ScanResult, roles) -> list[str]:
@@ -59,6 +61,11 @@ class ScanOut(serializers.Serializer):
     vial = VialOut(allow_null=True)
     warnings = WarningOut(many=True)
     actions = serializers.SerializerMethodField()
+    live_dispense = serializers.SerializerMethodField(
+        help_text="The dispense a dispensed vial is out on: return or waste it through this id")
+
+    def get_live_dispense(self, result) -> int | None:
+        return live_dispense_id(result.vial.pk) if result.dispensed else None
 
     def get_actions(self, result) -> list[str]:
         return scan_actions(result, self.context["roles"])
@@ -104,7 +111,66 @@ class ReceiptCreate(APIView):
                         status=201)
 
 
+class ProblemOut(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField(source="message")
+
+
+class CheckedLineOut(serializers.Serializer):
+    index = serializers.IntegerField()
+    gtin = serializers.CharField(source="line.scan.gtin", default=None, allow_null=True)
+    brand = serializers.CharField(source="line.presentation.product.brand", default=None, allow_null=True)
+    grams = serializers.SerializerMethodField()
+    lot = serializers.CharField(source="line.scan.lot", default=None, allow_null=True)
+    expiry = serializers.DateField(source="line.scan.expiry", default=None, allow_null=True)
+    serial = serializers.CharField(source="line.scan.serial", default=None, allow_null=True)
+    problem = ProblemOut(allow_null=True)
+    cautions = serializers.ListField(child=serializers.CharField())
+
+    def get_grams(self, item) -> str | None:
+        return grams_text(item.line.presentation.grams) if item.line is not None else None
+
+
+class LotTotalOut(serializers.Serializer):
+    brand = serializers.CharField()
+    lot = serializers.CharField()
+    vials = serializers.IntegerField()
+    grams = serializers.CharField(help_text="Exact grams as text, e.g. \"12.5\"")
+
+
+class ReceiptCheckIn(serializers.Serializer):
+    scans = serializers.ListField(child=serializers.CharField(trim_whitespace=False, max_length=512),
+                                  allow_empty=True, max_length=1000)
+
+
+class ReceiptCheckOut(serializers.Serializer):
+    lines = CheckedLineOut(many=True)
+    totals = LotTotalOut(many=True)
+    cartons = serializers.IntegerField()
+    ready = serializers.BooleanField(help_text="Every line may be received")
+
+
+class ReceiptCheck(APIView):
+    """What receiving these scans would do, line by line, changing nothing: the problem of each
+    scan, its cautions (short-dated), repeats within the case, and exact totals by lot."""
+
+    permission_classes = [InventoryPermission]
+
+    @extend_schema(request=ReceiptCheckIn, responses={200: ReceiptCheckOut})
+    def post(self, request):
+        data = validated(ReceiptCheckIn, request.data)
+        check = receipt_check(scans=data["scans"])
+        totals = [
+            {"brand": brand, "lot": lot, "vials": vials, "grams": grams_text(grams)}
+            for (brand, lot), (vials, grams) in check.totals.items()
+        ]
+        return Response(ReceiptCheckOut(
+            {"lines": check.lines, "totals": totals, "cartons": len(check.lines), "ready": check.ready}
+        ).data)
+
+
 urlpatterns = [
+    path("receipts/check", ReceiptCheck.as_view(), name="receipt-check"),
     path("scan", Scan.as_view(), name="scan"),
     path("receipts", ReceiptCreate.as_view(), name="receipts"),
 ]

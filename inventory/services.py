@@ -5,8 +5,9 @@ operations on the same stock cannot deadlock) and leaves a history row naming wh
 """
 
 import uuid
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -93,22 +94,23 @@ def _choose_interpretation(scan: ScanData, presentation: Presentation) -> ScanDa
     )
 
 
+def _parse_receipt_line(index: int, raw: str) -> ReceiptLine:
+    try:
+        scan = parse_scan(raw)
+        presentation = presentation_by_gtin(scan.gtin)
+        scan = _choose_interpretation(scan, presentation)
+        if not scan.lot:
+            raise InvalidBarcode("The barcode carries no lot number (10); a vial cannot be received without one.",
+                                 code="missing_lot")
+    except ApplicationError as error:
+        error.extra = {**error.extra, "scan_index": index, "scan": raw}
+        error.message = f"Scan {index + 1}: {error.message}"
+        raise
+    return ReceiptLine(index=index, raw=raw, scan=scan, presentation=presentation)
+
+
 def _parse_receipt_lines(scans: list[str]) -> list[ReceiptLine]:
-    lines = []
-    for index, raw in enumerate(scans):
-        try:
-            scan = parse_scan(raw)
-            presentation = presentation_by_gtin(scan.gtin)
-            scan = _choose_interpretation(scan, presentation)
-            if not scan.lot:
-                raise InvalidBarcode("The barcode carries no lot number (10); a vial cannot be received without one.",
-                                     code="missing_lot")
-        except ApplicationError as error:
-            error.extra = {**error.extra, "scan_index": index, "scan": raw}
-            error.message = f"Scan {index + 1}: {error.message}"
-            raise
-        lines.append(ReceiptLine(index=index, raw=raw, scan=scan, presentation=presentation))
-    return lines
+    return [_parse_receipt_line(index, raw) for index, raw in enumerate(scans)]
 
 
 def _lot_for_receipt(line: ReceiptLine, *, actor: User, today: date) -> Lot:
@@ -222,6 +224,94 @@ def receipt_create(*, location: StorageLocation, scans: list[str], actor: User) 
         raise DuplicateSerial("One of these serials was received by someone else a moment ago. Nothing was received.") from None
     vials.sort(key=lambda v: v._line_index)
     return vials
+
+
+# Cartons expiring this soon are received with a caution, before the case is confirmed.
+SHORT_DATED_DAYS = 90
+
+
+@dataclass
+class CheckedLine:
+    index: int
+    raw: str
+    line: ReceiptLine | None
+    problem: ApplicationError | None = None
+    cautions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReceiptCheck:
+    lines: list[CheckedLine]
+    # (brand, lot number) -> (vials, grams), in the order the lots were first scanned.
+    totals: dict[tuple[str, str], tuple[int, Decimal]]
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.lines) and all(line.problem is None for line in self.lines)
+
+
+def receipt_check(*, scans: list[str], today: date | None = None) -> ReceiptCheck:
+    """What receiving these scans would do, line by line, changing nothing: each scan's problem
+    (the refusal receipt_create would raise for it), its cautions (a short-dated carton), and the
+    totals by lot. The scan station shows a case from this before it is confirmed."""
+    today = today or local_today()
+    checked: list[CheckedLine] = []
+    seen: dict[tuple[int, str], int] = {}
+    expiry_of: dict[tuple[int, str], date] = {}
+    totals: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    for index, raw in enumerate(scans):
+        try:
+            line = _parse_receipt_line(index, raw)
+        except ApplicationError as error:
+            checked.append(CheckedLine(index=index, raw=raw, line=None, problem=error))
+            continue
+        item = CheckedLine(index=index, raw=raw, line=line)
+        checked.append(item)
+        scan, presentation = line.scan, line.presentation
+        try:
+            if scan.serial:
+                key = (presentation.pk, scan.serial)
+                if key in seen:
+                    raise DuplicateSerial(
+                        f"Scan {index + 1} repeats serial {scan.serial} of scan {seen[key] + 1}: "
+                        "the same carton was scanned twice.",
+                        code="repeated_in_case", extra={"scan_index": index, "repeats": seen[key]},
+                    )
+                seen[key] = index
+                if Vial.objects.filter(presentation=presentation, serial=scan.serial).exists():
+                    raise DuplicateSerial(
+                        f"Scan {index + 1}: GTIN {presentation.gtin} serial {scan.serial} was already received.",
+                        extra={"scan_index": index},
+                    )
+            lot_key = (presentation.product_id, scan.lot)
+            lot = Lot.objects.filter(product_id=presentation.product_id, lot_number=scan.lot).first()
+            expiry = lot.expiry_date if lot is not None else expiry_of.get(lot_key, scan.expiry)
+            if expiry is None:
+                raise InvalidBarcode(
+                    f"Scan {index + 1}: lot {scan.lot} is new and the barcode carries no expiry date (17).",
+                    code="missing_expiry",
+                )
+            if scan.expiry is not None and scan.expiry != expiry:
+                raise LotConflict(
+                    f"Scan {index + 1}: lot {scan.lot} has expiry {expiry:%Y-%m-%d}, "
+                    f"but this carton says {scan.expiry:%Y-%m-%d}.",
+                )
+            expiry_of.setdefault(lot_key, expiry)
+            refusal = receipt_refusal(lot, today) if lot is not None else None
+            if refusal is None and expiry < today:
+                raise NotDispensable(f"Scan {index + 1}: the carton expired on {expiry:%Y-%m-%d}.", code="lot_expired")
+            if refusal is not None:
+                raise refusal.error()
+        except ApplicationError as error:
+            item.problem = error
+            continue
+        if expiry <= today + timedelta(days=SHORT_DATED_DAYS):
+            item.cautions.append(
+                f"Short-dated: lot {scan.lot} expires on {expiry:%Y-%m-%d}, in {(expiry - today).days} days."
+            )
+        vials, grams = totals.get((presentation.product.brand, scan.lot), (0, Decimal("0")))
+        totals[(presentation.product.brand, scan.lot)] = (vials + 1, grams + presentation.grams)
+    return ReceiptCheck(lines=checked, totals=totals)
 
 
 def _holds_quarantine(location: StorageLocation, lot: Lot) -> bool:

@@ -169,6 +169,22 @@ def ordered_fields(
 # Parsing
 
 
+_LOOKS_LIKE_ELEMENT_STRING = re.compile(r"01\d{14}")
+
+
+def looks_like_scan(text: str) -> bool:
+    """Whether text typed or scanned into a single field is a barcode rather than a lot number: a
+    symbology identifier, the parenthesised form, a group separator, a Digital Link, or an element
+    string opening with (01) and a GTIN. A lot number is none of these."""
+    text = (text or "").strip()
+    return (
+        text.startswith(("]", "("))
+        or "\x1d" in text
+        or text[:8].lower().startswith(("http://", "https://"))
+        or _LOOKS_LIKE_ELEMENT_STRING.match(text) is not None
+    )
+
+
 def parse_scan(raw: str) -> ScanData:
     """Parse one scan. Raises InvalidBarcode (and nothing else) for anything that is not usable."""
     if not isinstance(raw, str):

@@ -16,6 +16,7 @@ from django.db.models.functions import Left
 
 from core.errors import InvalidInput
 from inventory.models import Lot, Presentation, StorageLocation, Vial
+from labels.gs1 import looks_like_scan, parse_scan
 from traceability.models import Dispense, Patient
 from recalls.exceptions import LotNotFound
 from recalls.models import NotificationTask, Recall, RecallLot
@@ -241,25 +242,31 @@ def _narrowed(lots: QuerySet[Lot], *, gtin: str | None, brand: str | None) -> Qu
 
 def lot_lookup(
     *,
+    query: str | None = None,
     lot: str | None = None,
     barcode: str | None = None,
     gtin: str | None = None,
     brand: str | None = None,
     match: str = MatchMode.EXACT,
 ) -> LotLookup:
-    """Every lot matching what was typed or scanned, with its lookback.
+    """Every lot matching what was typed or scanned, with its lookback. `query` is one field for
+    both, as the recall page sends it; `lot` and `barcode` say which it is.
 
     Lot numbers are case sensitive on the carton, so the match is exact (after trimming spaces)
     unless `match="prefix"`; a scan brings its own lot and GTIN. When nothing matches, LotNotFound
     carries close lot numbers as `suggestions`."""
     if match not in MatchMode.CHOICES:
         raise InvalidInput(f"match must be one of: {', '.join(MatchMode.CHOICES)}.", code="invalid_match")
+    if query is not None:
+        # One field for both: a scan is read as a barcode, anything else as a lot number.
+        if looks_like_scan(query):
+            barcode = query
+        else:
+            lot = query
     gtin = (gtin or "").strip() or None
     brand = (brand or "").strip() or None
     readings: list[str] = []
     if barcode:
-        from labels.gs1 import parse_scan
-
         scan = parse_scan(barcode)
         # A wedge scanner that dropped a separator leaves several readings: look up each one's lot.
         readings = [r.lot for r in (scan, *scan.alternatives) if r.lot]

@@ -51,10 +51,6 @@ class DispenseClosed(Conflict):
     code = "dispense_closed"
 
 
-class InvalidLocation(InvalidInput):
-    code = "invalid_location"
-
-
 class FlagAlreadyAcknowledged(Conflict):
     code = "flag_already_acknowledged"
 

@@ -56,6 +56,13 @@ def session_queryset() -> QuerySet[InfusionSession]:
     )
 
 
+def live_dispense_id(vial_id: int) -> int | None:
+    """The dispense a vial is still out on (neither returned nor wasted), if any."""
+    return (
+        Dispense.objects.filter(vial_id=vial_id, status=Dispense.Status.DISPENSED).values_list("pk", flat=True).first()
+    )
+
+
 def todays_open_sessions() -> QuerySet[InfusionSession]:
     """Sessions scheduled today and still open, by patient name, for the scan station."""
     return (

@@ -11,12 +11,15 @@ STOCK = {"technician", "pharmacist"}
 PHARMACIST_ONLY = {"pharmacist"}
 
 
+def refused(role: str | None) -> int:
+    """403 for a logged-in user without the role, 401 for anonymous (token authentication answers
+    401 with a WWW-Authenticate challenge)."""
+    return 401 if role is None else 403
+
+
 def expected_status(role: str | None, allowed: set[str], ok: int) -> int:
-    """`ok` for an allowed role, 403 for a logged-in user without the role, 401 for anonymous
-    (token authentication answers 401 with a WWW-Authenticate challenge)."""
-    if role is None:
-        return 401
-    return ok if role in allowed else 403
+    """`ok` for an allowed role, else what refused() says."""
+    return ok if role in allowed else refused(role)
 
 
 def page_rows(body) -> int:

@@ -5,14 +5,9 @@ from django.test.utils import CaptureQueriesContext
 from tests.factories import BrandSwitchFlagFactory, InfusionSessionFactory, PatientFactory, UserFactory
 from tests.traceability.helpers import brand, state
 from traceability.models import BrandSwitchFlag
+from tests.api.helpers import ROLES, refused
 
 pytestmark = pytest.mark.django_db
-
-ROLES = ["technician", "pharmacist", "auditor", "recall_coordinator", "none", None]
-
-
-def denied(role) -> int:
-    return 401 if role is None else 403
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -22,7 +17,7 @@ def test_flags_are_read_by_technicians_pharmacists_and_auditors(role, client_for
     readers = {"technician", "pharmacist", "auditor"}
 
     for url in ("/api/flags/", f"/api/flags/{flag.pk}/"):
-        assert client.get(url).status_code == (200 if role in readers else denied(role)), url
+        assert client.get(url).status_code == (200 if role in readers else refused(role)), url
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -31,7 +26,7 @@ def test_only_a_pharmacist_acknowledges_a_flag(role, client_for):
 
     response = client_for(role).post(f"/api/flags/{flag.pk}/acknowledge", {"reason": "shortage"})
 
-    assert response.status_code == (200 if role == "pharmacist" else denied(role))
+    assert response.status_code == (200 if role == "pharmacist" else refused(role))
     flag.refresh_from_db()
     assert flag.status == ("acknowledged" if role == "pharmacist" else "open")
 

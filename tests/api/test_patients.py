@@ -8,15 +8,11 @@ from inventory.models import local_today
 from tests.factories import InfusionSessionFactory, PatientFactory
 from tests.traceability.helpers import brand, completed_session, state
 from traceability.models import Patient
+from tests.api.helpers import ROLES, refused
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ["technician", "pharmacist", "auditor", "recall_coordinator", "none", None]
 READERS = {"technician", "pharmacist", "auditor", "recall_coordinator"}
-
-
-def denied(role) -> int:
-    return 401 if role is None else 403
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -26,7 +22,7 @@ def test_patients_are_read_only_by_roles_that_need_them(role, client_for):
 
     for url in ("/api/patients/", f"/api/patients/{patient.pk}/", f"/api/patients/{patient.pk}/history"):
         response = client.get(url)
-        assert response.status_code == (200 if role in READERS else denied(role)), url
+        assert response.status_code == (200 if role in READERS else refused(role)), url
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -37,8 +33,8 @@ def test_only_a_pharmacist_registers_and_updates_patients(role, client_for):
     created = client.post("/api/patients/", {"mrn": "MRN-NEW", "name": "New", "date_of_birth": "1970-01-01"})
     updated = client.patch(f"/api/patients/{patient.pk}/", {"weight_kg": "80.0"})
 
-    assert created.status_code == (201 if role == "pharmacist" else denied(role))
-    assert updated.status_code == (200 if role == "pharmacist" else denied(role))
+    assert created.status_code == (201 if role == "pharmacist" else refused(role))
+    assert updated.status_code == (200 if role == "pharmacist" else refused(role))
     if role != "pharmacist":
         assert not Patient.objects.filter(mrn="MRN-NEW").exists()
 

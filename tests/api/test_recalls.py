@@ -19,16 +19,12 @@ from tests.recalls.test_scenario import build_scenario
 from recalls.models import Recall
 from recalls.services import recall_create
 from traceability.services import vial_dispense
+from tests.api.helpers import ROLES, refused
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ["technician", "pharmacist", "auditor", "recall_coordinator", "none", None]
 READERS = {"pharmacist", "auditor", "recall_coordinator"}
 MANAGERS = {"pharmacist", "recall_coordinator"}
-
-
-def refused_status(role) -> int:
-    return 401 if role is None else 403
 
 
 def lot_with(on_hand: int, given: int, *, lot_number: str | None = None) -> Lot:
@@ -71,26 +67,26 @@ def test_who_may_list_and_read_recalls(client_for, recall, role):
     for url in ["/api/recalls/", f"/api/recalls/{recall.pk}", f"/api/recalls/{recall.pk}/lookback",
                 f"/api/recalls/{recall.pk}/notifications/"]:
         response = client.get(url)
-        assert response.status_code == (200 if role in READERS else refused_status(role)), url
+        assert response.status_code == (200 if role in READERS else refused(role)), url
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_who_may_look_up_a_lot(client_for, recall, role):
     response = client_for(role).get("/api/recalls/lookup", {"lot": "LOT-A1"})
-    assert response.status_code == (200 if role in READERS else refused_status(role))
+    assert response.status_code == (200 if role in READERS else refused(role))
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_who_may_export_a_recall(client_for, recall, role):
     response = client_for(role).get(f"/api/recalls/{recall.pk}/export.xlsx")
-    assert response.status_code == (200 if role in READERS else refused_status(role))
+    assert response.status_code == (200 if role in READERS else refused(role))
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_who_may_create_a_recall(client_for, role):
     lot = lot_with(1, 0)
     response = client_for(role).post("/api/recalls/", create_body(lots=[lot.pk]))
-    assert response.status_code == (201 if role in MANAGERS else refused_status(role))
+    assert response.status_code == (201 if role in MANAGERS else refused(role))
     assert Recall.objects.exists() == (role in MANAGERS)
 
 
@@ -98,18 +94,18 @@ def test_who_may_create_a_recall(client_for, role):
 def test_who_may_record_a_notification(client_for, recall, role):
     task = recall.notifications.get()
     response = client_for(role).patch(f"/api/notifications/{task.pk}", {"status": "contacted"})
-    assert response.status_code == (200 if role in MANAGERS else refused_status(role))
+    assert response.status_code == (200 if role in MANAGERS else refused(role))
     task.refresh_from_db()
     assert (task.status == "contacted") == (role in MANAGERS)
     read = client_for(role).get(f"/api/notifications/{task.pk}")
-    assert read.status_code == (200 if role in READERS else refused_status(role))
+    assert read.status_code == (200 if role in READERS else refused(role))
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_who_may_close_a_recall(client_for, role):
     recall = make_recall(lot_with(1, 0))
     response = client_for(role).post(f"/api/recalls/{recall.pk}/close", {"reason": "done"})
-    assert response.status_code == (200 if role in MANAGERS else refused_status(role))
+    assert response.status_code == (200 if role in MANAGERS else refused(role))
     recall.refresh_from_db()
     assert (recall.status == "closed") == (role in MANAGERS)
 
@@ -117,7 +113,7 @@ def test_who_may_close_a_recall(client_for, role):
 @pytest.mark.parametrize("role", ROLES)
 def test_who_may_dispose_of_recalled_stock(client_for, recall, role):
     response = client_for(role).post(f"/api/recalls/{recall.pk}/dispose", {"action": "return", "reason": "RA-1"})
-    assert response.status_code == (200 if role in MANAGERS else refused_status(role))
+    assert response.status_code == (200 if role in MANAGERS else refused(role))
     returned = Vial.objects.filter(status=Vial.Status.RETURNED).count()
     assert returned == (2 if role in MANAGERS else 0)
 
@@ -309,9 +305,26 @@ def test_lookup_by_barcode(auditor_client):
     assert [r["lot"]["id"] for r in body["results"]] == [lot.pk]
 
 
+def test_lookup_by_one_field_reads_a_scan_as_a_barcode_and_anything_else_as_a_lot_number(auditor_client):
+    from labels.gs1 import element_string, hri
+
+    lot = lot_with(1, 0, lot_number="LE12A045")
+    gtin = lot.product.presentations.get().gtin
+    for typed in (
+        "LE12A045",
+        "  LE12A045 ",
+        element_string(gtin=gtin, expiry=lot.expiry_date, lot="LE12A045", serial="X1"),
+        hri(gtin=gtin, expiry=lot.expiry_date, lot="LE12A045", serial="X1"),
+        "]d2" + element_string(gtin=gtin, lot="LE12A045"),
+    ):
+        body = auditor_client.get("/api/recalls/lookup", {"q": typed}).json()
+        assert [r["lot"]["id"] for r in body["results"]] == [lot.pk], typed
+
+
 @pytest.mark.parametrize(
     "params, code",
-    [({}, "invalid"), ({"lot": "X", "match": "fuzzy"}, "invalid"), ({"barcode": "not a barcode"}, "invalid_barcode")],
+    [({}, "invalid"), ({"lot": "X", "match": "fuzzy"}, "invalid"), ({"barcode": "not a barcode"}, "invalid_barcode"),
+     ({"q": "(01)123"}, "invalid_barcode")],
 )
 def test_lookup_refuses_bad_input(auditor_client, params, code):
     response = auditor_client.get("/api/recalls/lookup", params)

@@ -307,3 +307,42 @@ def test_a_receipt_request_of_the_wrong_shape_is_invalid(body, tech_client, frid
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
     assert stock_state() == before
+
+
+# --- checking a case before receiving it -------------------------------------------------------
+
+
+def test_a_case_is_checked_line_by_line_with_exact_totals_and_nothing_received(tech_client):
+    presentation = PresentationFactory(product__brand="Privigen", grams="2.5")
+    scans = [carton(presentation, lot="L1", expiry=in_a_year(), serial=f"S{n}") for n in range(3)]
+    scans.append(scans[0])
+
+    response = tech_client.post("/api/receipts/check", {"scans": scans})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [line["problem"]["code"] if line["problem"] else None for line in body["lines"]] == [None, None, None, "repeated_in_case"]
+    assert body["lines"][0] | {"cautions": []} == {
+        "index": 0, "gtin": presentation.gtin, "brand": "Privigen", "grams": "2.5", "lot": "L1",
+        "expiry": in_a_year().isoformat(), "serial": "S0", "problem": None, "cautions": [],
+    }
+    assert body["totals"] == [{"brand": "Privigen", "lot": "L1", "vials": 3, "grams": "7.5"}]
+    assert (body["cartons"], body["ready"]) == (4, False)
+    assert not Vial.objects.exists()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_stock_roles_check_a_case(role, client_for):
+    response = client_for(role).post("/api/receipts/check", {"scans": []})
+    assert response.status_code == expected_status(role, STOCK, 200)
+
+
+def test_a_dispensed_vial_scan_names_the_dispense_it_is_out_on(tech_client):
+    from tests.factories import DispenseFactory
+
+    dispense = DispenseFactory()
+    response = scan(tech_client, carton_of(dispense.vial))
+    body = response.json()
+    assert body["live_dispense"] == dispense.pk
+    assert body["actions"][:2] == ["return_to_stock", "waste_dispensed"]
+    assert scan(tech_client, carton_of(VialFactory())).json()["live_dispense"] is None

@@ -19,20 +19,12 @@ from tests.factories import (
 )
 from tests.traceability.helpers import brand, completed_session, fridge, state, stock
 from traceability.models import AdverseReaction, BrandSwitchFlag, InfusionSession
+from tests.api.helpers import ROLES, expected_status, refused
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ["technician", "pharmacist", "auditor", "recall_coordinator", "none", None]
 READERS = {"technician", "pharmacist", "auditor", "recall_coordinator"}
 ACTORS = {"technician", "pharmacist"}
-
-
-def denied(role) -> int:
-    return 401 if role is None else 403
-
-
-def expect(role, allowed, ok) -> int:
-    return ok if role in allowed else denied(role)
 
 
 def scan_of(vial: Vial) -> str:
@@ -51,7 +43,7 @@ def test_sessions_are_read_by_the_roles_that_need_them(role, client_for):
     client = client_for(role)
 
     for url in ("/api/sessions/", f"/api/sessions/{session.pk}/", f"/api/sessions/{session.pk}/reactions"):
-        assert client.get(url).status_code == expect(role, READERS, 200), url
+        assert client.get(url).status_code == expected_status(role, READERS, 200), url
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -67,9 +59,9 @@ def test_only_technicians_and_pharmacists_order_start_and_cancel_sessions(role, 
     started = client.post(f"/api/sessions/{to_start.pk}/start")
     cancelled = client.post(f"/api/sessions/{to_cancel.pk}/cancel", {"reason": "unwell"})
 
-    assert created.status_code == expect(role, ACTORS, 201)
-    assert started.status_code == expect(role, ACTORS, 200)
-    assert cancelled.status_code == expect(role, ACTORS, 200)
+    assert created.status_code == expected_status(role, ACTORS, 201)
+    assert started.status_code == expected_status(role, ACTORS, 200)
+    assert cancelled.status_code == expected_status(role, ACTORS, 200)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -84,10 +76,10 @@ def test_only_technicians_and_pharmacists_dispense_pick_return_and_waste(role, c
     returned = client.post(f"/api/dispenses/{to_return.pk}/return", {"location": fridge().code, "reason": "spare"})
     wasted = client.post(f"/api/dispenses/{to_waste.pk}/waste", {"reason": "opened"})
 
-    assert picked.status_code == expect(role, ACTORS, 200)
-    assert dispensed.status_code == expect(role, ACTORS, 201)
-    assert returned.status_code == expect(role, ACTORS, 200)
-    assert wasted.status_code == expect(role, ACTORS, 200)
+    assert picked.status_code == expected_status(role, ACTORS, 200)
+    assert dispensed.status_code == expected_status(role, ACTORS, 201)
+    assert returned.status_code == expected_status(role, ACTORS, 200)
+    assert wasted.status_code == expected_status(role, ACTORS, 200)
     if role not in ACTORS:
         assert Vial.objects.get(pk=vial.pk).status == Vial.Status.IN_STOCK
 
@@ -98,7 +90,7 @@ def test_dispenses_are_read_by_technicians_pharmacists_and_auditors(role, client
 
     response = client_for(role).get(f"/api/dispenses/{dispense.pk}/")
 
-    assert response.status_code == expect(role, {"technician", "pharmacist", "auditor"}, 200)
+    assert response.status_code == expected_status(role, {"technician", "pharmacist", "auditor"}, 200)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -107,7 +99,7 @@ def test_the_dispense_list_is_read_by_technicians_pharmacists_and_auditors(role,
 
     response = client_for(role).get("/api/dispenses/")
 
-    assert response.status_code == expect(role, {"technician", "pharmacist", "auditor"}, 200)
+    assert response.status_code == expected_status(role, {"technician", "pharmacist", "auditor"}, 200)
 
 
 def test_the_dispense_list_finds_the_live_dispense_of_a_vial(tech_client):
@@ -151,8 +143,8 @@ def test_only_technicians_and_pharmacists_complete_sessions_and_record_reactions
     )
     completed = client.post(f"/api/sessions/{session.pk}/complete")
 
-    assert reaction.status_code == expect(role, ACTORS, 201)
-    assert completed.status_code == expect(role, ACTORS, 200)
+    assert reaction.status_code == expected_status(role, ACTORS, 201)
+    assert completed.status_code == expected_status(role, ACTORS, 200)
 
 
 # --- ordering -----------------------------------------------------------------------------------

@@ -454,3 +454,17 @@ def test_element_string_and_hri_round_trip(expiry, lot, serial):
         scan = parse_scan(built)
         assert (scan.gtin, scan.expiry, scan.lot, scan.serial) == (GAMMAGARD, expiry, lot, serial)
         assert scan.alternatives == ()
+
+
+@pytest.mark.parametrize(
+    "text, is_scan",
+    [
+        ("LE12A045", False), ("  P100263 ", False), ("239825", False), ("A(1)", False), ("", False),
+        ("]d20109501101530003", True), ("(01)09501101530003(10)L1", True), ("0109501101530003" + "10L1", True),
+        ("10L1\x1d21S1", True), ("https://id.gs1.org/01/09501101530003/10/L1", True), ("HTTP://x", True),
+    ],
+)
+def test_a_scan_is_told_from_a_typed_lot_number(text, is_scan):
+    from labels.gs1 import looks_like_scan
+
+    assert looks_like_scan(text) is is_scan

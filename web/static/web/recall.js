@@ -21,15 +21,12 @@
     return el("table", { class: "grid" }, [thead, tbody]);
   }
 
-  function looksLikeScan(value) {
-    return /^\]/.test(value) || /^\(\d{2}\)/.test(value) || value.indexOf("\u001d") >= 0 || /^https?:\/\//.test(value) || /^01\d{14}/.test(value);
-  }
-
   async function lookup(value) {
     value = value.trim();
     if (!value) return;
     const params = new URLSearchParams();
-    if (looksLikeScan(value)) params.set("barcode", value); else params.set("lot", value);
+    // The server tells a scan from a lot number.
+    params.set("q", value);
     if ($("prefix-match").checked) params.set("match", "prefix");
     const result = await api("GET", "/api/recalls/lookup?" + params.toString());
     const box = $("lookup-result");

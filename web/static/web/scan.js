@@ -147,14 +147,11 @@
         result = await api("POST", url, { reason: reason() });
         if (result.ok) { message((action === "waste" ? "Wasted " : "Returned ") + vial.serial + ".", "green"); historyAdd(action.replace(/_/g, " ") + " " + vial.serial, "green"); $("reason-input").value = ""; }
       } else if (action === "return_to_stock" || action === "waste_dispensed") {
-        // A dispensed vial comes back through its dispense, which is kept: find the live one.
+        // A dispensed vial comes back through its dispense, which is kept: the scan named it.
         if (!reason()) { message("Type a reason first (the Reason field), then choose the action again.", "amber"); $("reason-input").focus(); return; }
-        const found = await api("GET", "/api/dispenses/?status=dispensed&vial=" + vial.id);
-        if (!found.ok || !found.data.results.length) { refusal(found.ok ? { detail: "This vial has no open dispense." } : found.data); return; }
-        const dispense = found.data.results[0];
         result = action === "return_to_stock"
-          ? await api("POST", "/api/dispenses/" + dispense.id + "/return", { location: selectedLocation(), reason: reason() })
-          : await api("POST", "/api/dispenses/" + dispense.id + "/waste", { reason: reason() });
+          ? await api("POST", "/api/dispenses/" + current.live_dispense + "/return", { location: selectedLocation(), reason: reason() })
+          : await api("POST", "/api/dispenses/" + current.live_dispense + "/waste", { reason: reason() });
         if (result.ok) {
           const done = action === "return_to_stock" ? "Returned " + vial.serial + " to " + selectedLocation() : "Wasted opened vial " + vial.serial;
           message(done + ".", "green"); historyAdd(done, "green"); $("reason-input").value = "";
@@ -243,50 +240,68 @@
   }
 
   // --- receiving a case -----------------------------------------------------------------------
+  // The page keeps the raw scans; the server says what each one is, what is wrong with it, which
+  // repeat another, and the exact totals by lot (POST /api/receipts/check).
+  let receiptCheck = null;
+
+  async function checkReceipt() {
+    const result = await api("POST", "/api/receipts/check", { scans: receiveList.map((r) => r.raw) });
+    if (!result.ok) { refusal(result.data); return false; }
+    receiptCheck = result.data;
+    receiveList.forEach((row, i) => {
+      const line = receiptCheck.lines[i];
+      row.line = line;
+      row.problem = line.problem ? line.problem.detail : "";
+    });
+    return true;
+  }
+
   async function addToReceipt(raw) {
-    const result = await api("POST", "/api/scan", { barcode: raw });
-    if (!result.ok) { refusal(result.data); return; }
-    const data = result.data;
-    const duplicate = receiveList.find((r) => r.data.gtin === data.gtin && data.serial && r.data.serial === data.serial);
-    if (duplicate) { message("This carton (serial " + data.serial + ") is already in the list.", "red"); return; }
-    const red = data.warnings.filter((w) => w.severity === "red" || w.code === "unknown_product");
-    const alreadyIn = data.vial !== null;
-    const problem = alreadyIn ? "already received" : (red.length ? red.map((w) => w.detail).join(" ") : "");
-    receiveList.push({ raw, data, problem });
+    receiveList.push({ raw, line: null, problem: "" });
+    if (!(await checkReceipt())) { receiveList.pop(); return; }
+    const added = receiveList[receiveList.length - 1];
+    const line = added.line;
+    if (line.problem && line.problem.code === "repeated_in_case") {
+      receiveList.pop();
+      await checkReceipt();
+      renderReceipt();
+      message(line.problem.detail, "red");
+      beep();
+      return;
+    }
     renderReceipt();
-    historyAdd("to receive: lot " + (data.lot || "—") + " serial " + (data.serial || "—") + (problem ? " (" + problem + ")" : ""), problem ? "red" : "green");
-    if (problem) beep();
-    message("", "");
+    const colour = line.problem ? "red" : (line.cautions.length ? "amber" : "green");
+    historyAdd("to receive: lot " + (line.lot || "—") + " serial " + (line.serial || "—") + (line.problem ? " (" + line.problem.detail + ")" : ""), colour);
+    if (line.problem) beep();
+    message(line.cautions.join(" "), line.cautions.length ? "amber" : "");
   }
 
   function renderReceipt() {
     const body = $("receive-rows");
     body.innerHTML = "";
-    const totals = {};
     receiveList.forEach((row, i) => {
-      const d = row.data;
-      const brand = d.product ? d.product.product.brand + " " + d.product.grams + " g" : "GTIN " + d.gtin;
+      const d = row.line || {};
+      const brand = d.brand ? d.brand + " " + d.grams + " g" : "GTIN " + (d.gtin || "?");
       const tr = document.createElement("tr");
       if (row.problem) tr.className = "red";
-      [i + 1, brand, d.lot || "—", d.expiry || "—", d.serial || "(none: internal serial)", row.problem || "ok"].forEach((v) => {
+      else if (d.cautions && d.cautions.length) tr.className = "amber";
+      const status = row.problem || (d.cautions && d.cautions.length ? d.cautions.join(" ") : "ok");
+      [i + 1, brand, d.lot || "—", d.expiry || "—", d.serial || "(none: internal serial)", status].forEach((v) => {
         const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
       });
       const td = document.createElement("td");
       const b = document.createElement("button"); b.type = "button"; b.textContent = "Remove"; b.className = "link";
-      b.addEventListener("click", () => { receiveList.splice(i, 1); renderReceipt(); input.focus(); });
+      b.addEventListener("click", async () => { receiveList.splice(i, 1); await checkReceipt(); renderReceipt(); input.focus(); });
       td.appendChild(b); tr.appendChild(td);
       body.appendChild(tr);
-      const key = brand + " · lot " + (d.lot || "—");
-      totals[key] = totals[key] || { vials: 0, grams: 0 };
-      totals[key].vials += 1;
-      totals[key].grams += d.product ? parseFloat(d.product.grams) : 0;
     });
     const t = $("receive-totals");
     t.innerHTML = "";
-    Object.keys(totals).forEach((k) => {
+    const totals = receiveList.length && receiptCheck ? receiptCheck.totals : [];
+    totals.forEach((total) => {
       const div = document.createElement("div");
       div.className = "total";
-      div.textContent = k + ": " + totals[k].vials + " vial(s), " + totals[k].grams + " g";
+      div.textContent = total.brand + " · lot " + total.lot + ": " + total.vials + " vial(s), " + total.grams + " g";
       t.appendChild(div);
     });
     const summary = document.createElement("div");
