@@ -175,6 +175,12 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Clinical checks at dispense (traceability.clinical): the highest IgA content given to a patient
+# with antibodies against IgA, and the concentration above which a patient with renal impairment
+# gets a caution (the boxed warning asks for the minimum concentration practicable).
+CLINICAL_IGA_LIMIT_UG_PER_ML = os.environ.get("CLINICAL_IGA_LIMIT_UG_PER_ML", "50")
+CLINICAL_RENAL_MAX_CONCENTRATION_PCT = os.environ.get("CLINICAL_RENAL_MAX_CONCENTRATION_PCT", "5")
+
 # Celery: with no broker configured (the embedded default) tasks run in-process.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL or "memory://"

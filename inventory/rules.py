@@ -55,8 +55,13 @@ def _quarantined(lot: Lot) -> Finding:
                    "lot_quarantined", NotDispensable)
 
 
-def _expired(lot: Lot) -> Finding:
-    return Finding("expired", RED, f"Lot {lot.lot_number} expired on {lot.expiry_date:%Y-%m-%d}. Waste the vial.",
+def _expired(lot: Lot, *, today: date, on: date) -> Finding:
+    if lot.expiry_date < today:
+        return Finding("expired", RED, f"Lot {lot.lot_number} expired on {lot.expiry_date:%Y-%m-%d}. Waste the vial.",
+                       "lot_expired", NotDispensable)
+    return Finding("expired", RED,
+                   f"Lot {lot.lot_number} expires on {lot.expiry_date:%Y-%m-%d}, before the infusion on {on:%Y-%m-%d}. "
+                   "Choose a vial that is still in date then.",
                    "lot_expired", NotDispensable)
 
 
@@ -69,16 +74,22 @@ def lot_findings(lot: Lot, *, today: date | None = None, recall_reference: Recal
     elif lot.status == Lot.Status.QUARANTINED:
         found.append(_quarantined(lot))
     if lot.is_expired(today):
-        found.append(_expired(lot))
+        found.append(_expired(lot, today=today, on=today))
     return found
 
 
-def vial_findings(vial: Vial, *, today: date | None = None, recall_reference: RecallReference | None = None) -> list[Finding]:
+def vial_findings(
+    vial: Vial, *, today: date | None = None, on: date | None = None, recall_reference: RecallReference | None = None
+) -> list[Finding]:
     """Everything wrong with a vial now, most urgent first (the first red one is the refusal):
     a recall outranks everything, since it tells the technician to put the vial in quarantine;
     then a vial already with a patient; then quarantine, a vial no longer on a shelf, expiry, and
-    the beyond-use date (or, amber, a beyond-use date within a week)."""
+    the beyond-use date (or, amber, a beyond-use date within a week).
+
+    `on` is the day the vial is to be used (a session scheduled later than today): it must still be
+    in date, and within its beyond-use date, then."""
     today = today or local_today()
+    on = max(on or today, today)
     lot = vial.lot
     Status = Vial.Status
     found = []
@@ -97,29 +108,31 @@ def vial_findings(vial: Vial, *, today: date | None = None, recall_reference: Re
         found.append(Finding("not_in_stock", RED,
                              f"Vial {vial.serial} is not in stock (it was {vial.get_status_display()}).",
                              "not_in_stock", NotInStock))
-    if lot.is_expired(today):
-        found.append(_expired(lot))
-    elif vial.is_past_beyond_use(today):
-        found.append(Finding(
-            "beyond_use_date", RED,
-            f"Vial {vial.serial} passed its beyond-use date {vial.beyond_use_date:%Y-%m-%d} "
-            "(room-temperature allowance used up). Waste the vial.",
-            "beyond_use_date_passed", NotDispensable))
+    if lot.is_expired(on):
+        found.append(_expired(lot, today=today, on=on))
+    elif vial.is_past_beyond_use(on):
+        if vial.is_past_beyond_use(today):
+            message = (f"Vial {vial.serial} passed its beyond-use date {vial.beyond_use_date:%Y-%m-%d} "
+                       "(room-temperature allowance used up). Waste the vial.")
+        else:
+            message = (f"Vial {vial.serial} reaches its beyond-use date {vial.beyond_use_date:%Y-%m-%d} before the "
+                       f"infusion on {on:%Y-%m-%d}. Choose a vial that is still usable then.")
+        found.append(Finding("beyond_use_date", RED, message, "beyond_use_date_passed", NotDispensable))
     elif vial.status == Status.IN_STOCK and vial.beyond_use_date <= today + timedelta(days=BEYOND_USE_SOON_DAYS):
         found.append(Finding("beyond_use_soon", AMBER, f"Use by {vial.beyond_use_date:%Y-%m-%d}."))
     return found
 
 
-def dispense_refusal(vial: Vial, today: date | None = None) -> ApplicationError | None:
-    """Why this vial must not be given to a patient now, or None."""
-    for finding in vial_findings(vial, today=today):
+def dispense_refusal(vial: Vial, today: date | None = None, *, on: date | None = None) -> ApplicationError | None:
+    """Why this vial must not be given to a patient now (or on the later day `on`), or None."""
+    for finding in vial_findings(vial, today=today, on=on):
         if finding.refusal is not None:
             return finding.error()
     return None
 
 
-def ensure_dispensable(vial: Vial, today: date | None = None) -> None:
-    refusal = dispense_refusal(vial, today)
+def ensure_dispensable(vial: Vial, today: date | None = None, *, on: date | None = None) -> None:
+    refusal = dispense_refusal(vial, today, on=on)
     if refusal is not None:
         raise refusal
 

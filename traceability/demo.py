@@ -7,7 +7,7 @@ Past infusions are entered as records of what was given (like an import of earli
 with their real dates; today's work goes through the services as a technician's would.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from math import ceil
@@ -46,6 +46,7 @@ class Script:
     dose_g_per_kg: str
     past: list[Past]
     iga_deficient: bool = False
+    profile: dict = field(default_factory=dict)  # the clinical profile's other conditions
     allergy_notes: str = ""
     today: bool = True
     today_switch_to: str = ""  # dispense one vial of this brand today: an open brand-switch flag
@@ -55,6 +56,7 @@ PATIENTS = [
     Script(
         "DEMO-1001", "Maria Lopez", "1957-03-14", "68.0", "primary_immunodeficiency", "0.4",
         [Past("Gammagard Liquid", 12), Past("Gammagard Liquid", 8), Past("Gammagard Liquid", 4)],
+        today_switch_to="Octagam 10%",
     ),
     Script(
         "DEMO-1002", "James Carter", "1971-11-02", "82.0", "cidp", "0.5",
@@ -69,16 +71,18 @@ PATIENTS = [
         "DEMO-1003", "Aiko Tanaka", "1989-06-21", "54.0", "primary_immunodeficiency", "0.4",
         [Past("Gammagard Liquid", 8), Past("Gammagard Liquid", 4, reaction=("headache", "mild"))],
         iga_deficient=True,
+        profile={"anti_iga_antibodies": True},
         allergy_notes="IgA deficient with anti-IgA antibodies: low-IgA products only.",
-        today_switch_to="Octagam 10%",
     ),
     Script(
         "DEMO-1004", "Samuel Okafor", "1964-01-30", "75.0", "myasthenia_gravis", "0.4",
         [Past("Panzyga", 8), Past("Panzyga", 4, reaction=("fever_chills", "moderate"))],
+        profile={"thrombosis_risk": True},
     ),
     Script(
         "DEMO-1005", "Elena Petrova", "1948-09-09", "61.0", "itp", "0.4",
         [Past("Gamunex-C", 10), Past("Gamunex-C", 5)],
+        profile={"renal_impairment": True},
         today=False,
     ),
 ]
@@ -178,7 +182,7 @@ def load(*, actor) -> None:
         patient = audited_create(
             Patient, actor=actor, reason="demo set-up", mrn=script.mrn, name=script.name,
             date_of_birth=script.born, weight_kg=Decimal(script.weight_kg), iga_deficient=script.iga_deficient,
-            allergy_notes=script.allergy_notes,
+            allergy_notes=script.allergy_notes, **script.profile,
         )
         patient.refresh_from_db()
         previous = None

@@ -71,3 +71,38 @@ class NoInfusion(Conflict):
 
 class InsufficientStock(Conflict):
     code = "insufficient_stock"
+
+
+class Contraindicated(Conflict):
+    """A clinical check rules the product out for this patient: refused until a pharmacist
+    overrides it for the session and product. The code names the check (contraindicated_<check>)."""
+
+    code = "contraindicated"
+
+
+class CautionsToAcknowledge(Conflict):
+    """Cautions the technician must see and acknowledge before the vial is given."""
+
+    code = "cautions_not_acknowledged"
+
+
+class DoseExceeded(Conflict):
+    """The vial would take the session past its ordered grams by more than the smallest vial."""
+
+    code = "dose_exceeded"
+
+
+class DoseDiscrepancy(Conflict):
+    """The grams given differ from the grams ordered beyond tolerance: say why to complete."""
+
+    code = "dose_discrepancy"
+
+
+class PatientMismatch(Conflict):
+    """The patient identified at the bench is not the session's patient."""
+
+    code = "patient_mismatch"
+
+
+class OverrideStateConflict(Conflict):
+    code = "override_state_conflict"

@@ -14,8 +14,23 @@ class Patient(models.Model):
     name = models.CharField(max_length=120)
     date_of_birth = models.DateField()
     weight_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    # The clinical profile the dispense checks read (traceability.clinical); its history is the
+    # patient's history. Each flag is what the prescriber or pharmacist recorded, not a guess.
     iga_deficient = models.BooleanField(default=False)
+    anti_iga_antibodies = models.BooleanField(
+        default=False, help_text="IgA deficient with antibodies against IgA (a history of hypersensitivity)")
+    renal_impairment = models.BooleanField(
+        default=False, help_text="Renal impairment or its predispositions (diabetes, over 65, volume depletion, sepsis, nephrotoxic drugs)")
+    thrombosis_risk = models.BooleanField(
+        default=False, help_text="Thrombosis risk factors (history of thrombosis, immobilisation, oestrogens, hyperviscosity, catheters, cardiovascular risk)")
+    hyperprolinaemia = models.BooleanField(default=False, help_text="Hyperprolinaemia type I or II")
+    hereditary_fructose_intolerance = models.BooleanField(
+        default=False, help_text="Hereditary fructose intolerance (or an infant not yet tested for it)")
+    maltose_sensitive_glucose_monitoring = models.BooleanField(
+        default=False, help_text="Glucose monitored with a system that reads maltose as glucose (GDH-PQQ, glucose-dye-oxidoreductase)")
     allergy_notes = models.TextField(blank=True)
+    # A code printed on the patient's wristband as a GS1 GSRN (AI 8018), where the hospital issues them.
+    gsrn = models.CharField("GSRN on the wristband", max_length=18, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -41,10 +56,17 @@ class InfusionSession(models.Model):
         COMPLETED = "completed"
         CANCELLED = "cancelled"
 
+    class Route(models.TextChoices):
+        IV = "IV", "intravenous"
+        SC = "SC", "subcutaneous"
+
     OPEN_STATUSES = (Status.SCHEDULED, Status.IN_PROGRESS)
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="sessions")
     scheduled_date = models.DateField()
+    # How this infusion is given: a product labelled for the other route only is refused, and a
+    # change of route (IV <-> SC of one brand) is a change of product for the switch review.
+    route = models.CharField(max_length=2, choices=Route.choices, default=Route.IV)
     site = models.CharField(max_length=80, blank=True)
     indication = models.CharField(max_length=32, choices=Indication.choices)
     indication_other = models.CharField(max_length=120, blank=True)
@@ -58,6 +80,8 @@ class InfusionSession(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     notes = models.TextField(blank=True)
+    # Why the grams given differ from the grams ordered beyond tolerance, given at completion.
+    discrepancy_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     history = HistoricalRecords()
 
@@ -91,6 +115,9 @@ class Dispense(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The clinical cautions shown and acknowledged at dispense, and the pharmacist overrides it
+    # relied on: [{"code", "kind", "detail", "override"}].
+    checks = models.JSONField(default=list, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -181,3 +208,45 @@ class AdverseReaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} ({self.severity}) in session {self.session_id}"
+
+
+class DispenseOverride(models.Model):
+    """A pharmacist's decision to let a session be given a product although a clinical check
+    refuses it (a contraindication), or a vial take the session past its ordered dose. A
+    technician asks for it at the scan station; a pharmacist grants or declines it with a reason.
+    It holds for this session and product (the dose kind for the session) and nothing else."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested"
+        GRANTED = "granted"
+        DECLINED = "declined"
+
+    DOSE_EXCESS = "dose_excess"
+
+    session = models.ForeignKey(InfusionSession, on_delete=models.PROTECT, related_name="overrides")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    check_code = models.CharField(max_length=40, help_text="The check overridden, e.g. iga_content or dose_excess")
+    detail = models.TextField(help_text="What the check said when the override was asked for")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    request_note = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            # One live request or grant per session, product and check; a declined one may be asked again.
+            models.UniqueConstraint(
+                fields=["session", "product", "check_code"], condition=~Q(status="declined"),
+                name="override_once_per_check", nulls_distinct=False,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"override of {self.check_code} for session {self.session_id} ({self.status})"

@@ -36,7 +36,8 @@ from core.text import grams_text
 from inventory.models import Lot, Product, Vial, local_today
 from inventory.rules import dispense_refusal
 from traceability.exceptions import InsufficientStock
-from traceability.models import InfusionSession
+from traceability.clinical import contraindicated_products
+from traceability.models import DispenseOverride, InfusionSession
 from traceability.selectors import GIVEN_STATUSES, current_products
 from traceability.services import ensure_session_open
 
@@ -63,19 +64,19 @@ def _centigrams(grams: Decimal) -> int:
     return int((grams * 100).to_integral_value())
 
 
-def _candidate_vials(today: date) -> list[Vial]:
+def _candidate_vials(today: date, on: date) -> list[Vial]:
     vials = (
         Vial.objects.filter(
             status=Vial.Status.IN_STOCK,
             lot__status=Lot.Status.RELEASED,
-            lot__expiry_date__gte=today,
-            beyond_use_date__gte=today,
+            lot__expiry_date__gte=on,
+            beyond_use_date__gte=on,
         )
         .select_related("lot", "presentation__product__manufacturer", "location")
         .order_by("beyond_use_date", "lot__expiry_date", "pk")
     )
     # The database filter narrows; the one written rule decides.
-    return [v for v in vials if dispense_refusal(v, today) is None]
+    return [v for v in vials if dispense_refusal(v, today, on=on) is None]
 
 
 def _best_combination(vials: list[Vial], need_cg: int) -> list[Vial] | None:
@@ -206,7 +207,21 @@ def pick_vials(*, session: InfusionSession, today: date | None = None) -> Pick:
     if needed == 0:
         return pick
 
-    candidates = _candidate_vials(today)
+    # Vials must still be usable on the infusion day, which may be later than today.
+    on = max(today, session.scheduled_date)
+    candidates = _candidate_vials(today, on)
+    # Products a clinical check rules out for this patient are not proposed, unless a pharmacist
+    # has already overridden every such check for this session.
+    products = {v.presentation.product_id: v.presentation.product for v in candidates}
+    granted = set(
+        DispenseOverride.objects.filter(session=session, status=DispenseOverride.Status.GRANTED)
+        .values_list("product_id", "check_code")
+    )
+    excluded = {
+        pid for pid, findings in contraindicated_products(session=session, products=list(products.values())).items()
+        if any((pid, f.check) not in granted for f in findings)
+    }
+    candidates = [v for v in candidates if v.presentation.product_id not in excluded]
     by_product: dict[int, list[Vial]] = defaultdict(list)
     for vial in candidates:
         by_product[vial.presentation.product_id].append(vial)

@@ -5,21 +5,29 @@ Lock order, everywhere in this module: session, then vial, then dispense or flag
 services lock lot before vials; nothing here locks a lot, so the two cannot deadlock.
 """
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Min, Sum
 from django.utils import timezone
 
 from core.history import audited_create, audited_save
 from core.errors import InvalidInput
 from core.text import grams_text
 from inventory.exceptions import AlreadyDispensed
-from inventory.models import Lot, Product, StorageLocation, Vial, local_today
+from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
 from inventory.rules import ensure_dispensable
 from inventory.services import lock_vial, place_vial, require_reason
+from traceability.clinical import CAUTION, CONTRAINDICATION, ClinicalFinding, clinical_findings
 from traceability.exceptions import (
+    CautionsToAcknowledge,
+    Contraindicated,
+    DoseDiscrepancy,
+    DoseExceeded,
+    OverrideStateConflict,
+    PatientMismatch,
     DispenseClosed,
     DuplicateMrn,
     FlagAlreadyAcknowledged,
@@ -34,7 +42,7 @@ from traceability.exceptions import (
     SessionStateConflict,
     WeightUnknown,
 )
-from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
+from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
 from traceability.selectors import GIVEN_STATUSES, current_products
 
 GRAMS = Decimal("0.01")
@@ -231,10 +239,64 @@ def session_cancel(*, session: InfusionSession, reason: str, actor) -> InfusionS
     return audited_save(session, actor=actor, reason=f"cancelled: {reason}")
 
 
+def dose_tolerance(product_ids) -> Decimal:
+    """How far the grams given may stray from the grams ordered: the smallest vial of these
+    products on a shelf now (the smallest step a dose can be made up in), or, with none on a
+    shelf, the smallest in the catalog."""
+    in_stock = (
+        Presentation.objects.filter(product_id__in=product_ids, vials__status=Vial.Status.IN_STOCK)
+        .aggregate(smallest=Min("grams"))["smallest"]
+    )
+    if in_stock is not None:
+        return in_stock
+    return Presentation.objects.filter(product_id__in=product_ids).aggregate(smallest=Min("grams"))["smallest"] or Decimal("0")
+
+
+@dataclass(frozen=True)
+class DoseReconciliation:
+    ordered: Decimal
+    given: Decimal
+    returned: Decimal
+    tolerance: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return self.given - self.ordered
+
+    @property
+    def within_tolerance(self) -> bool:
+        return abs(self.difference) <= self.tolerance
+
+    def describe(self) -> str:
+        gap = self.difference
+        word = "more" if gap > 0 else "less"
+        return (
+            f"{grams_text(self.given)} g given of {grams_text(self.ordered)} g ordered "
+            f"({grams_text(abs(gap))} g {word}; tolerance {grams_text(self.tolerance)} g"
+            + (f"; {grams_text(self.returned)} g returned unopened)" if self.returned else ")")
+        )
+
+
+def dose_reconciliation(session: InfusionSession) -> DoseReconciliation:
+    """Ordered against given (dispensed, or wasted after opening) and returned unopened."""
+    totals = dict(
+        session.dispenses.order_by().values_list("status").annotate(total=Sum("grams"))
+    )
+    given = sum((totals.get(status) or Decimal("0") for status in GIVEN_STATUSES), Decimal("0"))
+    products = set(session.dispenses.filter(status__in=GIVEN_STATUSES).values_list("product_id", flat=True))
+    return DoseReconciliation(
+        ordered=session.ordered_grams,
+        given=given,
+        returned=totals.get(Dispense.Status.RETURNED_TO_STOCK) or Decimal("0"),
+        tolerance=dose_tolerance(products) if products else Decimal("0"),
+    )
+
+
 @transaction.atomic
-def session_complete(*, session: InfusionSession, actor) -> InfusionSession:
+def session_complete(*, session: InfusionSession, actor, discrepancy_reason: str = "") -> InfusionSession:
     """Close the infusion, recording the grams given against the grams ordered. A brand switch
-    must have been reviewed by a pharmacist first."""
+    must have been reviewed by a pharmacist first, and a dose that differs from the order by more
+    than the tolerance (dose_tolerance) needs its reason."""
     session = _lock_session(session)
     if session.status == InfusionSession.Status.SCHEDULED:
         raise NothingDispensed(f"Session {session.pk} has not started: no vial was dispensed to it.")
@@ -250,26 +312,126 @@ def session_complete(*, session: InfusionSession, actor) -> InfusionSession:
             f"A pharmacist must acknowledge the brand switch ({switches}) before the session is completed.",
             extra={"flags": [f.pk for f in open_flags]},
         )
-    given = session.dispenses.filter(status__in=GIVEN_STATUSES).aggregate(total=Sum("grams"))["total"]
-    if not given:
+    dose = dose_reconciliation(session)
+    if not dose.given:
         raise NothingDispensed(f"Session {session.pk} has no vial dispensed to it: cancel it instead.")
-    session.grams_dispensed = given.quantize(GRAMS)
+    discrepancy_reason = (discrepancy_reason or "").strip()
+    if not dose.within_tolerance and not discrepancy_reason:
+        raise DoseDiscrepancy(
+            f"Session {session.pk}: {dose.describe()}. Say why to complete it.",
+            extra={"ordered_grams": grams_text(dose.ordered), "given_grams": grams_text(dose.given),
+                   "returned_grams": grams_text(dose.returned), "tolerance_grams": grams_text(dose.tolerance)},
+        )
+    session.grams_dispensed = dose.given.quantize(GRAMS)
     session.status = InfusionSession.Status.COMPLETED
     session.completed_at = timezone.now()
     session.completed_by = actor
+    if not dose.within_tolerance:
+        session.discrepancy_reason = discrepancy_reason
+    why = f"; dose differs: {discrepancy_reason}" if not dose.within_tolerance else ""
     return audited_save(
         session,
         actor=actor,
-        reason=f"completed: {grams_text(given)} g dispensed of {grams_text(session.ordered_grams)} g ordered",
+        reason=f"completed: {grams_text(dose.given)} g dispensed of {grams_text(session.ordered_grams)} g ordered{why}",
     )
 
 
 # --- dispensing --------------------------------------------------------------------------------
 
 
+def _granted(session: InfusionSession, product: Product | None, check: str) -> DispenseOverride | None:
+    return DispenseOverride.objects.filter(
+        session=session, product=product, check_code=check, status=DispenseOverride.Status.GRANTED
+    ).first()
+
+
+@dataclass
+class DispenseCheck:
+    """What giving this vial to this session would meet, before anything is changed: the
+    contraindications (each with the override that lets it pass, if any), the cautions to
+    acknowledge, and the dose after it."""
+
+    contraindications: list[tuple[ClinicalFinding, DispenseOverride | None]]
+    cautions: list[ClinicalFinding]
+    dose_after: DoseReconciliation
+    dose_override: DispenseOverride | None
+
+    @property
+    def exceeds_dose(self) -> bool:
+        return self.dose_after.difference > self.dose_after.tolerance
+
+    @property
+    def blocking(self) -> list[ClinicalFinding]:
+        return [finding for finding, granted in self.contraindications if granted is None]
+
+
+def dispense_check(*, session: InfusionSession, vial: Vial) -> DispenseCheck:
+    """The clinical checks and the dose check of one vial for one session (no locks, no writes):
+    the scan station shows them on the card before F6, and vial_dispense enforces them."""
+    product = vial.presentation.product
+    findings = clinical_findings(session=session, product=product)
+    dose = dose_reconciliation(session)
+    after = DoseReconciliation(
+        ordered=dose.ordered, given=dose.given + vial.presentation.grams, returned=dose.returned,
+        tolerance=dose_tolerance([product.pk]),
+    )
+    return DispenseCheck(
+        contraindications=[(f, _granted(session, product, f.check)) for f in findings if f.kind == CONTRAINDICATION],
+        cautions=[f for f in findings if f.kind == CAUTION],
+        dose_after=after,
+        dose_override=_granted(session, None, DispenseOverride.DOSE_EXCESS),
+    )
+
+
+def _enforce(check: DispenseCheck, *, session: InfusionSession, vial: Vial, acknowledged: set[str]) -> list[dict]:
+    """Refuse what the checks refuse; return what the dispense record keeps of them."""
+    product = vial.presentation.product
+    if check.blocking:
+        first = check.blocking[0]
+        raise Contraindicated(
+            f"{first.message} A pharmacist must decide before {product.brand} is given in session {session.pk}.",
+            code=first.code,
+            extra={"checks": [f.as_dict() for f in check.blocking], "session": session.pk, "product": product.pk},
+        )
+    if check.exceeds_dose and check.dose_override is None:
+        after = check.dose_after
+        raise DoseExceeded(
+            f"Vial {vial.serial} ({grams_text(vial.presentation.grams)} g) would bring session {session.pk} to "
+            f"{grams_text(after.given)} g of {grams_text(after.ordered)} g ordered: more than the smallest vial "
+            f"({grams_text(after.tolerance)} g) over. Leave it on the shelf, or ask a pharmacist to allow it.",
+            extra={"ordered_grams": grams_text(after.ordered), "grams_after": grams_text(after.given),
+                   "tolerance_grams": grams_text(after.tolerance), "session": session.pk},
+        )
+    missing = [f for f in check.cautions if f.check not in acknowledged]
+    if missing:
+        raise CautionsToAcknowledge(
+            " ".join(f.message for f in missing) + " Acknowledge to dispense.",
+            extra={"cautions": [f.as_dict() for f in missing], "session": session.pk},
+        )
+    kept = [{**f.as_dict(), "override": granted.pk} for f, granted in check.contraindications]
+    kept += [{**f.as_dict(), "acknowledged": True} for f in check.cautions]
+    if check.exceeds_dose:
+        kept.append({"check": DispenseOverride.DOSE_EXCESS, "kind": CONTRAINDICATION,
+                     "detail": check.dose_after.describe(), "override": check.dose_override.pk})
+    return kept
+
+
 @transaction.atomic
-def vial_dispense(*, session: InfusionSession, vial: Vial, actor) -> Dispense:
+def vial_dispense(
+    *,
+    session: InfusionSession,
+    vial: Vial,
+    actor,
+    acknowledged: set[str] | list[str] = (),
+    patient_mrn: str | None = None,
+) -> Dispense:
     """Give one vial to an open session. The flags this dispense raised are `dispense.flags`.
+
+    Refused, changing nothing, when: the patient identified at the bench (`patient_mrn`, from the
+    wristband or the card the technician confirmed) is not the session's; the vial may not be used
+    on the infusion day (the later of today and the scheduled date); a contraindication has no
+    pharmacist's override; the vial would overshoot the ordered dose by more than the smallest
+    vial without an override; a caution is not in `acknowledged`.
 
     Two scans of the same vial at once: both wait on the vial's row lock; the second sees it
     dispensed and is refused with `already_dispensed`. The conditional unique constraint on
@@ -277,9 +439,17 @@ def vial_dispense(*, session: InfusionSession, vial: Vial, actor) -> Dispense:
     """
     session = _lock_session(session)
     ensure_session_open(session)
+    if patient_mrn is not None and patient_mrn.strip() != session.patient.mrn:
+        raise PatientMismatch(
+            f"The patient identified ({patient_mrn.strip() or 'none'}) is not session {session.pk}'s patient "
+            f"({session.patient.name}, {session.patient.mrn}). Check the wristband and the session.",
+            extra={"session": session.pk},
+        )
     vial = lock_vial(vial.pk)
-    ensure_dispensable(vial)
+    ensure_dispensable(vial, on=session.scheduled_date)
     product = vial.presentation.product
+    checks = _enforce(dispense_check(session=session, vial=vial), session=session, vial=vial,
+                      acknowledged=set(acknowledged))
     reason = f"dispense to session {session.pk}"
 
     vial.status = Vial.Status.DISPENSED
@@ -296,6 +466,7 @@ def vial_dispense(*, session: InfusionSession, vial: Vial, actor) -> Dispense:
                 product=product,
                 grams=vial.presentation.grams,
                 dispensed_by=actor,
+                checks=checks,
             )
     except IntegrityError:
         raise AlreadyDispensed(f"Vial {vial.serial} (lot {vial.lot.lot_number}) was already dispensed.") from None
@@ -510,3 +681,73 @@ def reaction_record(
         notes=notes,
         recorded_by=actor,
     )
+
+
+# --- overrides ---------------------------------------------------------------------------------
+
+
+def _override_subject(session: InfusionSession, vial: Vial | None, check: str) -> tuple[Product | None, str]:
+    """The product an override is for and what the check says now, read from the check itself so
+    that nobody can ask to override a check that does not refuse."""
+    if vial is None:
+        raise InvalidInput("Name the vial the override is for.", code="vial_required")
+    found = dispense_check(session=session, vial=vial)
+    if check == DispenseOverride.DOSE_EXCESS:
+        if not found.exceeds_dose:
+            raise OverrideStateConflict(f"Vial {vial.serial} does not take session {session.pk} past its dose.")
+        return None, found.dose_after.describe()
+    for finding, _granted_already in found.contraindications:
+        if finding.check == check:
+            return vial.presentation.product, finding.message
+    raise OverrideStateConflict(
+        f"No contraindication {check!r} applies to {vial.presentation.product.brand} in session {session.pk}.",
+        extra={"check": check},
+    )
+
+
+@transaction.atomic
+def override_request(*, session: InfusionSession, vial: Vial, check: str, note: str = "", actor) -> DispenseOverride:
+    """A technician asks a pharmacist to decide on a refused check for this session and product."""
+    session = _lock_session(session)
+    ensure_session_open(session)
+    product, detail = _override_subject(session, vial, check)
+    existing = DispenseOverride.objects.filter(session=session, product=product, check_code=check).exclude(
+        status=DispenseOverride.Status.DECLINED).first()
+    if existing is not None:
+        return existing
+    return audited_create(
+        DispenseOverride, actor=actor, reason=f"override of {check} asked for session {session.pk}",
+        session=session, product=product, check_code=check, detail=detail, requested_by=actor,
+        request_note=(note or "").strip(),
+    )
+
+
+@transaction.atomic
+def override_decide(*, override: DispenseOverride, grant: bool, reason: str, actor) -> DispenseOverride:
+    """A pharmacist grants or declines a requested override, saying why (the reason is kept)."""
+    reason = require_reason(reason)
+    session = _lock_session(InfusionSession(pk=override.session_id))
+    override = DispenseOverride.objects.select_for_update().select_related("product").get(pk=override.pk)
+    if override.status != DispenseOverride.Status.REQUESTED:
+        decided = timezone.localtime(override.decided_at)
+        raise OverrideStateConflict(
+            f"This override was already {override.status} by {override.decided_by} on {decided:%Y-%m-%d %H:%M}.",
+            extra={"override": override.pk},
+        )
+    ensure_session_open(session)
+    override.status = DispenseOverride.Status.GRANTED if grant else DispenseOverride.Status.DECLINED
+    override.decided_by = actor
+    override.decided_at = timezone.now()
+    override.decision_reason = reason
+    verb = "granted" if grant else "declined"
+    return audited_save(override, actor=actor,
+                        reason=f"override of {override.check_code} {verb} for session {session.pk}: {reason}")
+
+
+@transaction.atomic
+def override_grant(*, session: InfusionSession, vial: Vial, check: str, reason: str, actor) -> DispenseOverride:
+    """A pharmacist at the bench decides at once: ask and grant in one act."""
+    requested = override_request(session=session, vial=vial, check=check, actor=actor)
+    if requested.status == DispenseOverride.Status.GRANTED:
+        return requested
+    return override_decide(override=requested, grant=True, reason=reason, actor=actor)

@@ -67,7 +67,7 @@ def test_only_technicians_and_pharmacists_order_start_and_cancel_sessions(role, 
 @pytest.mark.parametrize("role", ROLES)
 def test_only_technicians_and_pharmacists_dispense_pick_return_and_waste(role, client_for):
     client = client_for(role)
-    session = InfusionSessionFactory(ordered_grams=Decimal("10"))
+    session = InfusionSessionFactory(ordered_grams=Decimal("30"))
     [vial] = stock(brand("Privigen"), grams=10)
     to_return, to_waste = DispenseFactory(session=session), DispenseFactory(session=session)
 
@@ -135,7 +135,7 @@ def test_the_dispense_list_refuses_bad_filters(query, tech_client):
 @pytest.mark.parametrize("role", ROLES)
 def test_only_technicians_and_pharmacists_complete_sessions_and_record_reactions(role, client_for):
     client = client_for(role)
-    session = DispenseFactory(session__status=InfusionSession.Status.IN_PROGRESS).session
+    session = DispenseFactory(session__status=InfusionSession.Status.IN_PROGRESS, session__ordered_grams=Decimal("10")).session
     onset = (timezone.now() - timedelta(minutes=5)).isoformat()
 
     reaction = client.post(

@@ -36,7 +36,7 @@ def test_the_demo_has_a_reviewed_brand_switch_and_one_waiting_on_today_session(l
     assert acknowledged.filter(session__status=InfusionSession.Status.COMPLETED).exists()
     [waiting] = BrandSwitchFlag.objects.filter(status=BrandSwitchFlag.Status.OPEN)
     assert waiting.session.scheduled_date == local_today()
-    assert waiting.session.patient.mrn == "DEMO-1003"
+    assert waiting.session.patient.mrn == "DEMO-1001"
     assert (waiting.from_product.brand, waiting.to_product.brand) == ("Gammagard Liquid", "Octagam 10%")
 
 

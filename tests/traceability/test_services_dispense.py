@@ -284,7 +284,7 @@ def test_a_brand_given_in_the_last_infusion_alongside_another_raises_no_switch(u
 
 
 def test_two_brands_in_one_session_raise_a_mixed_flag(session, user):
-    privigen, panzyga = brand("Privigen"), brand("Panzyga", route="SC")
+    privigen, panzyga = brand("Privigen"), brand("Panzyga", route="IV_SC")
     [first] = stock(privigen)
     [second] = stock(panzyga)
     vial_dispense(session=session, vial=first, actor=user)
@@ -295,7 +295,7 @@ def test_two_brands_in_one_session_raise_a_mixed_flag(session, user):
     assert flag.kind == BrandSwitchFlag.Kind.MIXED
     assert (flag.from_product, flag.to_product) == (privigen, panzyga)
     assert flag.raised_by == dispense
-    assert {"field": "route", "from": "IV", "to": "SC"} in flag.differences
+    assert {"field": "route", "from": "IV", "to": "IV_SC"} in flag.differences
 
 
 def test_going_back_to_the_first_brand_of_a_mixed_session_raises_nothing_new(session, user):

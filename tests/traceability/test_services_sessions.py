@@ -209,7 +209,7 @@ def test_complete_is_allowed_once_the_pharmacist_acknowledged_the_switch(user):
     privigen, panzyga = brand("Privigen"), brand("Panzyga")
     patient = PatientFactory()
     completed_session(patient, privigen)
-    session = InfusionSessionFactory(patient=patient)
+    session = InfusionSessionFactory(patient=patient, ordered_grams=Decimal("10"))
     [vial] = stock(panzyga)
     vial_dispense(session=session, vial=vial, actor=user)
     with pytest.raises(ApplicationError):
