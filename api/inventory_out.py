@@ -5,11 +5,6 @@ from rest_framework import serializers
 from inventory.models import Lot, Manufacturer, Presentation, Product, StorageLocation, Vial
 
 
-class Meta:
-        model = Manufacturer
-        fields = ["id", "name"]
-
-
 class PresentationBrief(serializers.ModelSerializer):
     class Meta:
         model = Presentation

@@ -16,13 +16,13 @@ from api.serializers import validated
 from api.sessions import SessionOut
 from traceability.models import Patient
 from traceability.selectors import patient_history, patient_queryset
-from traceability.services import patient_create, patient_update
+from traceability.services import CLINICAL_PROFILE, patient_create, patient_update
 
 
 class PatientOut(serializers.ModelSerializer):
     class Meta:
         model = Patient
-        fields = ["id", "mrn", "name", "date_of_birth", "weight_kg", "iga_deficient", "allergy_notes"]
+        fields = ["id", "mrn", "name", "date_of_birth", "weight_kg", *CLINICAL_PROFILE, "allergy_notes", "gsrn"]
 
 
 class PatientIn(serializers.Serializer):
@@ -31,7 +31,15 @@ class PatientIn(serializers.Serializer):
     date_of_birth = serializers.DateField()
     weight_kg = serializers.DecimalField(max_digits=5, decimal_places=1, required=False, allow_null=True, default=None)
     iga_deficient = serializers.BooleanField(required=False, default=False)
+    anti_iga_antibodies = serializers.BooleanField(required=False, default=False)
+    renal_impairment = serializers.BooleanField(required=False, default=False)
+    thrombosis_risk = serializers.BooleanField(required=False, default=False)
+    hyperprolinaemia = serializers.BooleanField(required=False, default=False)
+    hereditary_fructose_intolerance = serializers.BooleanField(required=False, default=False)
+    maltose_sensitive_glucose_monitoring = serializers.BooleanField(required=False, default=False)
     allergy_notes = serializers.CharField(required=False, allow_blank=True, default="")
+    gsrn = serializers.CharField(required=False, allow_blank=True, default="", max_length=18,
+                                 help_text="The GS1 GSRN (AI 8018) printed on the patient's wristband, if the hospital issues them")
 
 
 class PatientUpdateIn(serializers.Serializer):
@@ -40,7 +48,14 @@ class PatientUpdateIn(serializers.Serializer):
     date_of_birth = serializers.DateField(required=False)
     weight_kg = serializers.DecimalField(max_digits=5, decimal_places=1, required=False, allow_null=True)
     iga_deficient = serializers.BooleanField(required=False)
+    anti_iga_antibodies = serializers.BooleanField(required=False)
+    renal_impairment = serializers.BooleanField(required=False)
+    thrombosis_risk = serializers.BooleanField(required=False)
+    hyperprolinaemia = serializers.BooleanField(required=False)
+    hereditary_fructose_intolerance = serializers.BooleanField(required=False)
+    maltose_sensitive_glucose_monitoring = serializers.BooleanField(required=False)
     allergy_notes = serializers.CharField(required=False, allow_blank=True)
+    gsrn = serializers.CharField(required=False, allow_blank=True, max_length=18)
 
 
 class PatientHistoryOut(serializers.Serializer):

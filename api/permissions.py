@@ -34,3 +34,6 @@ DispensePermission = capability_permission("DispensePermission", read="dispenses
 FlagPermission = capability_permission("FlagPermission", read="flags.read", write="flags.decide")
 RecallPermission = capability_permission("RecallPermission", read="recalls.read", write="recalls.change")
 HistoryPermission = capability_permission("HistoryPermission", read="history.read", write="history.read")
+OverridePermission = capability_permission("OverridePermission", read="dispenses.read", write="dispenses.change")
+OverrideDecisionPermission = capability_permission(
+    "OverrideDecisionPermission", read="overrides.decide", write="overrides.decide")

@@ -6,16 +6,17 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.inventory_out import LotOut, PresentationOut, VialOut
+from api.access import record_patient_access
+from api.inventory_out import LocationOut, LotOut, PresentationOut, VialOut
 from api.permissions import InventoryPermission, ScanPermission
 from api.serializers import validated
 from core.roles import effective_roles, roles_may
 from inventory.models import Lot
-from inventory.selectors import ScanResult, scan_lookup, vial_queryset
+from inventory.selectors import ScanResult, location_for_scan, scan_lookup, vial_queryset
 from core.text import grams_text
 from inventory.services import location_by_code, receipt_check, receipt_create
 from recalls.selectors import latest_recall_reference
-from traceability.selectors import live_dispense_id
+from traceability.selectors import live_dispense_id, open_sessions_of, patient_for_wristband
 
 
 def scan_actions(result: ScanResult, roles) -> list[str]:
@@ -50,8 +51,28 @@ class WarningOut(serializers.Serializer):
     detail = serializers.CharField()
 
 
+class ScanPatientOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    mrn = serializers.CharField()
+    name = serializers.CharField()
+    date_of_birth = serializers.DateField()
+
+
+class ScanSessionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    scheduled_date = serializers.DateField()
+    route = serializers.CharField()
+    status = serializers.CharField()
+    ordered_grams = serializers.DecimalField(max_digits=7, decimal_places=2)
+
+
 class ScanOut(serializers.Serializer):
-    gtin = serializers.CharField(source="scan.gtin")
+    """What a scan is. `kind` says which: a carton (the GS1 fields, product, lot, vial, warnings,
+    actions), a shelf label (`location`) or a patient's wristband (`patient` and their open
+    sessions for the coming week; only for roles that may see patients)."""
+
+    kind = serializers.ChoiceField(choices=["carton", "location", "patient"])
+    gtin = serializers.CharField(source="scan.gtin", allow_null=True)
     lot = serializers.CharField(source="scan.lot", allow_null=True)
     expiry = serializers.DateField(source="scan.expiry", allow_null=True)
     serial = serializers.CharField(source="scan.serial", allow_null=True)
@@ -63,6 +84,9 @@ class ScanOut(serializers.Serializer):
     actions = serializers.SerializerMethodField()
     live_dispense = serializers.SerializerMethodField(
         help_text="The dispense a dispensed vial is out on: return or waste it through this id")
+    location = LocationOut(allow_null=True)
+    patient = ScanPatientOut(allow_null=True)
+    sessions = ScanSessionOut(many=True)
 
     def get_live_dispense(self, result) -> int | None:
         return live_dispense_id(result.vial.pk) if result.dispensed else None
@@ -74,16 +98,37 @@ class ScanOut(serializers.Serializer):
         return PresentationOut(result.presentation).data if result.presentation else None
 
 
+_NOT_A_CARTON = {
+    "gtin": None, "lot": None, "expiry": None, "serial": None, "symbology": None, "product": None,
+    "lot_record": None, "vial": None, "warnings": [], "actions": [], "live_dispense": None,
+}
+
+
 class Scan(APIView):
-    """Identify a scanned carton: product, lot and vial where known, warnings and allowed actions."""
+    """What was scanned: a carton (product, lot and vial where known, warnings and the actions the
+    role allows), a shelf label, or a patient's wristband."""
 
     permission_classes = [ScanPermission]
 
     @extend_schema(request=ScanIn, responses={200: ScanOut})
     def post(self, request):
         data = validated(ScanIn, request.data)
-        result = scan_lookup(data["barcode"], recall_reference=latest_recall_reference)
-        return Response(ScanOut(result, context={"roles": effective_roles(request.user)}).data)
+        raw = data["barcode"]
+        roles = effective_roles(request.user)
+        location = location_for_scan(raw)
+        if location is not None:
+            return Response({"kind": "location", **_NOT_A_CARTON, "location": LocationOut(location).data,
+                             "patient": None, "sessions": []})
+        patient = patient_for_wristband(raw) if roles_may(roles, "patients.read") else None
+        if patient is not None:
+            sessions = list(open_sessions_of(patient))
+            record_patient_access(request, [patient.pk], via="scan-wristband")
+            return Response({"kind": "patient", **_NOT_A_CARTON, "location": None,
+                             "patient": ScanPatientOut(patient).data,
+                             "sessions": ScanSessionOut(sessions, many=True).data})
+        result = scan_lookup(raw, recall_reference=latest_recall_reference)
+        result.kind, result.location, result.patient, result.sessions = "carton", None, None, []
+        return Response(ScanOut(result, context={"roles": roles}).data)
 
 
 class ReceiptIn(serializers.Serializer):

@@ -12,16 +12,26 @@ from rest_framework.response import Response
 from api.routers import OptionalSlashRouter
 
 from api.inventory_out import ProductBrief, VialOut
-from api.access import LogsPatientAccess
+from api.access import LogsPatientAccess, record_patient_access
 from api.permissions import DispensePermission, SessionPermission
 from api.filters import IdFilter
 from api.serializers import DateTimeField, validated
+from core.text import grams_text
+from inventory.rules import dispense_refusal
 from inventory.selectors import vial_by_id, vial_from_scan
 from inventory.services import location_by_code
-from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
+from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
 from traceability.picking import pick_vials
-from traceability.selectors import GIVEN_STATUSES, dispense_queryset, flag_queryset, reaction_queryset, session_queryset
+from traceability.selectors import (
+    GIVEN_STATUSES,
+    dispense_queryset,
+    flag_queryset,
+    reaction_queryset,
+    session_queryset,
+    sessions_with_dose_discrepancy,
+)
 from traceability.services import (
+    dispense_check,
     dispense_advice,
     dispense_return_to_stock,
     dispense_waste,
@@ -81,7 +91,7 @@ class DispenseOut(serializers.ModelSerializer):
         model = Dispense
         fields = [
             "id", "session", "vial", "product", "grams", "status", "dispensed_by", "dispensed_at", "closed_reason",
-            "closed_by", "closed_at",
+            "closed_by", "closed_at", "checks",
         ]
 
 
@@ -118,8 +128,8 @@ class SessionOut(serializers.ModelSerializer):
         model = InfusionSession
         fields = [
             "id", "patient", "scheduled_date", "site", "indication", "indication_other", "dose_g_per_kg",
-            "ordered_grams", "grams_dispensed", "status", "completed_at", "completed_by", "notes", "created_at",
-            "brands", "lots", "open_flags", "dispenses", "flags", "reactions",
+            "ordered_grams", "grams_dispensed", "route", "status", "completed_at", "completed_by", "notes",
+            "discrepancy_reason", "created_at", "brands", "lots", "open_flags", "dispenses", "flags", "reactions",
         ]
 
     @staticmethod
@@ -182,20 +192,73 @@ class SessionIn(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, default="")
     ordered_grams = serializers.DecimalField(max_digits=7, decimal_places=2, required=False, allow_null=True)
     dose_g_per_kg = serializers.DecimalField(max_digits=5, decimal_places=3, required=False, allow_null=True)
+    route = serializers.ChoiceField(choices=InfusionSession.Route.choices, default=InfusionSession.Route.IV)
 
 
 class SessionReasonIn(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True, required=False, default="")
 
 
-class DispenseIn(serializers.Serializer):
-    barcode = serializers.CharField(required=False, trim_whitespace=False, help_text="The raw scan")
-    vial = serializers.IntegerField(required=False, help_text="A vial id, when it was picked rather than scanned")
+class VialRefIn(serializers.Serializer):
+    barcode = serializers.CharField(required=False, trim_whitespace=False, max_length=512, help_text="The raw scan")
+    vial = serializers.IntegerField(required=False, min_value=1, help_text="A vial id, when it was picked rather than scanned")
 
     def validate(self, data):
         if ("barcode" in data) == ("vial" in data):
             raise serializers.ValidationError("Send either a barcode or a vial id.")
         return data
+
+
+class DispenseIn(VialRefIn):
+    acknowledge = serializers.ListField(
+        child=serializers.CharField(max_length=40), required=False, default=list, max_length=20,
+        help_text="The checks of the cautions the technician saw and acknowledged (dispense-check lists them)")
+    patient_mrn = serializers.CharField(
+        required=False, max_length=32,
+        help_text="The MRN of the patient identified at the bench (wristband or confirmed card); must be the session's")
+
+
+class CompleteIn(serializers.Serializer):
+    discrepancy_reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=2000,
+        help_text="Why the grams given differ from the order beyond tolerance (required then)")
+
+
+class CheckFindingOut(serializers.Serializer):
+    check = serializers.CharField()
+    code = serializers.CharField(help_text="The error code a dispense refused on this check carries")
+    kind = serializers.ChoiceField(choices=["contraindication", "caution"])
+    detail = serializers.CharField()
+    source = serializers.CharField()
+    override = serializers.DictField(allow_null=True, help_text="{id, status} of the override for it, if any")
+
+
+class DoseOut(serializers.Serializer):
+    ordered_grams = serializers.CharField()
+    given_grams = serializers.CharField(help_text="Given after this vial, for a check; given so far, for a session")
+    returned_grams = serializers.CharField()
+    tolerance_grams = serializers.CharField()
+    within_tolerance = serializers.BooleanField()
+    exceeds = serializers.BooleanField(help_text="More than the tolerance over the order")
+    override = serializers.DictField(allow_null=True)
+
+
+class DoseDiscrepancyOut(serializers.Serializer):
+    session = serializers.IntegerField()
+    patient = SessionPatientOut()
+    scheduled_date = serializers.DateField()
+    dose = DoseOut()
+
+
+class DispenseCheckOut(serializers.Serializer):
+    session = serializers.IntegerField()
+    patient = serializers.DictField(help_text="id, mrn, name, date_of_birth: confirm before dispensing")
+    vial = VialOut()
+    refusal = serializers.DictField(allow_null=True, help_text="{code, detail} when the vial itself may not be given")
+    contraindications = CheckFindingOut(many=True)
+    cautions = CheckFindingOut(many=True)
+    dose = DoseOut()
+    ready = serializers.BooleanField(help_text="Dispensable now, once the cautions are acknowledged")
 
 
 class ReturnIn(serializers.Serializer):
@@ -234,6 +297,49 @@ class SessionFilter(django_filters.FilterSet):
         return queryset.filter(Exists(given))
 
 
+def _override_ref(override) -> dict | None:
+    return {"id": override.pk, "status": override.status} if override is not None else None
+
+
+def _dose_body(dose, *, exceeds: bool | None = None, override=None) -> dict:
+    return {
+        "ordered_grams": grams_text(dose.ordered), "given_grams": grams_text(dose.given),
+        "returned_grams": grams_text(dose.returned), "tolerance_grams": grams_text(dose.tolerance),
+        "within_tolerance": dose.within_tolerance,
+        "exceeds": dose.difference > dose.tolerance if exceeds is None else exceeds,
+        "override": _override_ref(override),
+    }
+
+
+def dispense_check_body(session: InfusionSession, vial) -> dict:
+    check = dispense_check(session=session, vial=vial)
+    refusal = dispense_refusal(vial, on=session.scheduled_date)
+    pending = {
+        (o.product_id, o.check_code): o
+        for o in DispenseOverride.objects.filter(session=session).exclude(status=DispenseOverride.Status.DECLINED)
+    }
+
+    def finding(f, granted=None):
+        override = granted or pending.get((vial.presentation.product_id, f.check))
+        return {"check": f.check, "code": f.code, "kind": f.kind, "detail": f.message, "source": f.source,
+                "override": _override_ref(override)}
+
+    dose = check.dose_after
+    dose_override = check.dose_override or pending.get((None, DispenseOverride.DOSE_EXCESS))
+    patient = session.patient
+    return {
+        "session": session.pk,
+        "patient": {"id": patient.pk, "mrn": patient.mrn, "name": patient.name,
+                    "date_of_birth": patient.date_of_birth.isoformat()},
+        "vial": vial,
+        "refusal": {"code": refusal.code, "detail": refusal.message} if refusal else None,
+        "contraindications": [finding(f, granted) for f, granted in check.contraindications],
+        "cautions": [finding(f) for f in check.cautions],
+        "dose": _dose_body(dose, exceeds=check.exceeds_dose, override=dose_override),
+        "ready": refusal is None and not check.blocking and not (check.exceeds_dose and check.dose_override is None),
+    }
+
+
 def _session(pk) -> InfusionSession:
     return get_object_or_404(InfusionSession.objects.select_related("patient"), pk=pk)
 
@@ -265,6 +371,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
             notes=data["notes"],
             ordered_grams=data.get("ordered_grams"),
             dose_g_per_kg=data.get("dose_g_per_kg"),
+            route=data["route"],
             actor=request.user,
         )
         return Response(_session_out(session.pk), status=status.HTTP_201_CREATED)
@@ -284,13 +391,39 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         session = session_cancel(session=_session(pk), reason=data["reason"], actor=request.user)
         return Response(_session_out(session.pk))
 
-    @extend_schema(request=None, responses={200: SessionOut})
+    @extend_schema(request=CompleteIn, responses={200: SessionOut})
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
         """Complete the infusion, recording grams dispensed against grams ordered. Refused while a
-        brand-switch flag is open."""
-        session = session_complete(session=_session(pk), actor=request.user)
+        brand-switch flag is open, and when the grams given differ from the order beyond tolerance
+        without a `discrepancy_reason`."""
+        data = validated(CompleteIn, request.data)
+        session = session_complete(session=_session(pk), actor=request.user,
+                                   discrepancy_reason=data["discrepancy_reason"])
         return Response(_session_out(session.pk))
+
+    @extend_schema(responses={200: DoseDiscrepancyOut(many=True)})
+    @action(detail=False, methods=["get"], url_path="dose-discrepancies", pagination_class=None, filterset_class=None)
+    def dose_discrepancies(self, request):
+        """Sessions in progress whose grams given differ from the order beyond tolerance, oldest
+        first, for the pharmacist's review."""
+        found = sessions_with_dose_discrepancy()
+        record_patient_access(request, [session.patient_id for session, _ in found])
+        body = [{"session": session.pk, "patient": session.patient, "scheduled_date": session.scheduled_date,
+                 "dose": _dose_body(dose)} for session, dose in found]
+        return Response(DoseDiscrepancyOut(body, many=True).data)
+
+    @extend_schema(request=VialRefIn, responses={200: DispenseCheckOut})
+    @action(detail=True, methods=["post"], url_path="dispense-check", permission_classes=[DispensePermission])
+    def dispense_check(self, request, pk=None):
+        """What dispensing this vial to the session would meet, changing nothing: the patient to
+        confirm, the vial's own refusal if any, contraindications (with their overrides), cautions
+        to acknowledge, and the dose after it."""
+        data = validated(VialRefIn, request.data)
+        session = _session(pk)
+        vial = vial_from_scan(data["barcode"]) if "barcode" in data else vial_by_id(data["vial"])
+        record_patient_access(request, [session.patient_id])
+        return Response(DispenseCheckOut(dispense_check_body(session, vial)).data)
 
     @extend_schema(request=DispenseIn, responses={201: DispenseResultOut})
     @action(detail=True, methods=["post"], permission_classes=[DispensePermission])
@@ -299,7 +432,8 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         data = validated(DispenseIn, request.data)
         session = _session(pk)
         vial = vial_from_scan(data["barcode"]) if "barcode" in data else vial_by_id(data["vial"])
-        dispense = vial_dispense(session=session, vial=vial, actor=request.user)
+        dispense = vial_dispense(session=session, vial=vial, actor=request.user, acknowledged=data["acknowledge"],
+                                 patient_mrn=data.get("patient_mrn"))
         flags = list(flag_queryset().filter(raised_by=dispense).order_by("pk"))
         body = {
             "dispense": DispenseOut(dispense_queryset().get(pk=dispense.pk)).data,

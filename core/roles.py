@@ -18,6 +18,7 @@ names and the capability table below; none of them spells a role out again.
 | dispenses.change  | yes        | yes        |                    |         |
 | flags.read        | yes        | yes        |                    | yes     |
 | flags.decide      |            | yes        |                    |         |
+| overrides.decide  |            | yes        |                    |         |
 | recalls.read      |            | yes        | yes                | yes     |
 | recalls.change    |            | yes        | yes                |         |
 | history.read      |            |            |                    | yes     |
@@ -60,6 +61,7 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "dispenses.change": STOCK_ROLES,
     "flags.read": (TECHNICIAN, PHARMACIST, AUDITOR),
     "flags.decide": (PHARMACIST,),
+    "overrides.decide": (PHARMACIST,),
     "recalls.read": (PHARMACIST, RECALL_COORDINATOR, AUDITOR),
     "recalls.change": (PHARMACIST, RECALL_COORDINATOR),
     "history.read": (AUDITOR,),

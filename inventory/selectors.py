@@ -43,6 +43,12 @@ def locations_for_placing() -> list[StorageLocation]:
     return sorted(locations, key=lambda location: (PLACING_ORDER.index(location.kind), location.name))
 
 
+def location_for_scan(raw: str) -> StorageLocation | None:
+    """The active location whose shelf label this scan is (the code, as printed in Code 128)."""
+    code = (raw or "").strip()
+    return StorageLocation.objects.filter(code=code, active=True).first() if code else None
+
+
 def product_queryset() -> QuerySet[Product]:
     return Product.objects.select_related("manufacturer").prefetch_related("presentations")
 

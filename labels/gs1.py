@@ -90,6 +90,14 @@ def gtin_check_digit(body: str) -> str:
     return str(gs1_standard_check_digit(body))
 
 
+def has_valid_check_digit(value: str) -> bool:
+    """Whether a GS1 key of digits (GTIN, GSRN, GLN, SSCC) ends in its mod-10 check digit."""
+    return (
+        isinstance(value, str) and len(value) > 1 and value.isascii() and value.isdigit()
+        and gtin_check_digit(value[:-1]) == value[-1]
+    )
+
+
 def is_valid_gtin(value: str) -> bool:
     return (
         isinstance(value, str)
@@ -183,6 +191,20 @@ def looks_like_scan(text: str) -> bool:
         or text[:8].lower().startswith(("http://", "https://"))
         or _LOOKS_LIKE_ELEMENT_STRING.match(text) is not None
     )
+
+
+def gsrn_from_scan(raw: str) -> str | None:
+    """The GSRN of a patient's wristband (AI 8018, GSRN - recipient), from a GS1-128 or DataMatrix
+    scan or its parenthesised form; None for anything else."""
+    text = (raw or "").strip()
+    if "8018" not in text:
+        return None
+    import biip
+
+    result = biip.parse(text.replace("(8018)", "8018", 1) if text.startswith("(8018)") else text)
+    message = result.gs1_message
+    element = message.element_strings.get(ai="8018") if message is not None else None
+    return element.value if element is not None else None
 
 
 def parse_scan(raw: str) -> ScanData:

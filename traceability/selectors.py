@@ -1,12 +1,16 @@
 """Reads for patients, sessions and flags, written once with their joins so query counts stay flat."""
 
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Min, Prefetch, QuerySet, Sum
 
-from inventory.models import Product, local_today
-from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
+from core.text import grams_text
+from inventory.models import Presentation, Product, Vial, local_today
+from labels.gs1 import gsrn_from_scan
+from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
 
 # What a patient was given: a vial returned unopened to stock was not.
 GIVEN_STATUSES = (Dispense.Status.DISPENSED, Dispense.Status.WASTED)
@@ -37,6 +41,12 @@ def flag_queryset() -> QuerySet[BrandSwitchFlag]:
     )
 
 
+def override_queryset() -> QuerySet[DispenseOverride]:
+    return DispenseOverride.objects.select_related(
+        "session__patient", "product__manufacturer", "requested_by", "decided_by"
+    ).order_by("-requested_at", "-id")
+
+
 def reaction_queryset() -> QuerySet[AdverseReaction]:
     return AdverseReaction.objects.select_related("recorded_by")
 
@@ -61,6 +71,95 @@ def live_dispense_id(vial_id: int) -> int | None:
     return (
         Dispense.objects.filter(vial_id=vial_id, status=Dispense.Status.DISPENSED).values_list("pk", flat=True).first()
     )
+
+
+def patient_for_wristband(raw: str) -> Patient | None:
+    """The patient a wristband names: its GS1 GSRN (AI 8018), or the MRN printed as a Code 128."""
+    gsrn = gsrn_from_scan(raw)
+    if gsrn is not None:
+        return Patient.objects.filter(gsrn=gsrn).first()
+    mrn = (raw or "").strip()
+    return Patient.objects.filter(mrn=mrn).first() if mrn else None
+
+
+def open_sessions_of(patient: Patient, *, days_ahead: int = 7) -> QuerySet[InfusionSession]:
+    """The patient's open sessions up to a week ahead (today's first), for the scan station."""
+    today = local_today()
+    return (
+        InfusionSession.objects.filter(patient=patient, status__in=InfusionSession.OPEN_STATUSES,
+                                       scheduled_date__lte=today + timedelta(days=days_ahead))
+        .select_related("patient")
+        .order_by("scheduled_date", "pk")
+    )
+
+
+def dose_tolerance(product_ids) -> Decimal:
+    """How far the grams given may stray from the grams ordered: the smallest vial of these
+    products on a shelf now (the smallest step a dose can be made up in), or, with none on a
+    shelf, the smallest in the catalog."""
+    in_stock = (
+        Presentation.objects.filter(product_id__in=product_ids, vials__status=Vial.Status.IN_STOCK)
+        .aggregate(smallest=Min("grams"))["smallest"]
+    )
+    if in_stock is not None:
+        return in_stock
+    return Presentation.objects.filter(product_id__in=product_ids).aggregate(smallest=Min("grams"))["smallest"] or Decimal("0")
+
+
+@dataclass(frozen=True)
+class DoseReconciliation:
+    ordered: Decimal
+    given: Decimal
+    returned: Decimal
+    tolerance: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return self.given - self.ordered
+
+    @property
+    def within_tolerance(self) -> bool:
+        return abs(self.difference) <= self.tolerance
+
+    def describe(self) -> str:
+        gap = self.difference
+        word = "more" if gap > 0 else "less"
+        return (
+            f"{grams_text(self.given)} g given of {grams_text(self.ordered)} g ordered "
+            f"({grams_text(abs(gap))} g {word}; tolerance {grams_text(self.tolerance)} g"
+            + (f"; {grams_text(self.returned)} g returned unopened)" if self.returned else ")")
+        )
+
+
+def dose_reconciliation(session: InfusionSession) -> DoseReconciliation:
+    """Ordered against given (dispensed, or wasted after opening) and returned unopened."""
+    totals = dict(
+        session.dispenses.order_by().values_list("status").annotate(total=Sum("grams"))
+    )
+    given = sum((totals.get(status) or Decimal("0") for status in GIVEN_STATUSES), Decimal("0"))
+    products = set(session.dispenses.filter(status__in=GIVEN_STATUSES).values_list("product_id", flat=True))
+    return DoseReconciliation(
+        ordered=session.ordered_grams,
+        given=given,
+        returned=totals.get(Dispense.Status.RETURNED_TO_STOCK) or Decimal("0"),
+        tolerance=dose_tolerance(products) if products else Decimal("0"),
+    )
+
+
+def sessions_with_dose_discrepancy() -> list[tuple[InfusionSession, DoseReconciliation]]:
+    """Sessions in progress up to today whose grams given differ from the order beyond tolerance,
+    oldest first: the pharmacist's review list (each settles at completion with a reason)."""
+    sessions = (
+        InfusionSession.objects.filter(status=InfusionSession.Status.IN_PROGRESS, scheduled_date__lte=local_today())
+        .select_related("patient")
+        .order_by("scheduled_date", "pk")
+    )
+    found = []
+    for session in sessions:
+        dose = dose_reconciliation(session)
+        if not dose.within_tolerance:
+            found.append((session, dose))
+    return found
 
 
 def todays_open_sessions() -> QuerySet[InfusionSession]:

@@ -20,6 +20,7 @@ from inventory.exceptions import AlreadyDispensed
 from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
 from inventory.rules import ensure_dispensable
 from inventory.services import lock_vial, place_vial, require_reason
+from labels.gs1 import has_valid_check_digit as is_valid_gtin_like
 from traceability.clinical import CAUTION, CONTRAINDICATION, ClinicalFinding, clinical_findings
 from traceability.exceptions import (
     CautionsToAcknowledge,
@@ -43,7 +44,7 @@ from traceability.exceptions import (
     WeightUnknown,
 )
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
-from traceability.selectors import GIVEN_STATUSES, current_products
+from traceability.selectors import GIVEN_STATUSES, DoseReconciliation, current_products, dose_reconciliation, dose_tolerance
 
 GRAMS = Decimal("0.01")
 MAX_ORDERED_GRAMS = Decimal("99999.99")
@@ -54,7 +55,11 @@ SWITCH_FIELDS = ("excipient", "iga_ug_per_ml", "concentration_pct", "route")
 
 # --- patients ----------------------------------------------------------------------------------
 
-PATIENT_FIELDS = ("mrn", "name", "date_of_birth", "weight_kg", "iga_deficient", "allergy_notes")
+CLINICAL_PROFILE = (
+    "iga_deficient", "anti_iga_antibodies", "renal_impairment", "thrombosis_risk", "hyperprolinaemia",
+    "hereditary_fructose_intolerance", "maltose_sensitive_glucose_monitoring",
+)
+PATIENT_FIELDS = ("mrn", "name", "date_of_birth", "weight_kg", *CLINICAL_PROFILE, "allergy_notes", "gsrn")
 
 
 def _check_patient_fields(fields: dict) -> None:
@@ -65,6 +70,9 @@ def _check_patient_fields(fields: dict) -> None:
     weight = fields.get("weight_kg")
     if weight is not None and weight <= 0:
         raise InvalidInput("Weight must be more than 0 kg.", code="invalid_weight")
+    gsrn = fields.get("gsrn")
+    if gsrn and not (len(gsrn) == 18 and gsrn.isascii() and gsrn.isdigit() and is_valid_gtin_like(gsrn)):
+        raise InvalidInput(f"{gsrn!r} is not a GSRN (18 digits with a GS1 check digit).", code="invalid_gsrn")
     born = fields.get("date_of_birth")
     if born is not None and not (EARLIEST_BIRTH <= born <= local_today()):
         raise InvalidInput(
@@ -106,17 +114,22 @@ def patient_create(
     name: str,
     date_of_birth: date,
     weight_kg: Decimal | None = None,
-    iga_deficient: bool = False,
     allergy_notes: str = "",
+    gsrn: str = "",
     actor,
+    **profile: bool,
 ) -> Patient:
+    unknown = set(profile) - set(CLINICAL_PROFILE)
+    if unknown:
+        raise InvalidInput(f"Unknown patient field(s): {', '.join(sorted(unknown))}.")
     fields = dict(
         mrn=mrn.strip(),
         name=name.strip(),
         date_of_birth=date_of_birth,
         weight_kg=weight_kg,
-        iga_deficient=iga_deficient,
         allergy_notes=allergy_notes,
+        gsrn=(gsrn or "").strip(),
+        **profile,
     )
     _check_patient_fields(fields)
     if Patient.objects.filter(mrn=fields["mrn"]).exists():
@@ -135,6 +148,8 @@ def patient_update(*, patient: Patient, actor, **changes) -> Patient:
         changes["mrn"] = (changes["mrn"] or "").strip()
     if "name" in changes:
         changes["name"] = (changes["name"] or "").strip()
+    if "gsrn" in changes:
+        changes["gsrn"] = (changes["gsrn"] or "").strip()
     _check_patient_fields(changes)
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     changed = [name for name, value in changes.items() if getattr(patient, name) != value]
@@ -174,6 +189,7 @@ def session_create(
     site: str = "",
     indication_other: str = "",
     notes: str = "",
+    route: str = InfusionSession.Route.IV,
     actor,
 ) -> InfusionSession:
     """Order an infusion. The dose is given in grams, or in g/kg and then multiplied by the
@@ -182,6 +198,8 @@ def session_create(
         raise InvalidDose("Give the dose either in grams or in g/kg (one of the two).")
     if indication not in InfusionSession.Indication.values:
         raise InvalidInput(f"Unknown indication {indication!r}.", code="invalid_indication")
+    if route not in InfusionSession.Route.values:
+        raise InvalidInput(f"Unknown route {route!r}; use IV or SC.", code="invalid_route")
     _check_scheduled_date(scheduled_date)
     if indication == InfusionSession.Indication.OTHER and not indication_other.strip():
         raise InvalidInput("Name the indication when it is 'other'.", code="indication_other_required")
@@ -209,6 +227,7 @@ def session_create(
         dose_g_per_kg=dose_g_per_kg,
         ordered_grams=ordered_grams,
         notes=notes,
+        route=route,
     )
 
 
@@ -237,59 +256,6 @@ def session_cancel(*, session: InfusionSession, reason: str, actor) -> InfusionS
         )
     session.status = InfusionSession.Status.CANCELLED
     return audited_save(session, actor=actor, reason=f"cancelled: {reason}")
-
-
-def dose_tolerance(product_ids) -> Decimal:
-    """How far the grams given may stray from the grams ordered: the smallest vial of these
-    products on a shelf now (the smallest step a dose can be made up in), or, with none on a
-    shelf, the smallest in the catalog."""
-    in_stock = (
-        Presentation.objects.filter(product_id__in=product_ids, vials__status=Vial.Status.IN_STOCK)
-        .aggregate(smallest=Min("grams"))["smallest"]
-    )
-    if in_stock is not None:
-        return in_stock
-    return Presentation.objects.filter(product_id__in=product_ids).aggregate(smallest=Min("grams"))["smallest"] or Decimal("0")
-
-
-@dataclass(frozen=True)
-class DoseReconciliation:
-    ordered: Decimal
-    given: Decimal
-    returned: Decimal
-    tolerance: Decimal
-
-    @property
-    def difference(self) -> Decimal:
-        return self.given - self.ordered
-
-    @property
-    def within_tolerance(self) -> bool:
-        return abs(self.difference) <= self.tolerance
-
-    def describe(self) -> str:
-        gap = self.difference
-        word = "more" if gap > 0 else "less"
-        return (
-            f"{grams_text(self.given)} g given of {grams_text(self.ordered)} g ordered "
-            f"({grams_text(abs(gap))} g {word}; tolerance {grams_text(self.tolerance)} g"
-            + (f"; {grams_text(self.returned)} g returned unopened)" if self.returned else ")")
-        )
-
-
-def dose_reconciliation(session: InfusionSession) -> DoseReconciliation:
-    """Ordered against given (dispensed, or wasted after opening) and returned unopened."""
-    totals = dict(
-        session.dispenses.order_by().values_list("status").annotate(total=Sum("grams"))
-    )
-    given = sum((totals.get(status) or Decimal("0") for status in GIVEN_STATUSES), Decimal("0"))
-    products = set(session.dispenses.filter(status__in=GIVEN_STATUSES).values_list("product_id", flat=True))
-    return DoseReconciliation(
-        ordered=session.ordered_grams,
-        given=given,
-        returned=totals.get(Dispense.Status.RETURNED_TO_STOCK) or Decimal("0"),
-        tolerance=dose_tolerance(products) if products else Decimal("0"),
-    )
 
 
 @transaction.atomic
@@ -621,7 +587,8 @@ def flag_acknowledge(*, flag: BrandSwitchFlag, reason: str, reason_text: str = "
     )
     if flag.status == BrandSwitchFlag.Status.ACKNOWLEDGED:
         raise FlagAlreadyAcknowledged(
-            f"This brand switch was already acknowledged by {flag.acknowledged_by} on {flag.acknowledged_at:%Y-%m-%d %H:%M}.",
+            f"This brand switch was already acknowledged by {flag.acknowledged_by} on "
+            f"{timezone.localtime(flag.acknowledged_at):%Y-%m-%d %H:%M}.",
             extra={"flag": flag.pk},
         )
     flag.status = BrandSwitchFlag.Status.ACKNOWLEDGED
