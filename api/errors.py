@@ -19,12 +19,22 @@ from api.parsers import RequestTooLarge
 from core.errors import ApplicationError
 
 API_PREFIX = "/api/"
+UNREADABLE_SCAN = (
+    "This is not a barcode we can read. Scan the carton's GS1 DataMatrix (or its GS1-128), "
+    "a shelf label or a wristband; if it still fails, type the lot number or call the pharmacist."
+)
 
 
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         # `code` and `detail` are the contract: extra context never overrides them.
         body = {"code": exc.code, "detail": exc.message}
+        if exc.code == "invalid_barcode":
+            # The parser says what is wrong in its own terms; a person at the bench needs to
+            # know what to do. The parser's words stay, as `technical`, for whoever fixes it.
+            index = exc.extra.get("scan_index")
+            plain = UNREADABLE_SCAN if index is None else f"Scan {index + 1}: {UNREADABLE_SCAN}"
+            body = {"code": exc.code, "detail": plain, "technical": exc.message}
         body.update((key, value) for key, value in exc.extra.items() if key not in body)
         return Response(body, status=exc.status)
     if isinstance(exc, DjangoValidationError):

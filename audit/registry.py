@@ -18,7 +18,7 @@ from core.text import grams_text
 from core.roles import primary_role, remember_roles
 from audit.models import ExportEvent, ExportJob
 from inventory.models import Lot, Manufacturer, Presentation, Product, StorageLocation, Vial
-from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
+from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
 from recalls.models import NotificationTask, Recall, RecallLot
 
 User = get_user_model()
@@ -226,6 +226,10 @@ _KNOWN = [
     AuditedModel("sessions", "Sessions", InfusionSession, _label_session),
     AuditedModel("dispenses", "Dispenses", Dispense, _label_dispense),
     AuditedModel("flags", "Brand-switch flags", BrandSwitchFlag, _label_flag),
+    AuditedModel(
+        "overrides", "Dispense overrides", DispenseOverride,
+        lambda s, labels: f"override of {s['check_code']} for session {s['session_id']} ({s['status']})",
+    ),
     AuditedModel("reactions", "Reactions", AdverseReaction, _label_reaction),
     AuditedModel("recalls", "Recalls", Recall, lambda s, labels: f"recall {s['reference']}"),
     AuditedModel("recall_lots", "Recall lots", RecallLot, _label_recall_lot),

@@ -6,4 +6,5 @@ app_name = "web"
 urlpatterns = [
     path("scan/", views.scan_station, name="scan"),
     path("recall/", views.recall_lookup, name="recall"),
+    path("review/", views.review, name="review"),
 ]

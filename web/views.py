@@ -6,10 +6,16 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from audit.services import patient_access_record
-from core.roles import effective_roles, roles_may
+from core.roles import ROLE_WORDS, effective_roles, roles_may
 from inventory.models import local_today
 from inventory.selectors import locations_for_placing
+from traceability.models import BrandSwitchFlag
 from traceability.selectors import todays_open_sessions
+
+
+def _words(roles) -> list[str]:
+    """Roles as a person reads them, for the top bar."""
+    return [ROLE_WORDS.get(role, role) for role in sorted(roles)]
 
 
 @login_required
@@ -21,9 +27,10 @@ def scan_station(request):
     patient_access_record(user=request.user, patient_ids=[s.patient_id for s in sessions], via="scan-station",
                           request=request)
     context = {
-        "roles": sorted(roles),
+        "roles": _words(roles),
         "can_handle_stock": roles_may(roles, "stock.change"),
         "can_decide_lots": roles_may(roles, "lots.decide"),
+        "can_review": roles_may(roles, "overrides.decide"),
         "locations": locations_for_placing(),
         "sessions": sessions,
         "today": local_today(),
@@ -36,9 +43,25 @@ def scan_station(request):
 def recall_lookup(request):
     roles = effective_roles(request.user)
     context = {
-        "roles": sorted(roles),
+        "roles": _words(roles),
         "can_look_up": roles_may(roles, "recalls.read"),
         "can_manage_recalls": roles_may(roles, "recalls.change"),
         "initial_lot": request.GET.get("lot", "").strip(),
     }
     return render(request, "web/recall.html", context, status=200 if context["can_look_up"] else 403)
+
+
+@login_required
+@ensure_csrf_cookie
+def review(request):
+    """The pharmacist's review: open brand-switch flags, override requests and dose discrepancies,
+    each decided here through the API, with the reasons listed."""
+    roles = effective_roles(request.user)
+    allowed = roles_may(roles, "overrides.decide")
+    context = {
+        "roles": _words(roles),
+        "allowed": allowed,
+        "flag_reasons": [{"value": value, "label": label[:1].upper() + label[1:]}
+                         for value, label in BrandSwitchFlag.Reason.choices],
+    }
+    return render(request, "web/review.html", context, status=200 if allowed else 403)

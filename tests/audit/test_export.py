@@ -30,6 +30,7 @@ SHEETS = [
     "Sessions",
     "Dispenses",
     "Brand-switch flags",
+    "Dispense overrides",
     "Reactions",
     "Recalls",
     "Recall lots",

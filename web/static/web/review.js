@@ -1,0 +1,112 @@
+// The pharmacist's review: three lists, each item decided in place through the JSON API, with the
+// reason typed beside it. The page keeps no rules: the API says what is open and refuses what is not.
+(function () {
+  "use strict";
+  const api = window.IvigApi.call;
+  const $ = (id) => document.getElementById(id);
+  const reasons = JSON.parse($("flag-reasons").textContent);
+
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([k, v]) => {
+      if (k === "class") node.className = v; else if (k === "text") node.textContent = v; else node.setAttribute(k, v);
+    });
+    (children || []).forEach((c) => node.appendChild(typeof c === "string" ? document.createTextNode(c) : c));
+    return node;
+  }
+
+  function message(text, colour) { window.IvigApi.message(text, colour); }
+
+  function who(p) { return p.name + " · MRN " + p.mrn; }
+
+  function empty(box, text) { box.appendChild(el("p", { class: "hint", text })); }
+
+  async function loadOverrides() {
+    const box = $("overrides");
+    box.innerHTML = "";
+    const result = await api("GET", "/api/overrides/?status=requested");
+    if (!result.ok) { message(result.data.detail, "red"); return; }
+    const rows = result.data.results;
+    $("overrides-count").textContent = "(" + rows.length + ")";
+    if (!rows.length) empty(box, "Nothing waiting.");
+    rows.forEach((o) => {
+      const reason = el("input", { placeholder: "Your reason (kept with the decision)", "aria-label": "Reason for override " + o.id });
+      const grant = el("button", { type: "button", class: "primary", text: "Grant" });
+      const decline = el("button", { type: "button", text: "Decline" });
+      const decide = async (verb) => {
+        const res = await api("POST", "/api/overrides/" + o.id + "/" + verb, { reason: reason.value });
+        if (!res.ok) { message(res.data.detail, "red"); return; }
+        message("Override " + (verb === "grant" ? "granted" : "declined") + " for " + who(o.patient) + ".", "green");
+        loadOverrides();
+      };
+      grant.addEventListener("click", () => decide("grant"));
+      decline.addEventListener("click", () => decide("decline"));
+      box.appendChild(el("div", { class: "item", "data-override": String(o.id) }, [
+        el("div", { class: "what", text: who(o.patient) + " · session " + o.session + " (" + o.scheduled_date + ")" +
+          (o.product ? " · " + o.product.brand : "") }),
+        el("div", { text: o.check_code.replace(/_/g, " ") + ": " + o.detail }),
+        o.request_note ? el("div", { class: "hint", text: "Note from " + o.requested_by + ": " + o.request_note }) : el("span"),
+        el("div", { class: "decide" }, [el("span", { text: "Asked by " + o.requested_by }), reason, grant, decline]),
+      ]));
+    });
+  }
+
+  async function loadFlags() {
+    const box = $("flags");
+    box.innerHTML = "";
+    const result = await api("GET", "/api/flags/?open=true");
+    if (!result.ok) { message(result.data.detail, "red"); return; }
+    const rows = result.data.results;
+    $("flags-count").textContent = "(" + rows.length + ")";
+    if (!rows.length) empty(box, "No brand switch waiting.");
+    rows.forEach((f) => {
+      const select = el("select", { "aria-label": "Reason for flag " + f.id }, reasons.map((r) => el("option", { value: r.value, text: r.label })));
+      const text = el("input", { placeholder: "In a few words (required for other)", "aria-label": "Reason text for flag " + f.id });
+      const ack = el("button", { type: "button", class: "primary", text: "Acknowledge" });
+      ack.addEventListener("click", async () => {
+        const res = await api("POST", "/api/flags/" + f.id + "/acknowledge", { reason: select.value, reason_text: text.value });
+        if (!res.ok) { message(res.data.detail, "red"); return; }
+        message("Brand switch acknowledged for " + who(f.patient) + ".", "green");
+        loadFlags();
+      });
+      const differences = (f.differences || []).map((d) => d.field.replace(/_/g, " ") + ": " + d.from + " → " + d.to).join("; ");
+      box.appendChild(el("div", { class: "item", "data-flag": String(f.id) }, [
+        el("div", { class: "what", text: who(f.patient) + " · " + f.from_product.brand + " → " + f.to_product.brand }),
+        el("div", { text: f.advice }),
+        differences ? el("div", { class: "hint", text: "Differs in " + differences }) : el("span"),
+        el("div", { class: "decide" }, [select, text, ack]),
+      ]));
+    });
+  }
+
+  async function loadDoses() {
+    const box = $("doses");
+    box.innerHTML = "";
+    const result = await api("GET", "/api/sessions/dose-discrepancies");
+    if (!result.ok) { message(result.data.detail, "red"); return; }
+    const rows = result.data;
+    $("doses-count").textContent = "(" + rows.length + ")";
+    if (!rows.length) empty(box, "No session differs from its order.");
+    rows.forEach((row) => {
+      const d = row.dose;
+      const reason = el("input", { placeholder: "Why the dose differs", "aria-label": "Reason for session " + row.session });
+      const complete = el("button", { type: "button", class: "primary", text: "Complete with this reason" });
+      complete.addEventListener("click", async () => {
+        const res = await api("POST", "/api/sessions/" + row.session + "/complete", { discrepancy_reason: reason.value });
+        if (!res.ok) { message(res.data.detail, "red"); return; }
+        message("Session " + row.session + " completed.", "green");
+        loadDoses();
+      });
+      box.appendChild(el("div", { class: "item", "data-session": String(row.session) }, [
+        el("div", { class: "what", text: who(row.patient) + " · session " + row.session + " (" + row.scheduled_date + ")" }),
+        el("div", { text: d.given_grams + " g given of " + d.ordered_grams + " g ordered; " + d.returned_grams +
+          " g returned unopened; tolerance " + d.tolerance_grams + " g." }),
+        el("div", { class: "decide" }, [el("span"), reason, complete]),
+      ]));
+    });
+  }
+
+  loadOverrides();
+  loadFlags();
+  loadDoses();
+})();
