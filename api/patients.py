@@ -4,13 +4,19 @@ and update them. A user in no role sees nothing."""
 import django_filters
 from django.db.models import Q
 from django.urls import include, path
-from drf_spectacular.utils import extend_schema
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.views import APIView
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from api.routers import OptionalSlashRouter
 
-from api.access import LogsPatientAccess
+from api.access import LogsPatientAccess, record_patient_access
+from api.labels import LabelNegotiation
+from labels.wristband import WRISTBAND_FORMATS, render_wristband
 from api.permissions import PatientPermission
 from api.serializers import validated
 from api.sessions import SessionOut
@@ -113,3 +119,34 @@ router = OptionalSlashRouter()
 # Accept paths with and without the trailing slash (`/sessions/1/dispenses` as in the docs).
 router.register("patients", PatientViewSet, basename="patient")
 urlpatterns = [path("", include(router.urls))]
+
+
+class WristbandFormatIn(serializers.Serializer):
+    format = serializers.ChoiceField(choices=WRISTBAND_FORMATS, default="png")
+
+
+class Wristband(APIView):
+    """The patient's wristband label: a GS1-128 of the GSRN (AI 8018) where the hospital issues
+    them, else a Code 128 of the MRN, with the name, MRN and date of birth in words. Scanning it at
+    the scan station identifies the patient."""
+
+    permission_classes = [PatientPermission]
+    content_negotiation_class = LabelNegotiation
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=list(WRISTBAND_FORMATS), description="png (default), pdf or zpl")],
+        responses={(200, "*/*"): OpenApiTypes.BINARY},
+    )
+    def get(self, request, pk: int):
+        fmt = validated(WristbandFormatIn, request.query_params)["format"]
+        patient = get_object_or_404(patient_queryset(), pk=pk)
+        record_patient_access(request, [patient.pk])
+        content, content_type = render_wristband(
+            mrn=patient.mrn, name=patient.name, date_of_birth=patient.date_of_birth, gsrn=patient.gsrn, fmt=fmt
+        )
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'inline; filename="wristband-{patient.pk}.{fmt}"'
+        return response
+
+
+urlpatterns.append(path("patients/<int:pk>/wristband", Wristband.as_view(), name="patient-wristband"))

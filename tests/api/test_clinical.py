@@ -118,8 +118,8 @@ def test_a_wristband_scan_names_the_patient_and_their_open_sessions(tech_client,
 
 
 def test_a_gsrn_wristband_scan_names_its_patient(tech_client):
-    patient = PatientFactory(gsrn="095011010000000019")
-    response = tech_client.post("/api/scan", {"barcode": "]C18018095011010000000019"})
+    patient = PatientFactory(gsrn="095011010000000018")
+    response = tech_client.post("/api/scan", {"barcode": "]C18018095011010000000018"})
     assert response.json()["kind"] == "patient" and response.json()["patient"]["id"] == patient.pk
 
 
@@ -147,3 +147,46 @@ def test_completion_with_a_shortfall_needs_a_discrepancy_reason(tech_client):
     done = tech_client.post(f"/api/sessions/{session.pk}/complete", {"discrepancy_reason": "stopped early"})
     assert done.status_code == 200 and done.json()["discrepancy_reason"] == "stopped early"
     assert tech_client.get("/api/sessions/dose-discrepancies").json() == []
+
+
+# --- wristbands ---------------------------------------------------------------------------------
+
+
+def _decoded(png: bytes) -> list[str]:
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    return [result.text for result in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+
+
+def test_a_wristband_carries_the_mrn_as_code_128_and_scans_back_to_the_patient(tech_client, session):
+    response = tech_client.get(f"/api/patients/{session.patient_id}/wristband?format=png")
+
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    [text] = _decoded(response.content)
+    assert text == "DEMO-1003"
+    assert tech_client.post("/api/scan", {"barcode": text}).json()["patient"]["id"] == session.patient_id
+
+
+def test_a_wristband_of_a_patient_with_a_gsrn_is_a_gs1_128_of_ai_8018(tech_client):
+    patient = PatientFactory(gsrn="095011010000000018")
+    response = tech_client.get(f"/api/patients/{patient.pk}/wristband")
+    [text] = _decoded(response.content)
+    assert text.replace("(", "").replace(")", "") == "8018095011010000000018"  # zxing reads GS1 as HRI
+    assert tech_client.post("/api/scan", {"barcode": text}).json()["patient"]["id"] == patient.pk
+
+
+@pytest.mark.parametrize("fmt, content_type", [("pdf", "application/pdf"), ("zpl", "application/x-zpl")])
+def test_a_wristband_prints_as_pdf_and_zpl(tech_client, session, fmt, content_type):
+    response = tech_client.get(f"/api/patients/{session.patient_id}/wristband?format={fmt}")
+    assert response.status_code == 200 and response["Content-Type"].startswith(content_type.split(";")[0])
+    assert b"DEMO-1003" in response.content or fmt == "pdf"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_roles_that_read_patients_print_wristbands(role, client_for, session):
+    response = client_for(role).get(f"/api/patients/{session.patient_id}/wristband")
+    assert response.status_code == expected_status(
+        role, {"technician", "pharmacist", "auditor", "recall_coordinator"}, 200)
