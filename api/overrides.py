@@ -15,8 +15,7 @@ from api.inventory_out import ProductBrief
 from api.permissions import OverrideDecisionPermission, OverridePermission
 from api.routers import OptionalSlashRouter
 from api.serializers import validated
-from api.sessions import SessionPatientOut, _session, _user
-from inventory.selectors import vial_by_id, vial_from_scan
+from api.sessions import SessionPatientOut, _session, _user, vial_from
 from traceability.models import DispenseOverride
 from traceability.selectors import override_queryset
 from traceability.services import override_decide, override_request
@@ -78,7 +77,7 @@ class OverrideViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveM
         """Ask a pharmacist to decide on a refused check for this session and the scanned vial's product."""
         data = validated(OverrideRequestIn, request.data)
         session = _session(data["session"])
-        vial = vial_from_scan(data["barcode"]) if "barcode" in data else vial_by_id(data["vial"])
+        vial = vial_from(data, request)
         override = override_request(session=session, vial=vial, check=data["check"], note=data["note"], actor=request.user)
         return Response(OverrideOut(override_queryset().get(pk=override.pk)).data, status=status.HTTP_201_CREATED)
 

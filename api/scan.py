@@ -14,7 +14,7 @@ from core.roles import effective_roles, roles_may
 from inventory.models import Lot
 from inventory.selectors import ScanResult, location_for_scan, scan_lookup, vial_queryset
 from core.text import grams_text
-from inventory.services import location_by_code, receipt_check, receipt_create
+from inventory.services import location_by_code, receipt_check, receipt_create, suspect_scan_record
 from recalls.selectors import latest_recall_reference
 from traceability.selectors import live_dispense_id, open_sessions_of, patient_for_wristband
 
@@ -127,6 +127,8 @@ class Scan(APIView):
                              "patient": ScanPatientOut(patient).data,
                              "sessions": ScanSessionOut(sessions, many=True).data})
         result = scan_lookup(raw, recall_reference=latest_recall_reference)
+        if result.suspect is not None:
+            suspect_scan_record(raw=raw, suspect=result.suspect, actor=request.user)
         result.kind, result.location, result.patient, result.sessions = "carton", None, None, []
         return Response(ScanOut(result, context={"roles": roles}).data)
 

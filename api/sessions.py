@@ -2,7 +2,7 @@
 adverse reactions. Everyone with a need reads; technicians and pharmacists act."""
 
 import django_filters
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -13,12 +13,14 @@ from api.routers import OptionalSlashRouter
 
 from api.inventory_out import ProductBrief, VialOut
 from api.access import LogsPatientAccess, record_patient_access
-from api.permissions import DispensePermission, SessionPermission
+from api.permissions import DispensePermission, OverrideDecisionPermission, SessionPermission
 from api.filters import IdFilter
 from api.serializers import DateTimeField, validated
 from core.text import grams_text
 from inventory.rules import dispense_refusal
+from inventory.exceptions import SuspectProduct
 from inventory.selectors import vial_by_id, vial_from_scan
+from inventory.services import suspect_scan_record
 from inventory.services import location_by_code
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
 from traceability.picking import pick_vials
@@ -32,6 +34,7 @@ from traceability.selectors import (
 )
 from traceability.services import (
     dispense_check,
+    dispense_lot_decision,
     dispense_advice,
     dispense_return_to_stock,
     dispense_waste,
@@ -86,12 +89,13 @@ class DispenseOut(serializers.ModelSerializer):
     product = ProductBrief(read_only=True)
     dispensed_by = _user()
     closed_by = _user()
+    lot_decision_by = _user()
 
     class Meta:
         model = Dispense
         fields = [
             "id", "session", "vial", "product", "grams", "status", "dispensed_by", "dispensed_at", "closed_reason",
-            "closed_by", "closed_at", "checks",
+            "closed_by", "closed_at", "checks", "lot_decision_reason", "lot_decision_by", "lot_decision_at",
         ]
 
 
@@ -297,6 +301,18 @@ class SessionFilter(django_filters.FilterSet):
         return queryset.filter(Exists(given))
 
 
+def vial_from(data: dict, request):
+    """The vial a request names, by id or by its scan. A scan naming a vial we hold on another
+    lot is put before a pharmacist (a suspect product), then refused."""
+    if "barcode" not in data:
+        return vial_by_id(data["vial"])
+    try:
+        return vial_from_scan(data["barcode"])
+    except SuspectProduct as suspect:
+        suspect_scan_record(raw=data["barcode"], suspect=suspect, actor=request.user)
+        raise
+
+
 def _override_ref(override) -> dict | None:
     return {"id": override.pk, "status": override.status} if override is not None else None
 
@@ -421,7 +437,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         to acknowledge, and the dose after it."""
         data = validated(VialRefIn, request.data)
         session = _session(pk)
-        vial = vial_from_scan(data["barcode"]) if "barcode" in data else vial_by_id(data["vial"])
+        vial = vial_from(data, request)
         record_patient_access(request, [session.patient_id])
         return Response(DispenseCheckOut(dispense_check_body(session, vial)).data)
 
@@ -431,7 +447,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         """Dispense one vial to the session, by its raw scan or its id."""
         data = validated(DispenseIn, request.data)
         session = _session(pk)
-        vial = vial_from_scan(data["barcode"]) if "barcode" in data else vial_by_id(data["vial"])
+        vial = vial_from(data, request)
         dispense = vial_dispense(session=session, vial=vial, actor=request.user, acknowledged=data["acknowledge"],
                                  patient_mrn=data.get("patient_mrn"))
         flags = list(flag_queryset().filter(raised_by=dispense).order_by("pk"))
@@ -487,10 +503,17 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
 class DispenseFilter(django_filters.FilterSet):
     vial = IdFilter(field_name="vial_id")
     session = IdFilter(field_name="session_id")
+    lot_out_of_use = django_filters.BooleanFilter(
+        method="filter_lot_out_of_use",
+        label="Vials still out to a session whose lot was recalled or quarantined since, undecided (true)")
 
     class Meta:
         model = Dispense
-        fields = ["vial", "session", "status"]
+        fields = ["vial", "session", "status", "lot_out_of_use"]
+
+    def filter_lot_out_of_use(self, queryset, name, value):
+        out = Q(status=Dispense.Status.DISPENSED, lot_decision_at__isnull=True) & ~Q(vial__lot__status="released")
+        return queryset.filter(out) if value else queryset.exclude(out)
 
 
 class DispenseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -520,6 +543,15 @@ class DispenseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             reason=data["reason"],
             actor=request.user,
         )
+        return Response(DispenseOut(dispense_queryset().get(pk=dispense.pk)).data)
+
+    @extend_schema(request=SessionReasonIn, responses={200: DispenseOut})
+    @action(detail=True, methods=["post"], url_path="lot-decision", permission_classes=[OverrideDecisionPermission])
+    def lot_decision(self, request, pk=None):
+        """A pharmacist records that a vial whose lot was recalled or quarantined after it was
+        dispensed was given all the same, so its session may be completed (reason required)."""
+        data = validated(SessionReasonIn, request.data)
+        dispense = dispense_lot_decision(dispense=self._dispense(pk), reason=data["reason"], actor=request.user)
         return Response(DispenseOut(dispense_queryset().get(pk=dispense.pk)).data)
 
     @extend_schema(request=SessionReasonIn, responses={200: DispenseOut})

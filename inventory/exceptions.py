@@ -55,3 +55,15 @@ class LotStateConflict(Conflict):
 
 class ReasonRequired(InvalidInput):
     code = "reason_required"
+
+
+class CaseBarcode(InvalidInput):
+    """The barcode of a case or pack (packaging indicator 1-8), not of a vial."""
+
+    code = "case_barcode"
+
+
+class SuspectProduct(Conflict):
+    """GTIN and serial of a vial we hold, on another lot or expiry: a suspect product (DSCSA)."""
+
+    code = "suspect_product"

@@ -24,6 +24,26 @@ def validate_gtin14(value: str) -> None:
         raise ValidationError("GTIN %(value)s has a wrong check digit.", code="invalid_gtin", params={"value": value})
 
 
+def validate_unit_gtin(value: str) -> None:
+    """A vial's GTIN is a unit-level GTIN: packaging indicator 0 (a GTIN-12 or GTIN-13 padded to
+    14 digits). Indicators 1-8 are cases and packs of units (GS1 General Specifications 3.3.2):
+    a case entered as a presentation would turn one case scan into one vial."""
+    validate_gtin14(value)
+    if value[0] != "0":
+        raise ValidationError(
+            "GTIN %(value)s has packaging indicator %(indicator)s: it is a case or pack, not a vial. "
+            "Add it as a case of its unit presentation.",
+            code="case_gtin", params={"value": value, "indicator": value[0]},
+        )
+
+
+def validate_case_gtin(value: str) -> None:
+    validate_gtin14(value)
+    if value[0] not in "12345678":
+        raise ValidationError("GTIN %(value)s is not a case GTIN (packaging indicator 1-8).", code="not_case_gtin",
+                              params={"value": value})
+
+
 class Manufacturer(models.Model):
     name = models.CharField(max_length=120, unique=True)
     history = HistoricalRecords()
@@ -68,7 +88,7 @@ class Product(models.Model):
 
 class Presentation(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="presentations")
-    gtin = models.CharField(max_length=14, unique=True, validators=[validate_gtin14])
+    gtin = models.CharField(max_length=14, unique=True, validators=[validate_unit_gtin])
     grams = models.DecimalField(max_digits=6, decimal_places=2)
     volume_ml = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
     ndc = models.CharField(max_length=13, blank=True)
@@ -177,3 +197,46 @@ class Vial(models.Model):
 
     def is_past_beyond_use(self, today: date | None = None) -> bool:
         return self.beyond_use_date < (today or local_today())
+
+
+class CasePackage(models.Model):
+    """A GTIN of a higher packaging level (a case or a pack of vials: packaging indicator 1-8)
+    and what it holds, so a case's barcode is recognised as a case, never taken for one vial."""
+
+    gtin = models.CharField(max_length=14, unique=True, validators=[validate_case_gtin])
+    presentation = models.ForeignKey(Presentation, on_delete=models.PROTECT, related_name="cases")
+    units = models.PositiveIntegerField(help_text="Vials (or cartons) in the case")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["gtin"]
+
+    def __str__(self) -> str:
+        return f"case of {self.units} × {self.presentation} (GTIN {self.gtin})"
+
+
+class SuspectScan(models.Model):
+    """A scan naming a vial we hold by GTIN and serial but with another lot or expiry: the same
+    product identifier on two lots is a suspect product (DSCSA), set aside for a pharmacist."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    vial = models.ForeignKey(Vial, on_delete=models.PROTECT, related_name="suspect_scans")
+    raw = models.CharField(max_length=512)
+    scanned_lot = models.CharField(max_length=20, blank=True)
+    scanned_expiry = models.DateField(null=True, blank=True)
+    reported_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="+")
+    reported_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    resolution = models.TextField(blank=True)
+    resolved_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-reported_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"suspect scan of vial {self.vial_id} (lot {self.scanned_lot})"

@@ -7,8 +7,8 @@ from decimal import Decimal
 from django.db.models import Count, Q, QuerySet, Sum
 
 from core.errors import ApplicationError
-from inventory.exceptions import UnknownLot, UnknownProduct, UnknownVial
-from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
+from inventory.exceptions import CaseBarcode, LotConflict, SuspectProduct, UnknownLot, UnknownProduct, UnknownVial
+from inventory.models import CasePackage, Lot, Presentation, Product, StorageLocation, SuspectScan, Vial, local_today
 from inventory.rules import AMBER, RED, RecallReference, dispense_refusal, lot_findings, vial_findings
 from labels.gs1 import ScanData, parse_scan
 
@@ -49,6 +49,12 @@ def location_for_scan(raw: str) -> StorageLocation | None:
     return StorageLocation.objects.filter(code=code, active=True).first() if code else None
 
 
+def suspect_scan_queryset() -> QuerySet[SuspectScan]:
+    return SuspectScan.objects.select_related(
+        "vial__presentation__product__manufacturer", "vial__lot", "vial__location", "reported_by", "resolved_by"
+    ).order_by("-reported_at", "-id")
+
+
 def product_queryset() -> QuerySet[Product]:
     return Product.objects.select_related("manufacturer").prefetch_related("presentations")
 
@@ -67,11 +73,18 @@ def _candidates(scan: ScanData) -> tuple[ScanData, ...]:
 def _find_vial(scan: ScanData) -> Vial | None:
     """The received vial a scan names: by GTIN + serial, or, for unserialised stock, by GTIN + lot
     when exactly one such vial is still on a shelf."""
+    mismatched: tuple[ScanData, Vial] | None = None
     for candidate in _candidates(scan):
         if candidate.serial:
             vial = vial_queryset().filter(presentation__gtin=candidate.gtin, serial=candidate.serial).first()
-            if vial is not None:
+            if vial is None:
+                continue
+            if _agrees(candidate, vial):
                 return vial
+            mismatched = mismatched or (candidate, vial)
+    if mismatched is not None:
+        candidate, vial = mismatched
+        raise _suspect(candidate, vial)
     for candidate in _candidates(scan):
         if candidate.lot and not candidate.serial:
             shelf = list(
@@ -90,10 +103,49 @@ def _find_vial(scan: ScanData) -> Vial | None:
     return None
 
 
+def _agrees(scan: ScanData, vial: Vial) -> bool:
+    """Whether the carton's lot agrees with the vial on record (an expiry that differs on the same
+    lot is a labelling error the scan card and vial_from_scan name on their own)."""
+    return scan.lot in (None, vial.lot.lot_number)
+
+
+def _suspect(scan: ScanData, vial: Vial) -> SuspectProduct:
+    said = f"lot {scan.lot or '—'}" + (f", expiry {scan.expiry:%Y-%m-%d}" if scan.expiry else "")
+    return SuspectProduct(
+        f"GTIN {vial.presentation.gtin} serial {vial.serial} is on record as lot {vial.lot.lot_number} "
+        f"(expiry {vial.lot.expiry_date:%Y-%m-%d}), but this carton says {said}. The same product identifier on "
+        "two lots is a suspect product: set the carton aside; a pharmacist has been told.",
+        extra={"vial": vial.pk, "gtin": vial.presentation.gtin, "serial": vial.serial,
+               "lot_on_record": vial.lot.lot_number, "lot_scanned": scan.lot,
+               "expiry_scanned": scan.expiry.isoformat() if scan.expiry else None},
+    )
+
+
+def ensure_not_a_case(gtin: str) -> None:
+    """Refuse a case's or pack's barcode (packaging indicator 1-8) with what it holds, if known."""
+    if gtin[:1] not in tuple("12345678"):
+        return
+    case = CasePackage.objects.select_related("presentation__product").filter(gtin=gtin).first()
+    what = f"a case of {case.units} × {case.presentation}" if case else "a case or pack of vials (packaging indicator " + gtin[0] + ")"
+    raise CaseBarcode(
+        f"This is the barcode of {what}, not of a vial. Open the case and scan each carton inside.",
+        extra={"gtin": gtin, "units": case.units if case else None,
+               "unit_gtin": case.presentation.gtin if case else None},
+    )
+
+
 def vial_from_scan(raw: str) -> Vial:
     """Resolve a raw scan to a vial we received, or refuse with a clear error."""
     scan = parse_scan(raw)
+    ensure_not_a_case(scan.gtin)
     vial = _find_vial(scan)
+    if vial is not None and scan.expiry is not None and scan.expiry != vial.lot.expiry_date:
+        raise LotConflict(
+            f"The carton says expiry {scan.expiry:%Y-%m-%d}; lot {vial.lot.lot_number} is on record with "
+            f"{vial.lot.expiry_date:%Y-%m-%d}. Set the vial aside and tell the pharmacist.",
+            extra={"vial": vial.pk, "expiry_scanned": scan.expiry.isoformat(),
+                   "expiry_on_record": vial.lot.expiry_date.isoformat()},
+        )
     if vial is None:
         if not Presentation.objects.filter(gtin=scan.gtin).exists():
             raise UnknownProduct(f"GTIN {scan.gtin} is not in the product catalog.", extra={"gtin": scan.gtin})
@@ -122,6 +174,8 @@ class ScanResult:
     lot: Lot | None = None
     vial: Vial | None = None
     warnings: list[dict] = field(default_factory=list)
+    # A carton naming a vial we hold on another lot: reported to a pharmacist by whoever scanned.
+    suspect: SuspectProduct | None = None
 
     @property
     def stops(self) -> bool:
@@ -134,7 +188,7 @@ class ScanResult:
 
     @property
     def dispensable(self) -> bool:
-        return self.vial is not None and dispense_refusal(self.vial) is None
+        return self.vial is not None and not self.stops and dispense_refusal(self.vial) is None
 
     @property
     def on_shelf(self) -> bool:
@@ -161,12 +215,21 @@ def scan_lookup(raw: str, *, today: date | None = None, recall_reference: Recall
     result = ScanResult(scan=scan)
     result.presentation = presentation_queryset().filter(gtin=scan.gtin).first()
     if result.presentation is None:
+        try:
+            ensure_not_a_case(scan.gtin)
+        except CaseBarcode as case:
+            _warn(result, case.code, RED, case.message)
+            return result
         _warn(result, "unknown_product", RED, f"GTIN {scan.gtin} is not in the product catalog.")
         return result
 
     undecided: ApplicationError | None = None
     try:
         result.vial = _find_vial(scan)
+    except SuspectProduct as suspect:
+        result.suspect = suspect
+        _warn(result, suspect.code, RED, suspect.message)
+        return result
     except ApplicationError as error:
         # Several unserialised vials of the lot are on the shelf: the carton cannot say which one.
         undecided = error

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.history import audited_save
+from core.history import audited_create, audited_save
 from core.errors import ApplicationError
 from inventory.exceptions import (
     AlreadyDispensed,
@@ -27,8 +27,10 @@ from inventory.exceptions import (
     UnknownLocation,
     UnknownProduct,
 )
-from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
+from inventory.exceptions import SuspectProduct
+from inventory.models import Lot, Presentation, Product, StorageLocation, SuspectScan, Vial, local_today
 from inventory.rules import receipt_refusal
+from inventory.selectors import ensure_not_a_case
 from labels.exceptions import InvalidBarcode
 from labels.gs1 import ScanData, parse_scan
 
@@ -51,6 +53,7 @@ def location_by_code(code: str) -> StorageLocation:
 
 
 def presentation_by_gtin(gtin: str) -> Presentation:
+    ensure_not_a_case(gtin)
     try:
         return Presentation.objects.select_related("product").get(gtin=gtin)
     except Presentation.DoesNotExist:
@@ -462,3 +465,38 @@ def vial_waste(*, vial: Vial, reason: str, actor: User) -> Vial:
 @transaction.atomic
 def vial_return_to_supplier(*, vial: Vial, reason: str, actor: User) -> Vial:
     return _take_out_of_stock(vial, status=Vial.Status.RETURNED, reason=reason, actor=actor, verb="returned to supplier")
+
+
+# --- suspect products --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def suspect_scan_record(*, raw: str, suspect: "SuspectProduct", actor: User) -> SuspectScan:
+    """Put a suspect scan before a pharmacist: once per vial and lot scanned while it is open."""
+    extra = suspect.extra
+    vial = Vial.objects.select_for_update(of=("self",)).get(pk=extra["vial"])
+    expiry = date.fromisoformat(extra["expiry_scanned"]) if extra.get("expiry_scanned") else None
+    existing = SuspectScan.objects.filter(
+        vial=vial, scanned_lot=extra.get("lot_scanned") or "", scanned_expiry=expiry, status=SuspectScan.Status.OPEN
+    ).first()
+    if existing is not None:
+        return existing
+    return audited_create(
+        SuspectScan, actor=actor, reason=f"suspect product: serial {vial.serial} scanned as lot {extra.get('lot_scanned')}",
+        vial=vial, raw=raw[:512], scanned_lot=(extra.get("lot_scanned") or "")[:20], scanned_expiry=expiry,
+        reported_by=actor,
+    )
+
+
+@transaction.atomic
+def suspect_scan_resolve(*, report: SuspectScan, resolution: str, actor: User) -> SuspectScan:
+    """A pharmacist closes a suspect-product report, saying what was found and done."""
+    resolution = require_reason(resolution)
+    report = SuspectScan.objects.select_for_update().get(pk=report.pk)
+    if report.status != SuspectScan.Status.OPEN:
+        raise LotStateConflict("This report is already resolved.", code="already_resolved")
+    report.status = SuspectScan.Status.RESOLVED
+    report.resolution = resolution
+    report.resolved_by = actor
+    report.resolved_at = timezone.now()
+    return audited_save(report, actor=actor, reason=f"suspect product resolved: {resolution}")

@@ -106,3 +106,9 @@ class PatientMismatch(Conflict):
 
 class OverrideStateConflict(Conflict):
     code = "override_state_conflict"
+
+
+class LotOutOfUseInSession(Conflict):
+    """A vial dispensed to the session belongs to a lot recalled or quarantined since."""
+
+    code = "lot_out_of_use_in_session"

@@ -118,6 +118,13 @@ class Dispense(models.Model):
     # The clinical cautions shown and acknowledged at dispense, and the pharmacist overrides it
     # relied on: [{"code", "kind", "detail", "override"}].
     checks = models.JSONField(default=list, blank=True)
+    # A pharmacist's decision that a vial whose lot was recalled or quarantined after it was
+    # dispensed was given all the same (the session cannot complete without one).
+    lot_decision_reason = models.TextField(blank=True)
+    lot_decision_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    lot_decision_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -136,12 +143,15 @@ class Dispense(models.Model):
 
 class BrandSwitchFlag(models.Model):
     class Kind(models.TextChoices):
-        SWITCH = "switch", "brand differs from the last completed infusion"
+        SWITCH = "switch", "brand differs from the last infusion"
         MIXED = "mixed", "several brands in one session"
+        ROUTE = "route", "same brand, other route (IV / SC) than the last infusion"
 
     class Status(models.TextChoices):
         OPEN = "open"
         ACKNOWLEDGED = "acknowledged"
+        # What was given changed (a vial went back unopened): the flag no longer applies.
+        WITHDRAWN = "withdrawn"
 
     class Reason(models.TextChoices):
         SHORTAGE = "shortage"
@@ -165,6 +175,7 @@ class BrandSwitchFlag(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_reason = models.TextField(blank=True)
     history = HistoricalRecords()
 
     class Meta:

@@ -176,11 +176,31 @@ def patient_history(patient: Patient) -> QuerySet[InfusionSession]:
     return session_queryset().filter(patient=patient).order_by("-scheduled_date", "-id")
 
 
-def last_completed_session(patient: Patient, *, exclude: InfusionSession | None = None) -> InfusionSession | None:
-    sessions = InfusionSession.objects.filter(patient=patient, status=InfusionSession.Status.COMPLETED)
+def baseline_session(patient: Patient, *, exclude: InfusionSession | None = None) -> InfusionSession | None:
+    """The patient's last infusion before this one: the latest other session in which something
+    was given (completed, or still in progress), which is what a switch is measured against."""
+    sessions = InfusionSession.objects.filter(
+        patient=patient,
+        status__in=[InfusionSession.Status.COMPLETED, InfusionSession.Status.IN_PROGRESS],
+        dispenses__status__in=GIVEN_STATUSES,
+    )
     if exclude is not None and exclude.pk:
         sessions = sessions.exclude(pk=exclude.pk)
-    return sessions.order_by("-scheduled_date", "-completed_at", "-id").first()
+        # Only what came before: a session ordered later does not set this one's baseline.
+        sessions = sessions.filter(scheduled_date__lte=exclude.scheduled_date).exclude(
+            scheduled_date=exclude.scheduled_date, pk__gt=exclude.pk)
+    return sessions.distinct().order_by("-scheduled_date", "-id").first()
+
+
+def lots_out_of_use_in(session: InfusionSession) -> list[Dispense]:
+    """Vials still dispensed to the session (not returned, not wasted) whose lot has been recalled
+    or quarantined since, or that were set aside themselves, without a pharmacist's decision."""
+    return list(
+        Dispense.objects.filter(session=session, status=Dispense.Status.DISPENSED, lot_decision_at__isnull=True)
+        .exclude(vial__lot__status="released")
+        .select_related("vial__lot")
+        .order_by("pk")
+    )
 
 
 def products_given(session: InfusionSession) -> list[Product]:
@@ -195,6 +215,6 @@ def products_given(session: InfusionSession) -> list[Product]:
 
 
 def current_products(patient: Patient, *, exclude: InfusionSession | None = None) -> list[Product]:
-    """The brand(s) of the patient's most recent completed infusion; empty for a first infusion."""
-    last = last_completed_session(patient, exclude=exclude)
+    """The brand(s) of the patient's last infusion (baseline_session); empty for a first infusion."""
+    last = baseline_session(patient, exclude=exclude)
     return products_given(last) if last is not None else []

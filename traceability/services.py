@@ -23,6 +23,7 @@ from inventory.services import lock_vial, place_vial, require_reason
 from labels.gs1 import has_valid_check_digit as is_valid_gtin_like
 from traceability.clinical import CAUTION, CONTRAINDICATION, ClinicalFinding, clinical_findings
 from traceability.exceptions import (
+    LotOutOfUseInSession,
     CautionsToAcknowledge,
     Contraindicated,
     DoseDiscrepancy,
@@ -44,7 +45,15 @@ from traceability.exceptions import (
     WeightUnknown,
 )
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
-from traceability.selectors import GIVEN_STATUSES, DoseReconciliation, current_products, dose_reconciliation, dose_tolerance
+from traceability.selectors import (
+    GIVEN_STATUSES,
+    DoseReconciliation,
+    baseline_session,
+    dose_reconciliation,
+    dose_tolerance,
+    lots_out_of_use_in,
+    products_given,
+)
 
 GRAMS = Decimal("0.01")
 MAX_ORDERED_GRAMS = Decimal("99999.99")
@@ -254,6 +263,15 @@ def session_cancel(*, session: InfusionSession, reason: str, actor) -> InfusionS
             f"Session {session.pk} has {len(live)} vial(s) dispensed to it: return them to stock or waste them first.",
             extra={"dispenses": live},
         )
+    given = list(session.dispenses.filter(status=Dispense.Status.WASTED).values_list("pk", flat=True))
+    if given:
+        # A vial opened for the patient was given, even in part: the infusion happened, its
+        # reactions and brand must stay on the record, so the session is completed, not cancelled.
+        raise SessionStateConflict(
+            f"Session {session.pk} gave the patient {len(given)} opened vial(s): complete it (with the reason "
+            "the dose differs) instead of cancelling it.",
+            code="session_has_given_vials", extra={"dispenses": given},
+        )
     session.status = InfusionSession.Status.CANCELLED
     return audited_save(session, actor=actor, reason=f"cancelled: {reason}")
 
@@ -277,6 +295,14 @@ def session_complete(*, session: InfusionSession, actor, discrepancy_reason: str
         raise OpenBrandSwitchFlag(
             f"A pharmacist must acknowledge the brand switch ({switches}) before the session is completed.",
             extra={"flags": [f.pk for f in open_flags]},
+        )
+    undecided = lots_out_of_use_in(session)
+    if undecided:
+        listing = ", ".join(f"{d.vial.serial} (lot {d.vial.lot.lot_number}, {d.vial.lot.status})" for d in undecided)
+        raise LotOutOfUseInSession(
+            f"Session {session.pk} holds vial(s) whose lot was taken out of use after they were dispensed: "
+            f"{listing}. Return or waste each, or a pharmacist records that it was given.",
+            extra={"dispenses": [d.pk for d in undecided]},
         )
     dose = dose_reconciliation(session)
     if not dose.given:
@@ -457,52 +483,90 @@ def product_differences(old: Product, new: Product) -> list[dict]:
     ]
 
 
-def _raise_brand_switch_flags(*, session: InfusionSession, dispense: Dispense, actor) -> list[BrandSwitchFlag]:
-    """Raise a `switch` flag when the brand differs from the patient's last completed infusion and
-    a `mixed` flag when the session already holds another brand. The same (session, kind, from,
-    to) is flagged once: the session lock makes the check-then-create safe."""
-    product = dispense.product
-    wanted: list[tuple[str, Product]] = []
+FlagKey = tuple[str, int, int]  # (kind, from product id, to product id)
 
-    previous = current_products(session.patient, exclude=session)
-    if previous and product.pk not in {p.pk for p in previous}:
-        # When the last infusion itself mixed brands, the one given in the largest amount is the
-        # patient's brand.
-        wanted.append((BrandSwitchFlag.Kind.SWITCH, previous[0]))
 
+def _wanted_flags(session: InfusionSession) -> dict[FlagKey, tuple[Product, Product, list[dict]]]:
+    """The flags what the session has given calls for now: a `switch` for each brand given that
+    differs from the patient's last infusion (the last other session in which something was
+    given, finished or not), a `route` flag for a brand given by another route than then, and a
+    `mixed` flag for each brand given beside the first one of the session."""
+    given = products_given(session)
+    wanted: dict[FlagKey, tuple[Product, Product, list[dict]]] = {}
+    baseline = baseline_session(session.patient, exclude=session)
+    previous = products_given(baseline) if baseline is not None else []
+    previous_ids = {p.pk for p in previous}
+    for product in given:
+        if previous and product.pk not in previous_ids:
+            # When the last infusion itself mixed brands, the one given in the largest amount is
+            # the patient's brand.
+            wanted[(BrandSwitchFlag.Kind.SWITCH, previous[0].pk, product.pk)] = (
+                previous[0], product, product_differences(previous[0], product))
+        elif baseline is not None and baseline.route != session.route:
+            wanted[(BrandSwitchFlag.Kind.ROUTE, product.pk, product.pk)] = (
+                product, product, [{"field": "route", "from": baseline.route, "to": session.route}])
     first = (
         Dispense.objects.filter(session=session, status__in=GIVEN_STATUSES)
-        .select_related("product")
-        .order_by("dispensed_at", "pk")
-        .first()
+        .select_related("product").order_by("dispensed_at", "pk").first()
     )
-    if first is not None and first.product_id != product.pk:
-        wanted.append((BrandSwitchFlag.Kind.MIXED, first.product))
+    for product in given:
+        if first is not None and product.pk != first.product_id:
+            wanted[(BrandSwitchFlag.Kind.MIXED, first.product_id, product.pk)] = (
+                first.product, product, product_differences(first.product, product))
+    return wanted
 
+
+def _raise_brand_switch_flags(*, session: InfusionSession, dispense: Dispense, actor) -> list[BrandSwitchFlag]:
+    """Raise the flags that what is now given calls for and that are not already raised (open or
+    acknowledged). The session lock makes the check-then-create safe."""
+    standing = {
+        (f.kind, f.from_product_id, f.to_product_id)
+        for f in session.flags.exclude(status=BrandSwitchFlag.Status.WITHDRAWN)
+    }
     raised = []
-    for kind, from_product in wanted:
-        exists = BrandSwitchFlag.objects.filter(
-            session=session, kind=kind, from_product=from_product, to_product=product
-        ).exists()
-        if exists:
+    for key, (from_product, to_product, differences) in _wanted_flags(session).items():
+        if key in standing or dispense.product_id != to_product.pk:
             continue
+        kind = key[0]
+        what = (f"route {differences[0]['from']} → {differences[0]['to']} for {to_product.brand}"
+                if kind == BrandSwitchFlag.Kind.ROUTE else f"brand switch {from_product.brand} → {to_product.brand}")
         raised.append(
             audited_create(
                 BrandSwitchFlag,
                 actor=actor,
-                reason=f"brand switch {from_product.brand} → {product.brand} in session {session.pk}",
+                reason=f"{what} in session {session.pk}",
                 session=session,
                 kind=kind,
                 from_product=from_product,
-                to_product=product,
-                differences=product_differences(from_product, product),
+                to_product=to_product,
+                differences=differences,
                 raised_by=dispense,
             )
         )
     return raised
 
 
+def _withdraw_stale_flags(*, session: InfusionSession, why: str, actor) -> list[BrandSwitchFlag]:
+    """Open flags that what is given no longer calls for (a vial went back unopened) are withdrawn,
+    with the reason; acknowledged ones stay as the pharmacist's record."""
+    wanted = _wanted_flags(session)
+    withdrawn = []
+    for flag in session.flags.select_for_update(of=("self",)).filter(status=BrandSwitchFlag.Status.OPEN).order_by("pk"):
+        if (flag.kind, flag.from_product_id, flag.to_product_id) in wanted:
+            continue
+        flag.status = BrandSwitchFlag.Status.WITHDRAWN
+        flag.withdrawn_reason = why
+        withdrawn.append(audited_save(flag, actor=actor, reason=f"flag withdrawn: {why}"))
+    return withdrawn
+
+
 def flag_advice(flag: BrandSwitchFlag) -> str:
+    if flag.kind == BrandSwitchFlag.Kind.ROUTE:
+        route = flag.differences[0] if flag.differences else {"from": "?", "to": "?"}
+        return (
+            f"{flag.to_product.brand} was given {route['from']} last time and is given {route['to']} now: "
+            "watch the whole first infusion by this route and the hour after."
+        )
     if flag.kind == BrandSwitchFlag.Kind.SWITCH:
         return (
             f"Start the first infusion of {flag.to_product.brand} at the initial (slowest) rate; "
@@ -551,9 +615,12 @@ def dispense_return_to_stock(*, dispense: Dispense, location: StorageLocation, r
     vial.status = Vial.Status.IN_STOCK if vial.lot.status == Lot.Status.RELEASED else Vial.Status.QUARANTINED
     place_vial(vial, location, now=timezone.now())
     audited_save(vial, actor=actor, reason=history_reason)
-    return _close(
+    closed = _close(
         dispense, status=Dispense.Status.RETURNED_TO_STOCK, reason=reason, actor=actor, history_reason=history_reason
     )
+    _withdraw_stale_flags(session=session, why=f"{vial.presentation.product.brand} vial {vial.serial} returned unopened",
+                          actor=actor)
+    return closed
 
 
 @transaction.atomic
@@ -567,6 +634,23 @@ def dispense_waste(*, dispense: Dispense, reason: str, actor) -> Dispense:
     vial.location = None
     audited_save(vial, actor=actor, reason=history_reason)
     return _close(dispense, status=Dispense.Status.WASTED, reason=reason, actor=actor, history_reason=history_reason)
+
+
+@transaction.atomic
+def dispense_lot_decision(*, dispense: Dispense, reason: str, actor) -> Dispense:
+    """A pharmacist records that a vial whose lot was recalled or quarantined after it was
+    dispensed was given all the same (e.g. the infusion had already run), so its session may be
+    completed. The vial stays in the recall's lookback either way."""
+    reason = require_reason(reason)
+    session, vial, dispense = _lock_live_dispense(dispense)
+    if vial.lot.status == Lot.Status.RELEASED and vial.status != Vial.Status.QUARANTINED:
+        raise SessionStateConflict(f"Lot {vial.lot.lot_number} is released: there is nothing to decide.",
+                                   code="lot_in_use")
+    dispense.lot_decision_reason = reason
+    dispense.lot_decision_by = actor
+    dispense.lot_decision_at = timezone.now()
+    return audited_save(dispense, actor=actor,
+                        reason=f"given although lot {vial.lot.lot_number} is {vial.lot.status}: {reason}")
 
 
 # --- flags and reactions -----------------------------------------------------------------------
