@@ -31,6 +31,7 @@ from inventory.exceptions import SuspectProduct
 from inventory.models import Lot, Presentation, Product, StorageLocation, SuspectScan, Vial, local_today
 from inventory.rules import receipt_refusal
 from inventory.selectors import ensure_not_a_case
+from inventory.signals import holds_on, lot_arrived
 from labels.exceptions import InvalidBarcode
 from labels.gs1 import ScanData, parse_scan
 
@@ -119,19 +120,30 @@ def _parse_receipt_lines(scans: list[str]) -> list[ReceiptLine]:
 def _lot_for_receipt(line: ReceiptLine, *, actor: User, today: date) -> Lot:
     scan, product = line.scan, line.presentation.product
     lot = Lot.objects.select_for_update().filter(product=product, lot_number=scan.lot).first()
+    arrived_recalled = False
     if lot is None:
         if scan.expiry is None:
             raise InvalidBarcode(
                 f"Scan {line.index + 1}: lot {scan.lot} is new and the barcode carries no expiry date (17).",
                 code="missing_expiry", extra={"scan_index": line.index, "scan": line.raw},
             )
-        lot = Lot(product=product, lot_number=scan.lot, expiry_date=scan.expiry)
+        holds = holds_on(product=product, lot_number=scan.lot)
+        # A lot a recall named before it arrived is received recalled, into quarantine: the stock
+        # is in the building, so the recall's lookback must show it, and nobody may use it.
+        lot = Lot(product=product, lot_number=scan.lot, expiry_date=scan.expiry,
+                  status=Lot.Status.RECALLED if holds else Lot.Status.RELEASED)
+        reason = f"lot created on receipt of {product.brand} lot {scan.lot}"
+        if holds:
+            reason += f", recalled on arrival ({'; '.join(holds)})"
         try:
             with transaction.atomic():
-                audited_save(lot, actor=actor, reason=f"lot created on receipt of {product.brand} lot {scan.lot}")
+                audited_save(lot, actor=actor, reason=reason)
         except IntegrityError:
             # Another receipt created the same lot a moment ago: use theirs.
             lot = Lot.objects.select_for_update().get(product=product, lot_number=scan.lot)
+        else:
+            lot_arrived.send(sender=Lot, lot=lot, actor=actor)
+            arrived_recalled = bool(holds)
     if scan.expiry is not None and scan.expiry != lot.expiry_date:
         raise LotConflict(
             f"Scan {line.index + 1}: lot {lot.lot_number} is on record with expiry {lot.expiry_date:%Y-%m-%d}, "
@@ -140,7 +152,7 @@ def _lot_for_receipt(line: ReceiptLine, *, actor: User, today: date) -> Lot:
                    "expiry_on_record": lot.expiry_date.isoformat(), "expiry_scanned": scan.expiry.isoformat()},
         )
     refusal = receipt_refusal(lot, today)
-    if refusal is not None:
+    if refusal is not None and not (arrived_recalled and refusal.code == "lot_recalled"):
         what = {
             "lot_recalled": "is recalled and cannot be received. Quarantine the carton.",
             "lot_expired": f"expired on {lot.expiry_date:%Y-%m-%d} and cannot be received.",
@@ -300,6 +312,9 @@ def receipt_check(*, scans: list[str], today: date | None = None) -> ReceiptChec
                     f"but this carton says {scan.expiry:%Y-%m-%d}.",
                 )
             expiry_of.setdefault(lot_key, expiry)
+            if lot is None:
+                for hold in holds_on(product=presentation.product, lot_number=scan.lot):
+                    item.cautions.append(f"Lot {scan.lot} is named by {hold}: it will be received recalled, into quarantine.")
             refusal = receipt_refusal(lot, today) if lot is not None else None
             if refusal is None and expiry < today:
                 raise NotDispensable(f"Scan {index + 1}: the carton expired on {expiry:%Y-%m-%d}.", code="lot_expired")
@@ -318,7 +333,7 @@ def receipt_check(*, scans: list[str], today: date | None = None) -> ReceiptChec
 
 
 def _holds_quarantine(location: StorageLocation, lot: Lot) -> bool:
-    return location.kind == StorageLocation.Kind.QUARANTINE or lot.status == Lot.Status.QUARANTINED
+    return location.kind == StorageLocation.Kind.QUARANTINE or lot.status != Lot.Status.RELEASED
 
 
 def _start_room_temperature(vial: Vial, product: Product, *, now: datetime) -> None:

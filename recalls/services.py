@@ -320,3 +320,36 @@ def recall_bulk_dispose(*, recall: Recall, action: str, reason: str, actor) -> l
     audit_reason = f"recall {recall.reference}: {disposal.label}: {reason}"
     audited_bulk_update(Vial, vials, ["status", "location"], actor=actor, reason=audit_reason)
     return vials
+
+
+# --- lots named before they arrive ---------------------------------------------------------------
+
+
+def _open_recalls_naming(lot_number: str) -> list[Recall]:
+    # Unmatched lot numbers are a short JSON list on few open recalls: read them, rather than
+    # a JSON containment lookup SQLite does not have.
+    return [
+        recall
+        for recall in Recall.objects.filter(status=Recall.Status.OPEN).exclude(unmatched_lot_numbers=[]).order_by("pk")
+        if lot_number in recall.unmatched_lot_numbers
+    ]
+
+
+def recall_hold_on_lot_number(sender, *, product, lot_number: str, **kwargs) -> str | None:
+    """inventory.signals.lot_number_held: a lot number an open recall named before the lot arrived."""
+    recalls = _open_recalls_naming(lot_number)
+    return ", ".join(f"recall {r.reference}" for r in recalls) or None
+
+
+def recall_lot_arrived(sender, *, lot: Lot, actor, **kwargs) -> None:
+    """inventory.signals.lot_arrived: a lot an open recall named has arrived. It joins the recall
+    (a RecallLot, so the lookback shows it and its vials), and leaves the unmatched numbers. Runs
+    inside the receipt's transaction, which created the lot recalled already."""
+    for recall in _open_recalls_naming(lot.lot_number):
+        recall = Recall.objects.select_for_update().get(pk=recall.pk)
+        if lot.lot_number not in recall.unmatched_lot_numbers:
+            continue
+        reason = f"recall {recall.reference}: lot {lot.lot_number} arrived after the recall named it"
+        recall.unmatched_lot_numbers = [n for n in recall.unmatched_lot_numbers if n != lot.lot_number]
+        audited_save(recall, actor=actor, reason=reason)
+        audited_save(RecallLot(recall=recall, lot=lot), actor=actor, reason=reason)

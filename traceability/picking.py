@@ -25,11 +25,11 @@ then enumerated to apply rules 4 and 5. Only "minimal" combinations matter (remo
 drops below the dose), so no total above dose + largest size - 1 unit is considered.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from itertools import combinations, product
+from itertools import combinations
 from math import ceil, gcd
 
 from core.text import grams_text
@@ -43,8 +43,15 @@ from traceability.services import ensure_session_open
 
 # Enough to cover every realistic tie; beyond it the first combinations found are compared.
 MAX_TIED_COMBINATIONS = 5000
-# Lots sharing one beyond-use date in one presentation; beyond this the split is not searched.
-MAX_LOTS_PER_TIER = 6
+
+
+@dataclass
+class Effort:
+    """How much searching a pick took: tied count-combinations compared and lot sets tried. Kept
+    on the pick so tests can hold the search to its polynomial bound without timing it."""
+
+    combinations: int = 0
+    lot_sets: int = 0
 
 
 @dataclass
@@ -58,6 +65,7 @@ class Pick:
     # (from, to) when dispensing the proposal would switch the patient's brand.
     brand_switch: tuple[Product, Product] | None = None
     mixes_brands: bool = False
+    effort: Effort = field(default_factory=Effort)
 
 
 def _centigrams(grams: Decimal) -> int:
@@ -79,7 +87,7 @@ def _candidate_vials(today: date, on: date) -> list[Vial]:
     return [v for v in vials if dispense_refusal(v, today, on=on) is None]
 
 
-def _best_combination(vials: list[Vial], need_cg: int) -> list[Vial] | None:
+def _best_combination(vials: list[Vial], need_cg: int, effort: Effort) -> list[Vial] | None:
     """The best set of vials reaching need_cg centigrams under rules 2 to 5, or None."""
     by_presentation: dict[int, list[Vial]] = defaultdict(list)
     for vial in vials:  # already in beyond-use order
@@ -135,7 +143,8 @@ def _best_combination(vials: list[Vial], need_cg: int) -> list[Vial] | None:
 
     walk(len(groups), target, final[target], [])
 
-    best = min((_fill(groups, ks) for ks in tied), key=_tie_key)
+    effort.combinations += len(tied)
+    best = min((_fill(groups, ks, effort) for ks in tied), key=_tie_key)
     return sorted(best, key=lambda v: (v.beyond_use_date, v.pk))
 
 
@@ -144,10 +153,16 @@ def _tie_key(vials: list[Vial]):
     return (len({v.lot_id for v in vials}), sorted(v.beyond_use_date for v in vials), sorted(v.pk for v in vials))
 
 
-def _fill(groups: list[list[Vial]], ks: list[int]) -> list[Vial]:
+def _fill(groups: list[list[Vial]], ks: list[int], effort: Effort) -> list[Vial]:
     """The vials for k of each presentation. Vials of a presentation are taken by beyond-use date;
     where the k-th vial falls among several with the same date (possibly of several lots), which
-    of those to take is free, and is chosen to use the fewest lots overall."""
+    of those to take is free, and is chosen to use the fewest lots overall.
+
+    Vials of one lot in one such tier are interchangeable, so the search is over which lots to
+    draw from, never over vials: the fewest lots (beyond those the fixed vials already use) whose
+    capacity covers every tier, tried smallest set first. With the handful of lots that share a
+    date in practice that is a few dozen sets; past SUBSET_BUDGET it falls back to a greedy cover,
+    so the time stays polynomial whatever the stock."""
     fixed: list[Vial] = []
     partial: list[tuple[list[Vial], int]] = []
     for group, k in zip(groups, ks):
@@ -159,36 +174,57 @@ def _fill(groups: list[list[Vial]], ks: list[int]) -> list[Vial]:
         fixed += before
         partial.append((tier, k - len(before)))
 
-    fixed_lots = {v.lot_id for v in fixed}
-    options = []
-    for tier, wanted in partial:
-        lots = sorted({v.lot_id for v in tier})
-        if len(lots) > MAX_LOTS_PER_TIER:
-            options.append([frozenset(lots)])
-            continue
-        capacity = {lot: sum(1 for v in tier if v.lot_id == lot) for lot in lots}
-        options.append(
-            [
-                frozenset(subset)
-                for size in range(1, len(lots) + 1)
-                for subset in combinations(lots, size)
-                if sum(capacity[lot] for lot in subset) >= wanted
-            ]
+    used = {v.lot_id for v in fixed}
+    capacity = [Counter(v.lot_id for v in tier) for tier, _ in partial]
+    wanted = [w for _, w in partial]
+
+    def covers(lots: set[int]) -> bool:
+        return all(sum(cap[lot] for lot in lots if lot in cap) >= w for cap, w in zip(capacity, wanted))
+
+    expiry_of = {v.lot_id: v.lot.expiry_date for tier, _ in partial for v in tier}
+    others = sorted(
+        {lot for cap in capacity for lot in cap} - used,
+        key=lambda lot: (-sum(cap.get(lot, 0) for cap in capacity), expiry_of[lot], lot),
+    )
+    allowed = _fewest_lots_covering(others, used, covers, effort)
+
+    picked = list(fixed)
+    for tier, w in partial:
+        ranked = sorted(
+            (v for v in tier if v.lot_id in allowed),
+            key=lambda v: (v.lot_id not in used, v.lot.expiry_date, v.lot_id, v.pk),
         )
-    best: list[Vial] | None = None
-    for choice in product(*options):
-        picked = list(fixed)
-        used = set(fixed_lots)
-        for (tier, wanted), allowed in zip(partial, choice):
-            ranked = sorted(
-                (v for v in tier if v.lot_id in allowed),
-                key=lambda v: (v.lot_id not in used, v.lot.expiry_date, v.lot_id, v.pk),
-            )
-            picked += ranked[:wanted]
-            used |= {v.lot_id for v in ranked[:wanted]}
-        if best is None or _tie_key(picked) < _tie_key(best):
-            best = picked
-    return best
+        picked += ranked[:w]
+        used |= {v.lot_id for v in ranked[:w]}
+    return picked
+
+
+# Sets of lots tried before the greedy cover takes over (C(12, 6) is 924: far beyond real stock).
+SUBSET_BUDGET = 5000
+
+
+def _fewest_lots_covering(others: list[int], used: set[int], covers, effort: Effort) -> set[int]:
+    tried = 0
+    for size in range(len(others) + 1):
+        for subset in combinations(others, size):
+            tried += 1
+            effort.lot_sets += 1
+            if tried > SUBSET_BUDGET:
+                return _greedy_cover(others, used, covers)
+            lots = used | set(subset)
+            if covers(lots):
+                return lots
+    return used | set(others)
+
+
+def _greedy_cover(others: list[int], used: set[int], covers) -> set[int]:
+    """Add the lots in their order (most capacity first) until every tier is covered."""
+    lots = set(used)
+    for lot in others:
+        if covers(lots):
+            break
+        lots.add(lot)
+    return lots
 
 
 def pick_vials(*, session: InfusionSession, today: date | None = None) -> Pick:
@@ -230,14 +266,14 @@ def pick_vials(*, session: InfusionSession, today: date | None = None) -> Pick:
     preferred = given[0].product if given else (previous[0] if previous else None)
     result = None
     if preferred is not None:
-        result = _best_combination(by_product.get(preferred.pk, []), need_cg)
+        result = _best_combination(by_product.get(preferred.pk, []), need_cg, pick.effort)
     if result is None:
-        singles = [_best_combination(vials, need_cg) for pid, vials in sorted(by_product.items()) if preferred is None or pid != preferred.pk]
+        singles = [_best_combination(vials, need_cg, pick.effort) for pid, vials in sorted(by_product.items()) if preferred is None or pid != preferred.pk]
         singles = [s for s in singles if s is not None]
         if singles:
             result = min(singles, key=lambda s: _rank(s, need_cg))
     if result is None:
-        result = _best_combination(candidates, need_cg)
+        result = _best_combination(candidates, need_cg, pick.effort)
     if result is None:
         available = sum((v.presentation.grams for v in candidates), Decimal("0"))
         raise InsufficientStock(

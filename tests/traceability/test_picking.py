@@ -224,3 +224,52 @@ def test_a_pick_for_a_session_that_takes_no_more_vials_is_refused(db, status):
     with pytest.raises(ApplicationError) as refusal:
         pick_vials(session=session)
     assert refusal.value.code == "session_not_open"
+
+
+# --- the worst case: many interchangeable vials ---------------------------------------------------
+
+
+def _six_lots_sharing_one_date():
+    """One brand, six lots with the same beyond-use date (stock moved to a room-temperature shelf
+    the same day), five vial sizes: 180 vials."""
+    product = brand("Gammagard Liquid", excipient="glycine")
+    same_day = local_today() + timedelta(days=20)
+    for n in range(6):
+        lot = LotFactory(product=product, lot_number=f"L{n}", expiry_date=local_today() + timedelta(days=300))
+        for grams in (1, 2.5, 5, 10, 20):
+            stock(product, grams=grams, n=6, lot=lot, beyond_use_date=same_day)
+    return product
+
+
+@pytest.mark.parametrize("grams, total", [("35", "35"), ("38.5", "38.5"), ("97.5", "97.5")])
+def test_the_pick_over_many_interchangeable_vials_searches_counts_not_vials(grams, total, django_assert_max_num_queries):
+    _six_lots_sharing_one_date()
+    session = session_for(grams)
+
+    with django_assert_max_num_queries(12):
+        pick = pick_vials(session=session)
+
+    assert pick.total_grams == Decimal(total)
+    # Fewest lots: every vial from one lot, since each lot holds every size.
+    assert len({v.lot_id for v in pick.vials}) == 1
+    # The search is bounded: tied count-combinations times lot sets, not vials to the power of lots.
+    assert pick.effort.combinations <= 50
+    assert pick.effort.lot_sets <= pick.effort.combinations * 64
+
+
+def test_lots_that_cover_one_size_each_are_combined_in_the_fewest_lots():
+    product = brand("Privigen", excipient="glycine")
+    same_day = local_today() + timedelta(days=20)
+    tens = LotFactory(product=product, lot_number="TENS")
+    fives = LotFactory(product=product, lot_number="FIVES")
+    spare = LotFactory(product=product, lot_number="SPARE")
+    stock(product, grams=10, n=3, lot=tens, beyond_use_date=same_day)
+    stock(product, grams=5, n=1, lot=fives, beyond_use_date=same_day)
+    stock(product, grams=10, n=1, lot=spare, beyond_use_date=same_day)
+    stock(product, grams=5, n=1, lot=spare, beyond_use_date=same_day)
+
+    pick = pick_vials(session=session_for(25))
+
+    # 10 + 10 + 5: from TENS and SPARE (two lots), or TENS and FIVES (two lots); never three.
+    assert len({v.lot_id for v in pick.vials}) == 2
+    assert pick.total_grams == Decimal("25")

@@ -424,3 +424,24 @@ def test_the_review_page_is_for_pharmacists_only(page, live_server, pharmacy):
     log_in(page, live_server, "tina", "/scan/")
     response = page.goto(f"{live_server.url}/review/")
     assert response.status == 403
+
+
+def test_a_suspect_carton_is_red_at_the_bench_and_resolved_on_the_review_page(page, live_server, pharmacy):
+    from tests.inventory.helpers import carton
+
+    [vial] = shelf(pharmacy, pharmacy["gammagard"])
+    log_in(page, live_server, "tina", "/scan/")
+    wedge_scan(page, *carton(vial.presentation, lot="OTHERLOT", expiry=pharmacy["expiry"], serial=vial.serial).split(GS))
+    page.wait_for_selector('#card [data-code="suspect_product"]')
+    assert page.locator("#card button").count() == 0
+
+    page.context.clear_cookies()
+    log_in(page, live_server, "phil", "/review/")
+    page.wait_for_selector("[data-suspect]")
+    assert "OTHERLOT" in page.inner_text("#suspects")
+    page.fill("[data-suspect] input", "carton quarantined; manufacturer informed")
+    page.click("[data-suspect] button")
+    page.wait_for_selector("#message.green")
+    from inventory.models import SuspectScan
+
+    assert SuspectScan.objects.get().status == SuspectScan.Status.RESOLVED

@@ -106,7 +106,61 @@
     });
   }
 
+  async function loadLots() {
+    const box = $("lots");
+    box.innerHTML = "";
+    const result = await api("GET", "/api/dispenses/?lot_out_of_use=true");
+    if (!result.ok) { message(result.data.detail, "red"); return; }
+    const rows = result.data.results;
+    $("lots-count").textContent = "(" + rows.length + ")";
+    if (!rows.length) empty(box, "None.");
+    rows.forEach((d) => {
+      const reason = el("input", { placeholder: "Why it was given all the same", "aria-label": "Reason for dispense " + d.id });
+      const decide = el("button", { type: "button", class: "primary", text: "Record that it was given" });
+      decide.addEventListener("click", async () => {
+        const res = await api("POST", "/api/dispenses/" + d.id + "/lot-decision", { reason: reason.value });
+        if (!res.ok) { message(res.data.detail, "red"); return; }
+        message("Recorded for vial " + d.vial.serial + ".", "green");
+        loadLots();
+      });
+      box.appendChild(el("div", { class: "item", "data-dispense": String(d.id) }, [
+        el("div", { class: "what", text: d.vial.brand + " · lot " + d.vial.lot.lot_number + " · serial " + d.vial.serial +
+          " · session " + d.session }),
+        el("div", { text: "Lot " + d.vial.lot.lot_number + " is " + d.vial.lot.status + " since the vial was dispensed." }),
+        el("div", { class: "decide" }, [el("span"), reason, decide]),
+      ]));
+    });
+  }
+
+  async function loadSuspects() {
+    const box = $("suspects");
+    box.innerHTML = "";
+    const result = await api("GET", "/api/suspect-scans/?status=open");
+    if (!result.ok) { message(result.data.detail, "red"); return; }
+    const rows = result.data.results;
+    $("suspects-count").textContent = "(" + rows.length + ")";
+    if (!rows.length) empty(box, "None.");
+    rows.forEach((r) => {
+      const resolution = el("input", { placeholder: "What you found and did", "aria-label": "Resolution of report " + r.id });
+      const resolve = el("button", { type: "button", class: "primary", text: "Resolve" });
+      resolve.addEventListener("click", async () => {
+        const res = await api("POST", "/api/suspect-scans/" + r.id + "/resolve", { resolution: resolution.value });
+        if (!res.ok) { message(res.data.detail, "red"); return; }
+        message("Report resolved.", "green");
+        loadSuspects();
+      });
+      box.appendChild(el("div", { class: "item", "data-suspect": String(r.id) }, [
+        el("div", { class: "what", text: r.vial.brand + " · GTIN " + r.vial.gtin + " · serial " + r.vial.serial }),
+        el("div", { text: "On record: lot " + r.vial.lot.lot_number + ". Scanned by " + r.reported_by + ": lot " +
+          (r.scanned_lot || "—") + (r.scanned_expiry ? ", expiry " + r.scanned_expiry : "") + "." }),
+        el("div", { class: "decide" }, [el("span"), resolution, resolve]),
+      ]));
+    });
+  }
+
   loadOverrides();
+  loadLots();
+  loadSuspects();
   loadFlags();
   loadDoses();
 })();
