@@ -17,7 +17,7 @@ from django.db import models
 from core.text import grams_text
 from core.roles import primary_role, remember_roles
 from audit.models import ExportEvent, ExportJob
-from inventory.models import Lot, Manufacturer, Presentation, Product, StorageLocation, Vial
+from inventory.models import CasePackage, Lot, Manufacturer, Presentation, Product, StorageLocation, SuspectScan, Vial
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
 from recalls.models import NotificationTask, Recall, RecallLot
 
@@ -222,6 +222,9 @@ _KNOWN = [
     AuditedModel("lots", "Lots", Lot, _label_lot),
     AuditedModel("locations", "Locations", StorageLocation, lambda s, labels: f"{s['name']} ({s['code']})"),
     AuditedModel("vials", "Vials", Vial, _label_vial),
+    AuditedModel("cases", "Case packages", CasePackage, lambda s, labels: f"case GTIN {s['gtin']}"),
+    AuditedModel("suspect_scans", "Suspect scans", SuspectScan,
+                 lambda s, labels: f"suspect scan of {labels.text(Vial, s['vial_id'])} as lot {s['scanned_lot']}"),
     AuditedModel("patients", "Patients", Patient, lambda s, labels: f"{s['name']} ({s['mrn']})"),
     AuditedModel("sessions", "Sessions", InfusionSession, _label_session),
     AuditedModel("dispenses", "Dispenses", Dispense, _label_dispense),

@@ -26,6 +26,8 @@ SHEETS = [
     "Lots",
     "Locations",
     "Vials",
+    "Case packages",
+    "Suspect scans",
     "Patients",
     "Sessions",
     "Dispenses",

@@ -591,31 +591,34 @@
     if (event.ctrlKey && event.key === "Enter" && mode === "receive" && event.target !== input) confirmReceipt();
   });
 
-  // A scanner types far faster than a person: keystrokes under BURST_GAP_MS apart, ending in
-  // Enter, typed while another field has the cursor, are a scan. The field gets back what it
-  // held before the burst, and the scan goes where every scan goes.
-  const BURST_GAP_MS = 35, BURST_MIN_CHARS = 6;
-  let burst = { chars: "", last: 0, target: null, before: null };
+  // A scanner types far faster than a person: at least BURST_MIN_CHARS keystrokes averaging under
+  // BURST_AVERAGE_MS apart, ending in Enter, typed while another field has the cursor, are a scan
+  // (a busy workstation may stretch one gap, so the average decides, and a pause over
+  // BURST_BREAK_MS starts afresh). The field gets back what it held before, and the scan goes
+  // where every scan goes.
+  const BURST_AVERAGE_MS = 40, BURST_BREAK_MS = 150, BURST_MIN_CHARS = 6;
+  let burst = { chars: "", first: 0, last: 0, target: null, before: null };
   function fieldValue(target) { return target && "value" in target ? target.value : null; }
   document.addEventListener("keydown", (event) => {
     const target = event.target;
     if (target === input || event.ctrlKey || event.altKey || event.metaKey) return;
     const now = performance.now();
     if (event.key.length === 1) {
-      if (now - burst.last > BURST_GAP_MS || burst.target !== target) {
-        burst = { chars: "", last: now, target, before: fieldValue(target) };
+      if (now - burst.last > BURST_BREAK_MS || burst.target !== target) {
+        burst = { chars: "", first: now, last: now, target, before: fieldValue(target) };
       }
       burst.chars += event.key;
       burst.last = now;
       return;
     }
-    if (event.key === "Enter" && burst.target === target && now - burst.last <= BURST_GAP_MS * 4 &&
-        burst.chars.replace(new RegExp(GS, "g"), "").length >= BURST_MIN_CHARS) {
+    const typed = burst.chars.replace(new RegExp(GS, "g"), "").length;
+    if (event.key === "Enter" && burst.target === target && now - burst.last <= BURST_BREAK_MS &&
+        typed >= BURST_MIN_CHARS && (now - burst.first) / typed <= BURST_AVERAGE_MS) {
       event.preventDefault();
       event.stopPropagation();
       if (burst.before !== null && "value" in target) target.value = burst.before;
       const raw = burst.chars;
-      burst = { chars: "", last: 0, target: null, before: null };
+      burst = { chars: "", first: 0, last: 0, target: null, before: null };
       cancelPrompt();
       input.focus();
       handleScan(raw);
