@@ -6,7 +6,7 @@ operations on the same stock cannot deadlock) and leaves a history row naming wh
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import User
@@ -28,7 +28,7 @@ from inventory.exceptions import (
     UnknownProduct,
 )
 from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
-from inventory.rules import receipt_refusal
+from inventory.rules import SHORT_DATED_DAYS, carton_cautions, receipt_refusal  # noqa: F401 (SHORT_DATED_DAYS: re-exported)
 from labels.exceptions import InvalidBarcode
 from labels.gs1 import ScanData, parse_scan
 
@@ -102,6 +102,13 @@ def _parse_receipt_line(index: int, raw: str) -> ReceiptLine:
         if not scan.lot:
             raise InvalidBarcode("The barcode carries no lot number (10); a vial cannot be received without one.",
                                  code="missing_lot")
+        if scan.internal_serial:
+            # Only our own labels carry (91): the vial was received when the label was printed.
+            raise InvalidBarcode(
+                f"This is the pharmacy's own label (internal id {scan.internal_serial}), not the manufacturer's "
+                "carton: the vial was received already. Scan it in look-up mode.",
+                code="internal_label",
+            )
     except ApplicationError as error:
         error.extra = {**error.extra, "scan_index": index, "scan": raw}
         error.message = f"Scan {index + 1}: {error.message}"
@@ -122,7 +129,7 @@ def _lot_for_receipt(line: ReceiptLine, *, actor: User, today: date) -> Lot:
                 f"Scan {line.index + 1}: lot {scan.lot} is new and the barcode carries no expiry date (17).",
                 code="missing_expiry", extra={"scan_index": line.index, "scan": line.raw},
             )
-        lot = Lot(product=product, lot_number=scan.lot, expiry_date=scan.expiry)
+        lot = Lot(product=product, lot_number=scan.lot, expiry_date=scan.expiry, expiry_day_00=scan.expiry_day_00)
         try:
             with transaction.atomic():
                 audited_save(lot, actor=actor, reason=f"lot created on receipt of {product.brand} lot {scan.lot}")
@@ -149,8 +156,24 @@ def _lot_for_receipt(line: ReceiptLine, *, actor: User, today: date) -> Lot:
     return lot
 
 
+@dataclass(frozen=True)
+class ScanCaution:
+    scan_index: int
+    code: str
+    detail: str
+
+
+class ReceivedVials(list):
+    """The vials of a receipt in scan order, with the cautions seen on the cartons (amber: they
+    were received, but someone should look, e.g. an expiry printed with day 00)."""
+
+    def __init__(self, vials, cautions: list[ScanCaution]):
+        super().__init__(vials)
+        self.cautions = cautions
+
+
 @transaction.atomic
-def receipt_create(*, location: StorageLocation, scans: list[str], actor: User) -> list[Vial]:
+def receipt_create(*, location: StorageLocation, scans: list[str], actor: User) -> ReceivedVials:
     """Receive a delivery: every scan becomes one vial, or nothing is received at all."""
     if not scans:
         raise ApplicationError("A receipt needs at least one scan.", code="empty_receipt")
@@ -223,11 +246,13 @@ def receipt_create(*, location: StorageLocation, scans: list[str], actor: User) 
         # Two receipts of the same serial raced past the check above; the constraint decides.
         raise DuplicateSerial("One of these serials was received by someone else a moment ago. Nothing was received.") from None
     vials.sort(key=lambda v: v._line_index)
-    return vials
-
-
-# Cartons expiring this soon are received with a caution, before the case is confirmed.
-SHORT_DATED_DAYS = 90
+    scan_of = {line.index: line.scan for line in lines}
+    cautions = [
+        ScanCaution(scan_index=vial._line_index, code=finding.warning, detail=f"Scan {vial._line_index + 1}: {finding.message}")
+        for vial in vials
+        for finding in carton_cautions(scan_of[vial._line_index], expiry=vial.lot.expiry_date, today=today)
+    ]
+    return ReceivedVials(vials, cautions)
 
 
 @dataclass
@@ -305,10 +330,7 @@ def receipt_check(*, scans: list[str], today: date | None = None) -> ReceiptChec
         except ApplicationError as error:
             item.problem = error
             continue
-        if expiry <= today + timedelta(days=SHORT_DATED_DAYS):
-            item.cautions.append(
-                f"Short-dated: lot {scan.lot} expires on {expiry:%Y-%m-%d}, in {(expiry - today).days} days."
-            )
+        item.cautions += [finding.message for finding in carton_cautions(scan, expiry=expiry, today=today)]
         vials, grams = totals.get((presentation.product.brand, scan.lot), (0, Decimal("0")))
         totals[(presentation.product.brand, scan.lot)] = (vials + 1, grams + presentation.grams)
     return ReceiptCheck(lines=checked, totals=totals)
