@@ -147,9 +147,13 @@ def test_technician_receives_a_case_dispenses_with_a_brand_switch_and_the_recall
 
     page.context.clear_cookies()
     log_in(page, live_server, "rick", "/recall/")
-    page.fill("#lot-input", "OCT77A")
+    # A lot number mistyped from the notice: the page offers the close one, and a click looks it up.
+    page.fill("#lot-input", "OCT77B")
     page.keyboard.press("Enter")
+    page.wait_for_selector("#message.red")
+    page.click("#suggestions button.suggestion:has-text('OCT77A')")
     page.wait_for_selector(".lot-block")
+    assert page.input_value("#lot-input") == "OCT77A"
     body = page.inner_text("#lookup-result")
     assert "Maria Lopez" in body and "MRN0042" in body
     assert "FRIDGE-A" in body or "Fridge A" in body
@@ -157,7 +161,17 @@ def test_technician_receives_a_case_dispenses_with_a_brand_switch_and_the_recall
 
     page.fill("input[name=reference]", "OCT-2026-11")
     page.fill("input[name=reason]", "Increased reports of hypersensitivity reactions")
+    page.select_option("select[name=scheme]", "mhra")
+    page.select_option("select[name=recall_class]", "2")
     page.click(".recall-form button[type=submit]")
+    # The first press only asks: nothing is recalled until the confirmation.
+    page.wait_for_selector(".confirm-step:not([hidden])")
+    confirm_text = page.inner_text(".confirm-text")
+    assert "2 vial(s) on hand will be quarantined" in confirm_text and "1 patient(s)" in confirm_text
+    assert "MHRA class 2: action within 48 hours" in confirm_text
+    assert not Vial.objects.filter(lot__lot_number="OCT77A", status=Vial.Status.QUARANTINED).exists()
+    shot(page, "4-recall-confirmation")
+    page.click(".confirm-recall")
     page.wait_for_selector("#message.green")
     assert "1 patient(s) to notify" in page.inner_text("#message")
     page.wait_for_selector("a.button[href$='export.xlsx']")
@@ -165,7 +179,15 @@ def test_technician_receives_a_case_dispenses_with_a_brand_switch_and_the_recall
     assert NotificationTask.objects.get(recall__reference="OCT-2026-11").patient == pharmacy["patient"]
     workbook = page.request.get(live_server.url + page.get_attribute("a.button[href$='export.xlsx']", "href"))
     assert workbook.status == 200 and workbook.body()[:2] == b"PK"
-    shot(page, "4-recall-opened")
+
+    # A refresh keeps the message and the count: both come back from the server.
+    page.reload()
+    page.wait_for_selector("#message.green")
+    assert "1 patient(s) to notify" in page.inner_text("#message")
+    page.wait_for_selector(".recall-line")
+    assert "1 patient(s) to notify" in page.inner_text(".recall-line")
+    assert "MHRA class 2: action within 48 hours" in page.inner_text(".recall-line")
+    shot(page, "5-recall-opened-after-refresh")
 
 
 def test_a_refusal_is_shown_in_words_and_the_page_keeps_working(page, live_server, pharmacy):
@@ -198,4 +220,4 @@ def test_a_refusal_is_shown_in_words_and_the_page_keeps_working(page, live_serve
     assert returned.vial.status == Vial.Status.IN_STOCK and returned.vial.location == pharmacy["fridge"]
     wedge_scan(page, f"(01){pharmacy['presentation'].gtin}(17){pharmacy['expiry']:%y%m%d}(10)NEWLOT(21)X1")
     page.wait_for_selector('#r-warnings [data-code="not_received"]')
-    shot(page, "5-refusal-then-new-carton")
+    shot(page, "6-refusal-then-new-carton")
