@@ -76,7 +76,22 @@ def _choose_interpretation(scan: ScanData, presentation: Presentation) -> ScanDa
     offers every plausible split; the one whose lot we already hold for this product wins."""
     if not scan.alternatives:
         return scan
-    candidates = (scan, *scan.alternatives)
+    candidates = [scan, *scan.alternatives]
+    # A reading with a company-internal (91) id is one of our own labels only if that vial exists;
+    # otherwise it is a lot that happens to contain "91" (a carton's lot needs no separator when last).
+    ids = [c.internal_serial for c in candidates if c.internal_serial]
+    if ids:
+        ours = set(
+            Vial.objects.filter(presentation=presentation, serial__in=ids, serial_is_internal=True).values_list(
+                "serial", flat=True
+            )
+        )
+        for candidate in candidates:
+            if candidate.internal_serial in ours:
+                return candidate
+        candidates = [c for c in candidates if not c.internal_serial]
+        if len(candidates) == 1:
+            return candidates[0]
     lot_numbers = {c.lot for c in candidates if c.lot}
     known = set(
         Lot.objects.filter(product=presentation.product, lot_number__in=lot_numbers).values_list(

@@ -83,3 +83,32 @@ def test_the_scan_card_does_not_repeat_day_00_on_a_vial_already_received(present
 
     assert result.vial == vial
     assert "expiry_day_00" not in [w["code"] for w in result.warnings]
+
+
+# --- a lot containing "91", and our own labels read without their separator ---------------------
+
+
+def test_an_unserialised_carton_whose_lot_contains_91_is_received_under_that_lot(presentation, fridge, technician):
+    # The lot is the last field, so no separator follows it: "91" inside it is not a new field.
+    raw = f"01{presentation.gtin}17{in_a_year():%y%m%d}10B0391X7"
+
+    vials = receipt_create(location=fridge, scans=[raw], actor=technician)
+
+    assert vials[0].lot.lot_number == "B0391X7"
+    assert vials[0].serial_is_internal
+
+
+def test_our_own_label_read_without_its_separator_is_still_refused_on_receipt(presentation, fridge, technician):
+    from labels.exceptions import InvalidBarcode
+    from tests.inventory.helpers import stock_state
+
+    vial = VialFactory(presentation=presentation, lot__lot_number="LOT1", serial="INT-0A1B2C3D4E5F",
+                       serial_is_internal=True)
+    before = stock_state()
+
+    with pytest.raises(InvalidBarcode) as refused:
+        receipt_create(location=fridge, actor=technician,
+                       scans=[f"01{presentation.gtin}17{vial.lot.expiry_date:%y%m%d}10LOT191INT-0A1B2C3D4E5F"])
+
+    assert refused.value.code == "internal_label"
+    assert stock_state() == before
