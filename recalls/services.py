@@ -309,6 +309,14 @@ def recall_close(*, recall: Recall, reason: str, actor) -> Recall:
     return audited_save(recall, actor=actor, reason=f"close recall {recall.reference}: {reason}")
 
 
+# simple_history keeps a change reason in 100 characters (a hard limit on PostgreSQL).
+HISTORY_REASON_MAX = 100
+
+
+def _history_reason(text: str) -> str:
+    return text if len(text) <= HISTORY_REASON_MAX else text[: HISTORY_REASON_MAX - 1] + "…"
+
+
 @transaction.atomic
 def recall_classify(
     *, recall: Recall, scheme: str, recall_class: str, reason: str, actor, action_due: datetime | None = None
@@ -328,7 +336,8 @@ def recall_classify(
         raise InvalidInput(f"Recall {recall.reference} already has this class and deadline.", code="nothing_to_change")
     deadline = action_deadline(scheme=scheme, recall_class=recall_class, start=timezone.now(), given=action_due)
     recall.scheme, recall.recall_class, recall.action_due = scheme, recall_class, deadline
-    return audited_save(recall, actor=actor, reason=f"recall {recall.reference} classified {recall.class_text}: {reason}")
+    named = f"{Recall.Scheme(scheme).label} {Recall.RecallClass(recall_class).label}"
+    return audited_save(recall, actor=actor, reason=_history_reason(f"recall {recall.reference} classified {named}: {reason}"))
 
 
 @transaction.atomic

@@ -244,11 +244,15 @@ def test_a_recall_classified_later_takes_the_deadline_of_its_class_from_then(sce
 def test_classifying_through_the_api_answers_the_new_class(scenario, recall_coordinator, recall_client, clock):
     recall = create(recall_coordinator, scenario.lots, scheme="fda", recall_class="unclassified")
 
+    reason = "FDA recalls page, 'immune globulin lots with increased reports of hypersensitivity', 2025-03-11"
     response = recall_client.post(f"/api/recalls/{recall.pk}/classify",
-                                  {"scheme": "fda", "recall_class": "market_withdrawal", "reason": "FDA page"})
+                                  {"scheme": "fda", "recall_class": "market_withdrawal", "reason": reason})
 
     assert response.status_code == 200, response.content
     assert response.json()["class_text"] == "FDA market withdrawal: removed for a minor or no violation"
+    # The history keeps the start of a long reason (its field holds 100 characters).
+    change = Recall.objects.get(pk=recall.pk).history.first().history_change_reason
+    assert change.startswith("recall MHRA-EL(26)A/07 classified FDA market withdrawal: FDA recalls page") and len(change) == 100
 
 
 @pytest.mark.parametrize(
