@@ -21,14 +21,28 @@ FORMATS = ["png", "svg", "zpl", "pdf"]
 
 
 def vial_label_data(vial) -> LabelData:
+    """The manufacturer's (01)(17)(10), and (21) only when the carton had a serial: a label that
+    put our own id in (21) would read as a DSCSA product identifier the manufacturer never
+    issued. Unserialised stock carries its internal id in the company-internal (91) instead.
+    (17) stays the manufacturer's expiry; an earlier beyond-use date is printed as such."""
     presentation, lot = vial.presentation, vial.lot
     grams = grams_text(presentation.grams)
-    lines = (
+    lines = [
         f"{presentation.product.brand} {grams} g",
         f"Lot {lot.lot_number}  Exp {lot.expiry_date:%Y-%m-%d}",
-        f"SN {vial.serial}" + ("  (internal)" if vial.serial_is_internal else ""),
+    ]
+    if vial.beyond_use_date < lot.expiry_date:
+        lines.append(f"Use by {vial.beyond_use_date:%Y-%m-%d} (beyond-use date)")
+    lines.append(f"Internal ID {vial.serial} (91)" if vial.serial_is_internal else f"SN {vial.serial}")
+    return LabelData(
+        gtin=presentation.gtin,
+        expiry=lot.expiry_date,
+        expiry_day_00=lot.expiry_day_00,
+        lot=lot.lot_number,
+        serial=None if vial.serial_is_internal else vial.serial,
+        internal_serial=vial.serial if vial.serial_is_internal else None,
+        lines=tuple(lines),
     )
-    return LabelData(gtin=presentation.gtin, expiry=lot.expiry_date, lot=lot.lot_number, serial=vial.serial, lines=lines)
 
 
 class FormatIn(serializers.Serializer):
@@ -59,7 +73,8 @@ FORMAT_PARAM = OpenApiParameter("format", str, enum=FORMATS, description="png (d
 
 
 class VialLabel(APIView):
-    """A vial label (every vial has a serial, internal for unserialised stock, so every label scans to one vial)."""
+    """A vial label. Every vial has a serial, the manufacturer's in (21) or, for unserialised
+    stock, an internal one in (91), so every label scans back to one vial."""
 
     permission_classes = [InventoryPermission]
     content_negotiation_class = LabelNegotiation

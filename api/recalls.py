@@ -32,6 +32,7 @@ from recalls.selectors import (
     MatchMode,
     lot_lookup,
     notification_list,
+    notification_overdue,
     recall_list,
     recall_lookback,
     recall_progress,
@@ -40,6 +41,7 @@ from recalls.services import (
     DISPOSE_ACTIONS,
     notification_update,
     recall_bulk_dispose,
+    recall_classify,
     recall_close,
     recall_create,
     recall_create_from_text,
@@ -64,7 +66,10 @@ class SessionBrief(serializers.Serializer):
 class RecallBrief(serializers.Serializer):
     id = serializers.IntegerField()
     reference = serializers.CharField()
+    scheme = serializers.CharField()
     recall_class = serializers.CharField()
+    class_text = serializers.CharField(help_text='e.g. "MHRA class 2: action within 48 hours"')
+    action_due = serializers.DateTimeField(allow_null=True)
     status = serializers.CharField()
 
 
@@ -130,6 +135,7 @@ class ProgressOut(serializers.Serializer):
     total = serializers.IntegerField()
     notified = serializers.IntegerField(help_text="contacted + unreachable + not required")
     pending = serializers.IntegerField()
+    overdue = serializers.IntegerField(help_text="Pending after the action deadline")
     contacted = serializers.IntegerField()
     unreachable = serializers.IntegerField()
     not_required = serializers.IntegerField()
@@ -144,6 +150,7 @@ class RecallLotOut(serializers.Serializer):
 
 
 class RecallOut(serializers.ModelSerializer):
+    class_text = serializers.CharField(read_only=True, help_text='e.g. "MHRA class 2: action within 48 hours"')
     created_by = serializers.CharField(source="created_by.username")
     closed_by = serializers.CharField(source="closed_by.username", allow_null=True, default=None)
     lots = RecallLotOut(source="recall_lots", many=True)
@@ -152,7 +159,8 @@ class RecallOut(serializers.ModelSerializer):
     class Meta:
         model = Recall
         fields = [
-            "id", "reference", "source", "recall_class", "reason", "recall_date", "status", "lots",
+            "id", "reference", "source", "scheme", "recall_class", "class_text", "action_due", "reason", "recall_date",
+            "status", "lots",
             "unmatched_lot_numbers", "progress", "created_by", "created_at", "closed_by", "closed_at", "close_reason",
         ]
 
@@ -173,11 +181,17 @@ class NotificationOut(serializers.ModelSerializer):
     recall_reference = serializers.CharField(source="recall.reference")
     patient = PatientBrief()
     vials = NotificationVialOut(many=True)
+    due = serializers.DateTimeField(source="recall.action_due", allow_null=True, help_text="The recall's action deadline")
+    overdue = serializers.SerializerMethodField(help_text="Still pending after the action deadline")
     updated_by = serializers.CharField(source="updated_by.username", allow_null=True, default=None)
 
     class Meta:
         model = NotificationTask
-        fields = ["id", "recall", "recall_reference", "patient", "vials", "status", "note", "updated_by", "updated_at"]
+        fields = ["id", "recall", "recall_reference", "patient", "vials", "status", "due", "overdue", "note",
+                  "updated_by", "updated_at"]
+
+    def get_overdue(self, task: NotificationTask) -> bool:
+        return notification_overdue(task)
 
 
 class LookbackOut(serializers.Serializer):
@@ -220,7 +234,16 @@ class LotRefField(serializers.Field):
 class RecallCreateIn(serializers.Serializer):
     reference = serializers.CharField(max_length=80, help_text="The manufacturer's or regulator's recall number")
     source = serializers.ChoiceField(choices=Recall.Source.choices)
-    recall_class = serializers.ChoiceField(choices=Recall.RecallClass.choices)
+    scheme = serializers.ChoiceField(choices=Recall.Scheme.choices, default=Recall.Scheme.FDA,
+                                     help_text="Whose classes the notice uses: fda (default) or mhra")
+    recall_class = serializers.ChoiceField(
+        choices=Recall.RecallClass.choices,
+        help_text="FDA: I, II, III, market_withdrawal; MHRA: 1, 2, 3, 4; either: unclassified",
+    )
+    action_due = serializers.DateTimeField(
+        required=False,
+        help_text="The notice's deadline; by default the class's (MHRA 1 immediately, 2 within 48 h, 3 within 5 days)",
+    )
     reason = serializers.CharField()
     recall_date = serializers.DateField(required=False, help_text="Defaults to today")
     lots = serializers.ListField(child=LotRefField(), required=False, allow_empty=False)
@@ -238,6 +261,14 @@ class RecallCreateIn(serializers.Serializer):
         if ("lots" in data) == ("lots_text" in data):
             raise serializers.ValidationError("Give either lots (ids or lot numbers) or lots_text, not both.")
         return data
+
+
+class ClassifyIn(serializers.Serializer):
+    scheme = serializers.ChoiceField(choices=Recall.Scheme.choices)
+    recall_class = serializers.ChoiceField(choices=Recall.RecallClass.choices)
+    action_due = serializers.DateTimeField(required=False)
+    reason = serializers.CharField(allow_blank=True, required=False, default="",
+                                   help_text="Where the class comes from, e.g. the regulator's update")
 
 
 class CloseIn(serializers.Serializer):
@@ -281,7 +312,7 @@ class RecallFilter(django_filters.FilterSet):
 
     class Meta:
         model = Recall
-        fields = ["status", "source", "recall_class", "reference", "lot_number", "brand", "date_from", "date_to"]
+        fields = ["status", "source", "scheme", "recall_class", "reference", "lot_number", "brand", "date_from", "date_to"]
 
     # Subqueries rather than joins: a join would repeat a recall once per matching lot.
     def filter_lot_number(self, queryset, name, value):
@@ -330,7 +361,9 @@ class RecallViewSet(viewsets.ReadOnlyModelViewSet):
         fields = {
             "reference": data["reference"],
             "source": data["source"],
+            "scheme": data["scheme"],
             "recall_class": data["recall_class"],
+            "action_due": data.get("action_due"),
             "reason": data["reason"],
             "recall_date": data.get("recall_date"),
             "brand": data.get("brand"),
@@ -342,6 +375,18 @@ class RecallViewSet(viewsets.ReadOnlyModelViewSet):
         else:
             recall = recall_create(lots=data["lots"], **fields)
         return Response(self._out(recall), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ClassifyIn, responses={200: RecallOut})
+    @action(detail=True, methods=["post"])
+    def classify(self, request, pk=None):
+        """Record the class a notice was given later, or a corrected one (reason required); the
+        deadline the new class implies counts from now unless action_due gives the notice's."""
+        data = validated(ClassifyIn, request.data)
+        recall = recall_classify(
+            recall=self._recall(pk), scheme=data["scheme"], recall_class=data["recall_class"],
+            action_due=data.get("action_due"), reason=data["reason"], actor=request.user,
+        )
+        return Response(self._out(recall))
 
     @extend_schema(request=CloseIn, responses={200: RecallOut})
     @action(detail=True, methods=["post"])

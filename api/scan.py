@@ -139,9 +139,16 @@ class ReceiptIn(serializers.Serializer):
                                   allow_empty=False, max_length=1000)
 
 
+class ScanCautionOut(serializers.Serializer):
+    scan_index = serializers.IntegerField()
+    code = serializers.CharField(help_text="short_dated or expiry_day_00")
+    detail = serializers.CharField()
+
+
 class ReceiptOut(serializers.Serializer):
     received = serializers.IntegerField()
     vials = VialOut(many=True)
+    cautions = ScanCautionOut(many=True, help_text="Received, but worth a look (amber)")
 
 
 class ReceiptCreate(APIView):
@@ -154,8 +161,10 @@ class ReceiptCreate(APIView):
         data = validated(ReceiptIn, request.data)
         vials = receipt_create(location=location_by_code(data["location"]), scans=data["scans"], actor=request.user)
         fresh = {v.pk: v for v in vial_queryset().filter(pk__in=[v.pk for v in vials])}
-        return Response({"received": len(vials), "vials": VialOut([fresh[v.pk] for v in vials], many=True).data},
-                        status=201)
+        return Response(
+            ReceiptOut({"received": len(vials), "vials": [fresh[v.pk] for v in vials], "cautions": vials.cautions}).data,
+            status=201,
+        )
 
 
 class ProblemOut(serializers.Serializer):
@@ -199,7 +208,8 @@ class ReceiptCheckOut(serializers.Serializer):
 
 class ReceiptCheck(APIView):
     """What receiving these scans would do, line by line, changing nothing: the problem of each
-    scan, its cautions (short-dated), repeats within the case, and exact totals by lot."""
+    scan, its cautions (short-dated, an expiry printed with day 00), repeats within the case, and
+    exact totals by lot."""
 
     permission_classes = [InventoryPermission]
 

@@ -192,6 +192,13 @@ CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 # Exports above this many history rows run as a background job (HTTP 202).
 AUDIT_EXPORT_SYNC_MAX_ROWS = int(os.environ.get("AUDIT_EXPORT_SYNC_MAX_ROWS", "20000"))
+# How long dispense and recall records (and the lookbacks exported from them) are kept, in years.
+# Default 30: the longest rule a site is likely to meet. Germany's Transfusion Act (TFG § 14(3))
+# keeps records of each use of a blood product, plasma derivatives such as immunoglobulin
+# included, for at least 30 years, as EU Directive 2002/98/EC does for blood components; DSCSA
+# asks 6 years of transaction records. Nothing is ever deleted here: this is the period the
+# export states, for the site's own records policy.
+RECORD_RETENTION_YEARS = int(os.environ.get("RECORD_RETENTION_YEARS", "30"))
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from core.text import grams_text
+from inventory import ndc as ndc_rules
 from labels.gs1 import is_valid_gtin
 
 
@@ -42,6 +43,12 @@ def validate_case_gtin(value: str) -> None:
     if value[0] not in "12345678":
         raise ValidationError("GTIN %(value)s is not a case GTIN (packaging indicator 1-8).", code="not_case_gtin",
                               params={"value": value})
+
+
+def validate_ndc(value: str) -> None:
+    problem = ndc_rules.ndc_problem(value)
+    if problem:
+        raise ValidationError(problem, code="invalid_ndc")
 
 
 class Manufacturer(models.Model):
@@ -91,7 +98,9 @@ class Presentation(models.Model):
     gtin = models.CharField(max_length=14, unique=True, validators=[validate_unit_gtin])
     grams = models.DecimalField(max_digits=6, decimal_places=2)
     volume_ml = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
-    ndc = models.CharField(max_length=13, blank=True)
+    # As printed on the carton (10, 11 or 12 digits, hyphens kept), beside the GTIN: not derived
+    # from it, since 12-digit NDCs no longer fit inside a GTIN.
+    ndc = models.CharField(max_length=ndc_rules.MAX_LENGTH, blank=True, validators=[validate_ndc])
     history = HistoricalRecords()
 
     class Meta:
@@ -110,6 +119,9 @@ class Lot(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="lots")
     lot_number = models.CharField(max_length=20)
     expiry_date = models.DateField()
+    # The carton printed the expiry as YYMM00 (day 00: the last day of the month). Kept so that a
+    # label the pharmacy prints repeats the manufacturer's (17) exactly, not a date worked out from it.
+    expiry_day_00 = models.BooleanField(default=False)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RELEASED)
     created_at = models.DateTimeField(default=timezone.now)
     history = HistoricalRecords()

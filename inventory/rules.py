@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from core.errors import ApplicationError
 from inventory.exceptions import AlreadyDispensed, NotDispensable, NotInStock
 from inventory.models import Lot, Vial, local_today
+from labels.gs1 import ScanData
 
 BEYOND_USE_SOON_DAYS = 7
 
@@ -143,3 +144,28 @@ def receipt_refusal(lot: Lot, today: date | None = None) -> Finding | None:
         if finding.code in ("lot_recalled", "lot_expired"):
             return finding
     return None
+
+
+# Cartons expiring this soon are received with a caution, before the case is confirmed.
+SHORT_DATED_DAYS = 90
+
+
+def carton_cautions(scan: ScanData, *, expiry: date | None, today: date | None = None) -> list[Finding]:
+    """What is worth a look on a carton being received (amber; nothing here refuses it): a lot
+    expiring within SHORT_DATED_DAYS, and an expiry printed with day 00.
+
+    Why day 00: it is valid GS1 ("last day of the month") and right for old stock, but GS1
+    healthcare guidance (e.g. GS1 UK, 2025) no longer allows it on regulated healthcare products,
+    so on a new delivery it is most likely a supplier's labelling error worth reporting."""
+    today = today or local_today()
+    found = []
+    if expiry is not None and today <= expiry <= today + timedelta(days=SHORT_DATED_DAYS):
+        found.append(Finding("short_dated", AMBER,
+                             f"Short-dated: lot {scan.lot} expires on {expiry:%Y-%m-%d}, in {(expiry - today).days} days."))
+    if scan.expiry_day_00 and scan.expiry is not None:
+        found.append(Finding(
+            "expiry_day_00", AMBER,
+            f"The carton's expiry {scan.expiry:%y%m}00 uses day 00, read as the last day of the month "
+            f"({scan.expiry:%Y-%m-%d}). GS1 healthcare guidance no longer allows day 00 on medicines: "
+            "accepted, but tell the supplier."))
+    return found

@@ -9,7 +9,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from core.errors import ApplicationError
 from inventory.exceptions import CaseBarcode, LotConflict, SuspectProduct, UnknownLot, UnknownProduct, UnknownVial
 from inventory.models import CasePackage, Lot, Presentation, Product, StorageLocation, SuspectScan, Vial, local_today
-from inventory.rules import AMBER, RED, RecallReference, dispense_refusal, lot_findings, vial_findings
+from inventory.rules import AMBER, RED, RecallReference, carton_cautions, dispense_refusal, lot_findings, vial_findings
 from labels.gs1 import ScanData, parse_scan
 
 def vial_queryset() -> QuerySet[Vial]:
@@ -71,10 +71,18 @@ def _candidates(scan: ScanData) -> tuple[ScanData, ...]:
 
 
 def _find_vial(scan: ScanData) -> Vial | None:
-    """The received vial a scan names: by GTIN + serial, or, for unserialised stock, by GTIN + lot
-    when exactly one such vial is still on a shelf."""
+    """The received vial a scan names: by GTIN + serial, by GTIN + the internal id (91) of a label
+    we printed, or, for unserialised stock, by GTIN + lot when exactly one such vial is still on a shelf."""
     mismatched: tuple[ScanData, Vial] | None = None
     for candidate in _candidates(scan):
+        if candidate.internal_serial and not candidate.serial:
+            vial = (
+                vial_queryset()
+                .filter(presentation__gtin=candidate.gtin, serial=candidate.internal_serial, serial_is_internal=True)
+                .first()
+            )
+            if vial is not None:
+                return vial
         if candidate.serial:
             vial = vial_queryset().filter(presentation__gtin=candidate.gtin, serial=candidate.serial).first()
             if vial is None:
@@ -86,7 +94,7 @@ def _find_vial(scan: ScanData) -> Vial | None:
         candidate, vial = mismatched
         raise _suspect(candidate, vial)
     for candidate in _candidates(scan):
-        if candidate.lot and not candidate.serial:
+        if candidate.lot and not candidate.serial and not candidate.internal_serial:
             shelf = list(
                 vial_queryset()
                 .filter(presentation__gtin=candidate.gtin, lot__lot_number=candidate.lot, status=Vial.Status.IN_STOCK)
@@ -261,6 +269,9 @@ def scan_lookup(raw: str, *, today: date | None = None, recall_reference: Recall
     if lot is not None and scan.expiry and scan.expiry != lot.expiry_date:
         _warn(result, "lot_expiry_mismatch", RED,
               f"The carton says expiry {scan.expiry:%Y-%m-%d}; lot {lot.lot_number} is on record with {lot.expiry_date:%Y-%m-%d}.")
+    if vial is None and result.scan.expiry_day_00:
+        # Only before receipt: on a vial already received it is old news, and amber must mean "look".
+        result.warnings += [f.as_warning() for f in carton_cautions(result.scan, expiry=None, today=today)]
     if vial is None:
         if undecided is not None:
             _warn(result, undecided.code, AMBER, undecided.message)

@@ -6,7 +6,7 @@ operations on the same stock cannot deadlock) and leaves a history row naming wh
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import User
@@ -29,7 +29,7 @@ from inventory.exceptions import (
 )
 from inventory.exceptions import SuspectProduct
 from inventory.models import Lot, Presentation, Product, StorageLocation, SuspectScan, Vial, local_today
-from inventory.rules import receipt_refusal
+from inventory.rules import SHORT_DATED_DAYS, carton_cautions, receipt_refusal  # noqa: F401 (SHORT_DATED_DAYS: re-exported)
 from inventory.selectors import ensure_not_a_case
 from inventory.signals import holds_on, lot_arrived
 from labels.exceptions import InvalidBarcode
@@ -80,7 +80,22 @@ def _choose_interpretation(scan: ScanData, presentation: Presentation) -> ScanDa
     offers every plausible split; the one whose lot we already hold for this product wins."""
     if not scan.alternatives:
         return scan
-    candidates = (scan, *scan.alternatives)
+    candidates = [scan, *scan.alternatives]
+    # A reading with a company-internal (91) id is one of our own labels only if that vial exists;
+    # otherwise it is a lot that happens to contain "91" (a carton's lot needs no separator when last).
+    ids = [c.internal_serial for c in candidates if c.internal_serial]
+    if ids:
+        ours = set(
+            Vial.objects.filter(presentation=presentation, serial__in=ids, serial_is_internal=True).values_list(
+                "serial", flat=True
+            )
+        )
+        for candidate in candidates:
+            if candidate.internal_serial in ours:
+                return candidate
+        candidates = [c for c in candidates if not c.internal_serial]
+        if len(candidates) == 1:
+            return candidates[0]
     lot_numbers = {c.lot for c in candidates if c.lot}
     known = set(
         Lot.objects.filter(product=presentation.product, lot_number__in=lot_numbers).values_list(
@@ -106,6 +121,13 @@ def _parse_receipt_line(index: int, raw: str) -> ReceiptLine:
         if not scan.lot:
             raise InvalidBarcode("The barcode carries no lot number (10); a vial cannot be received without one.",
                                  code="missing_lot")
+        if scan.internal_serial:
+            # Only our own labels carry (91): the vial was received when the label was printed.
+            raise InvalidBarcode(
+                f"This is the pharmacy's own label (internal id {scan.internal_serial}), not the manufacturer's "
+                "carton: the vial was received already. Scan it in look-up mode.",
+                code="internal_label",
+            )
     except ApplicationError as error:
         error.extra = {**error.extra, "scan_index": index, "scan": raw}
         error.message = f"Scan {index + 1}: {error.message}"
@@ -130,7 +152,7 @@ def _lot_for_receipt(line: ReceiptLine, *, actor: User, today: date) -> Lot:
         holds = holds_on(product=product, lot_number=scan.lot)
         # A lot a recall named before it arrived is received recalled, into quarantine: the stock
         # is in the building, so the recall's lookback must show it, and nobody may use it.
-        lot = Lot(product=product, lot_number=scan.lot, expiry_date=scan.expiry,
+        lot = Lot(product=product, lot_number=scan.lot, expiry_date=scan.expiry, expiry_day_00=scan.expiry_day_00,
                   status=Lot.Status.RECALLED if holds else Lot.Status.RELEASED)
         reason = f"lot created on receipt of {product.brand} lot {scan.lot}"
         if holds:
@@ -164,8 +186,24 @@ def _lot_for_receipt(line: ReceiptLine, *, actor: User, today: date) -> Lot:
     return lot
 
 
+@dataclass(frozen=True)
+class ScanCaution:
+    scan_index: int
+    code: str
+    detail: str
+
+
+class ReceivedVials(list):
+    """The vials of a receipt in scan order, with the cautions seen on the cartons (amber: they
+    were received, but someone should look, e.g. an expiry printed with day 00)."""
+
+    def __init__(self, vials, cautions: list[ScanCaution]):
+        super().__init__(vials)
+        self.cautions = cautions
+
+
 @transaction.atomic
-def receipt_create(*, location: StorageLocation, scans: list[str], actor: User) -> list[Vial]:
+def receipt_create(*, location: StorageLocation, scans: list[str], actor: User) -> ReceivedVials:
     """Receive a delivery: every scan becomes one vial, or nothing is received at all."""
     if not scans:
         raise ApplicationError("A receipt needs at least one scan.", code="empty_receipt")
@@ -238,11 +276,13 @@ def receipt_create(*, location: StorageLocation, scans: list[str], actor: User) 
         # Two receipts of the same serial raced past the check above; the constraint decides.
         raise DuplicateSerial("One of these serials was received by someone else a moment ago. Nothing was received.") from None
     vials.sort(key=lambda v: v._line_index)
-    return vials
-
-
-# Cartons expiring this soon are received with a caution, before the case is confirmed.
-SHORT_DATED_DAYS = 90
+    scan_of = {line.index: line.scan for line in lines}
+    cautions = [
+        ScanCaution(scan_index=vial._line_index, code=finding.warning, detail=f"Scan {vial._line_index + 1}: {finding.message}")
+        for vial in vials
+        for finding in carton_cautions(scan_of[vial._line_index], expiry=vial.lot.expiry_date, today=today)
+    ]
+    return ReceivedVials(vials, cautions)
 
 
 @dataclass
@@ -323,10 +363,7 @@ def receipt_check(*, scans: list[str], today: date | None = None) -> ReceiptChec
         except ApplicationError as error:
             item.problem = error
             continue
-        if expiry <= today + timedelta(days=SHORT_DATED_DAYS):
-            item.cautions.append(
-                f"Short-dated: lot {scan.lot} expires on {expiry:%Y-%m-%d}, in {(expiry - today).days} days."
-            )
+        item.cautions += [finding.message for finding in carton_cautions(scan, expiry=expiry, today=today)]
         vials, grams = totals.get((presentation.product.brand, scan.lot), (0, Decimal("0")))
         totals[(presentation.product.brand, scan.lot)] = (vials + 1, grams + presentation.grams)
     return ReceiptCheck(lines=checked, totals=totals)

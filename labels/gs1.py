@@ -34,6 +34,9 @@ GS1_AI82_CHARSET = frozenset(
 )
 MAX_LOT_LENGTH = 20
 MAX_SERIAL_LENGTH = 20
+# GS1 leaves (91)-(99) to each company for its own data; the pharmacy's internal vial id goes in
+# (91), so a label it prints never claims a manufacturer serial in (21).
+INTERNAL_SERIAL_AI = "91"
 
 GTIN_LENGTHS = (8, 12, 13, 14)
 
@@ -77,6 +80,12 @@ class ScanData:
     symbology: str | None  # "]d2", "]C1", "]Q3", ... if a symbology identifier prefixed it
     form: str  # "element_string" | "hri" | "digital_link" | "gtin"
     alternatives: tuple[ScanData, ...] = ()  # other readings when a scanner dropped separators
+    # (17) printed with day "00" (last day of the month): valid GS1, but GS1 healthcare guidance
+    # no longer allows it on regulated healthcare products, so callers raise a caution.
+    expiry_day_00: bool = False
+    # (91), company internal: the pharmacy's own vial id on a label it printed for unserialised
+    # stock. Never read from (21), which only ever holds the manufacturer's serial.
+    internal_serial: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,7 +337,7 @@ def _parse_elements(raw: str, text: str, symbology: SymbologyIdentifier | None) 
 
 
 def _values(scan: ScanData) -> tuple:
-    return (scan.gtin, scan.expiry, scan.lot, scan.serial)
+    return (scan.gtin, scan.expiry, scan.lot, scan.serial, scan.internal_serial)
 
 
 def _readings(text: str, *, used: frozenset[str]) -> list[list[_Pair]]:
@@ -347,7 +356,7 @@ def _readings(text: str, *, used: frozenset[str]) -> list[list[_Pair]]:
     for cut in range(1, len(last_value)):
         rest = last_value[cut:]
         next_ai = rest[:2]
-        if next_ai not in ("10", "21", "17") or next_ai in used:
+        if next_ai not in ("10", "21", "17", INTERNAL_SERIAL_AI) or next_ai in used:
             continue
         if next_ai == "17" and not _is_real_yymmdd(rest[2:8]):
             continue
@@ -493,6 +502,7 @@ def _scan(
     expiry = elements.get("17")
     lot = elements.get("10")
     serial = elements.get("21")
+    internal = elements.get(INTERNAL_SERIAL_AI)
     return ScanData(
         raw=raw,
         gtin=elements["01"].value,
@@ -501,6 +511,8 @@ def _scan(
         serial=serial.value if serial is not None else None,
         symbology=symbology,
         form=form,
+        expiry_day_00=expiry is not None and expiry.value.endswith("00"),
+        internal_serial=internal.value if internal is not None else None,
     )
 
 

@@ -12,7 +12,7 @@ import io
 import os
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from xml.dom import minidom
 
 import barcode
@@ -71,11 +71,19 @@ _ZPL_UNSAFE = frozenset("^~>")
 
 @dataclass(frozen=True)
 class LabelData:
+    """What one vial label carries. `gtin`, `expiry`, `lot` and `serial` are the manufacturer's,
+    repeated as printed: `serial` only when the carton had one (DSCSA reads GTIN + serial as the
+    manufacturer's product identifier), and `expiry_day_00` when its (17) said day 00. The
+    pharmacy's own id for unserialised stock goes in `internal_serial`, encoded in the
+    company-internal AI (91), never in (21)."""
+
     gtin: str
     expiry: date | None
     lot: str | None
     serial: str | None
     lines: tuple[str, ...] = ()  # e.g. ("Privigen 10 g", "Lot P100263  Exp 2027-06-30", "SN 4711")
+    expiry_day_00: bool = False
+    internal_serial: str | None = None
 
 
 def render_vial_label(data: LabelData, fmt: str) -> tuple[bytes, str]:
@@ -184,8 +192,34 @@ def _content_type(fmt: str) -> str:
     return CONTENT_TYPES[fmt]
 
 
+# Variable-length AIs: each ends at FNC1 / GS unless it is the last field.
+VARIABLE_AIS = frozenset({"10", "21", gs1.INTERNAL_SERIAL_AI})
+MAX_INTERNAL_SERIAL_LENGTH = 20
+
+
 def _fields(data: LabelData) -> list[tuple[str, str]]:
-    return gs1.ordered_fields(gtin=data.gtin, expiry=data.expiry, lot=data.lot, serial=data.serial)
+    fields = gs1.ordered_fields(gtin=data.gtin, expiry=data.expiry, lot=data.lot, serial=data.serial)
+    if data.expiry_day_00 and data.expiry is not None:
+        # Repeat the manufacturer's (17) as printed: day 00 stood for this last day of the month.
+        if (data.expiry + timedelta(days=1)).day != 1:
+            raise InvalidInput(
+                f"Expiry {data.expiry:%Y-%m-%d} is not the last day of its month, so it was not printed with day 00.",
+                code="invalid_label_data",
+            )
+        fields = [(ai, value[:4] + "00" if ai == "17" else value) for ai, value in fields]
+    if data.internal_serial is not None:
+        value = data.internal_serial
+        if (
+            not value
+            or len(value) > MAX_INTERNAL_SERIAL_LENGTH
+            or any(char not in gs1.GS1_AI82_CHARSET for char in value)
+        ):
+            raise InvalidInput(
+                f"Internal serial {value!r} cannot be printed in (91): use 1-{MAX_INTERNAL_SERIAL_LENGTH} GS1 characters.",
+                code="invalid_label_data",
+            )
+        fields.append((gs1.INTERNAL_SERIAL_AI, value))
+    return fields
 
 
 def _hri(fields: list[tuple[str, str]]) -> str:
@@ -197,7 +231,7 @@ def _datamatrix(fields: list[tuple[str, str]]) -> DataMatrixEncoder:
     # each variable field that is not last; a plain str payload would give a non-GS1 "]d1".
     return DataMatrixEncoder(
         DataMatrixData.gs1(
-            *(GS1Variable(ai, value) if ai in ("10", "21") else GS1Fixed(ai, value) for ai, value in fields)
+            *(GS1Variable(ai, value) if ai in VARIABLE_AIS else GS1Fixed(ai, value) for ai, value in fields)
         )
     )
 
@@ -213,7 +247,7 @@ def _joined(fields: list[tuple[str, str]], separator: str) -> str:
     out = ""
     for i, (ai, value) in enumerate(fields):
         out += ai + value
-        if ai in ("10", "21") and i != len(fields) - 1:
+        if ai in VARIABLE_AIS and i != len(fields) - 1:
             out += separator
     return out
 

@@ -13,7 +13,8 @@ class RecallLotInline(admin.TabularInline):
 
 @admin.register(Recall)
 class RecallAdmin(NoDeleteAdmin):
-    list_display = ["reference", "source", "recall_class", "recall_date", "status"]
+    list_display = ["reference", "source", "scheme", "recall_class", "action_due", "recall_date", "status"]
+    list_filter = ["scheme", "recall_class", "status"]
     inlines = [RecallLotInline]
 
 

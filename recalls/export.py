@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.conf import settings
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -19,7 +20,7 @@ from openpyxl.utils import get_column_letter
 
 from core.text import spreadsheet_text
 from recalls.models import Recall
-from recalls.selectors import Lookback, notification_list, recall_lookback, recall_progress
+from recalls.selectors import Lookback, notification_list, notification_overdue, recall_lookback, recall_progress
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -95,10 +96,31 @@ def _user(user) -> str:
     return user.get_username() if user is not None else ""
 
 
+def retention_text(recall: Recall) -> str:
+    """What the site keeps, and until when: RECORD_RETENTION_YEARS after the recall is closed."""
+    years = settings.RECORD_RETENTION_YEARS
+    until = (
+        f"until at least {_years_after(timezone.localtime(recall.closed_at).date(), years):%Y-%m-%d}"
+        if recall.closed_at
+        else "after the recall is closed"
+    )
+    return (f"Dispense and recall records, this lookback included, are kept {years} years {until} "
+            "(setting RECORD_RETENTION_YEARS).")
+
+
+def _years_after(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a year that has none
+        return day.replace(year=day.year + years, day=28)
+
+
 def _summary(wb: Workbook, recall: Recall, lots, progress: dict[str, int]) -> None:
     rows = [
         ("Source", recall.get_source_display()),
-        ("Class", recall.recall_class),
+        ("Scheme", recall.get_scheme_display()),
+        ("Class", recall.class_text),
+        ("Action due", recall.action_due if recall.action_due else "no deadline set"),
         ("Reason", recall.reason),
         ("Recall date", recall.recall_date),
         ("Status", recall.get_status_display()),
@@ -113,6 +135,8 @@ def _summary(wb: Workbook, recall: Recall, lots, progress: dict[str, int]) -> No
         ("Patients", progress["total"]),
         ("Patients notified", progress["notified"]),
         ("Notifications pending", progress["pending"]),
+        ("Notifications overdue", progress["overdue"]),
+        ("Retention", retention_text(recall)),
     ]
     ws = wb.create_sheet("Recall")
     ws.column_dimensions["A"].width = 28
@@ -158,6 +182,8 @@ NOTIFICATION_COLUMNS = [
     Column("Vials", "number"),
     Column("Serials"),
     Column("Status"),
+    Column("Due", "datetime"),
+    Column("Overdue"),
     Column("Note"),
     Column("Updated by"),
     Column("Updated at", "datetime"),
@@ -169,7 +195,8 @@ def recall_workbook(recall: Recall, *, lookback: Lookback | None = None, tasks: 
     (the access log) passes them in, read once."""
     lookback = recall_lookback(recall) if lookback is None else lookback
     tasks = list(notification_list(recall=recall)) if tasks is None else tasks
-    progress = recall_progress(recall)
+    now = timezone.now()
+    progress = recall_progress(recall, now=now)
 
     wb = Workbook(write_only=True)
     _summary(wb, recall, [lb.lot for lb in lookback.lots], progress)
@@ -227,6 +254,8 @@ def recall_workbook(recall: Recall, *, lookback: Lookback | None = None, tasks: 
                 len(t.vials.all()),
                 ", ".join(v.serial for v in t.vials.all()),
                 t.get_status_display(),
+                recall.action_due,
+                "overdue" if notification_overdue(t, now) else "",
                 t.note,
                 _user(t.updated_by),
                 t.updated_at,

@@ -1,7 +1,10 @@
 """Recall records: the lots a notice names, and the patients to notify."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -15,10 +18,26 @@ class Recall(models.Model):
         REGULATOR = "regulator"
         INTERNAL = "internal"
 
+    class Scheme(models.TextChoices):
+        """Whose classification the notice uses: FDA (US) or MHRA (UK)."""
+
+        FDA = "fda", "FDA"
+        MHRA = "mhra", "MHRA"
+
     class RecallClass(models.TextChoices):
-        I = "I"
-        II = "II"
-        III = "III"
+        # FDA (21 CFR 7.3(m)): I serious harm or death likely, II temporary or reversible harm,
+        # III harm unlikely; a market withdrawal is a removal for a minor or no violation (the
+        # catalog's 2004 and 2025 IVIG events were withdrawals, not classified recalls).
+        I = "I", "class I"
+        II = "II", "class II"
+        III = "III", "class III"
+        MARKET_WITHDRAWAL = "market_withdrawal", "market withdrawal"
+        # MHRA drug alerts: 1 action now, 2 within 48 hours, 3 within 5 days, 4 caution in use.
+        CLASS_1 = "1", "class 1"
+        CLASS_2 = "2", "class 2"
+        CLASS_3 = "3", "class 3"
+        CLASS_4 = "4", "class 4"
+        UNCLASSIFIED = "unclassified", "not yet classified"
 
     class Status(models.TextChoices):
         OPEN = "open"
@@ -26,7 +45,11 @@ class Recall(models.Model):
 
     reference = models.CharField(max_length=80, unique=True, help_text="Manufacturer or regulator number")
     source = models.CharField(max_length=16, choices=Source.choices)
-    recall_class = models.CharField(max_length=3, choices=RecallClass.choices)
+    scheme = models.CharField(max_length=8, choices=Scheme.choices, default=Scheme.FDA)
+    recall_class = models.CharField(max_length=20, choices=RecallClass.choices)
+    # When every patient must have been dealt with: set from the notice, or from what the class
+    # implies (MHRA); null when nothing sets one (FDA classes set no deadline of their own).
+    action_due = models.DateTimeField(null=True, blank=True)
     reason = models.TextField()
     recall_date = models.DateField()
     lots = models.ManyToManyField(Lot, through="RecallLot", related_name="recalls")
@@ -44,9 +67,59 @@ class Recall(models.Model):
 
     class Meta:
         ordering = ["-recall_date", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(scheme="fda", recall_class__in=["I", "II", "III", "market_withdrawal", "unclassified"])
+                | Q(scheme="mhra", recall_class__in=["1", "2", "3", "4", "unclassified"]),
+                name="recall_class_of_its_scheme",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"recall {self.reference}"
+
+    @property
+    def class_text(self) -> str:
+        """The class as the notice states it, with what it asks of the pharmacy."""
+        return class_text(self.scheme, self.recall_class)
+
+
+RC = Recall.RecallClass
+CLASSES_OF_SCHEME = {
+    Recall.Scheme.FDA: [RC.I, RC.II, RC.III, RC.MARKET_WITHDRAWAL, RC.UNCLASSIFIED],
+    Recall.Scheme.MHRA: [RC.CLASS_1, RC.CLASS_2, RC.CLASS_3, RC.CLASS_4, RC.UNCLASSIFIED],
+}
+
+# The action deadline a class implies, counted from when the recall is recorded here. MHRA's
+# classes carry one; FDA's do not (the notice or the recall strategy gives it), nor does MHRA
+# class 4, which asks for caution in use rather than action.
+ACTION_WITHIN = {
+    (Recall.Scheme.MHRA, RC.CLASS_1): timedelta(0),  # immediately
+    (Recall.Scheme.MHRA, RC.CLASS_2): timedelta(hours=48),
+    (Recall.Scheme.MHRA, RC.CLASS_3): timedelta(days=5),
+}
+
+_WHAT_IT_ASKS = {
+    (Recall.Scheme.FDA, RC.I): "serious adverse health consequences or death are reasonably probable",
+    (Recall.Scheme.FDA, RC.II): "temporary or medically reversible harm possible",
+    (Recall.Scheme.FDA, RC.III): "adverse health consequences unlikely",
+    (Recall.Scheme.FDA, RC.MARKET_WITHDRAWAL): "removed for a minor or no violation",
+    (Recall.Scheme.MHRA, RC.CLASS_1): "action immediately",
+    (Recall.Scheme.MHRA, RC.CLASS_2): "action within 48 hours",
+    (Recall.Scheme.MHRA, RC.CLASS_3): "action within 5 days",
+    (Recall.Scheme.MHRA, RC.CLASS_4): "caution in use",
+}
+
+
+def class_text(scheme: str, recall_class: str) -> str:
+    """e.g. "MHRA class 2: action within 48 hours", "FDA market withdrawal: removed for a minor or
+    no violation", "FDA, not yet classified"."""
+    name = Recall.Scheme(scheme).label
+    if recall_class == RC.UNCLASSIFIED:
+        return f"{name}, not yet classified"
+    asks = _WHAT_IT_ASKS.get((scheme, recall_class))
+    label = f"{name} {RC(recall_class).label}"
+    return f"{label}: {asks}" if asks else label
 
 
 class RecallLot(models.Model):

@@ -11,8 +11,11 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from datetime import datetime
+
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import Left
+from django.utils import timezone
 
 from core.errors import InvalidInput
 from inventory.models import Lot, Presentation, StorageLocation, Vial
@@ -335,14 +338,25 @@ def lot_number_suggestions(lot_number: str, *, limit: int = SUGGESTION_LIMIT) ->
 # Recall lists ------------------------------------------------------------------------------------
 
 
-def recall_list() -> QuerySet[Recall]:
-    """Recalls with their lots and notification progress, in a constant number of queries."""
+def notification_overdue(task: NotificationTask, now: datetime | None = None) -> bool:
+    """A patient still to notify after the recall's action deadline has passed."""
+    due = task.recall.action_due
+    return task.status == NotificationTask.Status.PENDING and due is not None and due < (now or timezone.now())
+
+
+def recall_list(now: datetime | None = None) -> QuerySet[Recall]:
+    """Recalls with their lots and notification progress (overdue: pending past the action
+    deadline at `now`), in a constant number of queries."""
     S = NotificationTask.Status
+    now = now or timezone.now()
     return (
         Recall.objects.select_related("created_by", "closed_by")
         .annotate(
             patients_total=Count("notifications", distinct=True),
             patients_pending=Count("notifications", filter=Q(notifications__status=S.PENDING), distinct=True),
+            patients_overdue=Count(
+                "notifications", filter=Q(notifications__status=S.PENDING, action_due__lt=now), distinct=True
+            ),
             patients_contacted=Count("notifications", filter=Q(notifications__status=S.CONTACTED), distinct=True),
             patients_unreachable=Count(
                 "notifications", filter=Q(notifications__status=S.UNREACHABLE), distinct=True
@@ -363,12 +377,13 @@ def recall_list() -> QuerySet[Recall]:
     )
 
 
-def recall_progress(recall: Recall) -> dict[str, int]:
+def recall_progress(recall: Recall, now: datetime | None = None) -> dict[str, int]:
     """Notification progress; from the annotations of recall_list() when present."""
     if hasattr(recall, "patients_total"):
         counts = {
             "total": recall.patients_total,
             "pending": recall.patients_pending,
+            "overdue": recall.patients_overdue,
             "contacted": recall.patients_contacted,
             "unreachable": recall.patients_unreachable,
             "not_required": recall.patients_not_required,
@@ -382,6 +397,8 @@ def recall_progress(recall: Recall) -> dict[str, int]:
             "unreachable": rows.get(NotificationTask.Status.UNREACHABLE, 0),
             "not_required": rows.get(NotificationTask.Status.NOT_REQUIRED, 0),
         }
+        past_due = recall.action_due is not None and recall.action_due < (now or timezone.now())
+        counts["overdue"] = counts["pending"] if past_due else 0
     # Notified: every patient whose task is settled, whether reached, unreachable or not needed.
     counts["notified"] = counts["total"] - counts["pending"]
     return counts

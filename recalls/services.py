@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -27,7 +27,7 @@ from recalls.exceptions import (
     RecallReferenceExists,
     UnknownLots,
 )
-from recalls.models import NotificationTask, Recall, RecallLot
+from recalls.models import ACTION_WITHIN, CLASSES_OF_SCHEME, NotificationTask, Recall, RecallLot
 from recalls.selectors import ON_HAND, affected_dispenses, lot_number_suggestions, patients_from
 
 
@@ -115,17 +115,41 @@ def _refuse_unknown(unknown: list[str]) -> None:
     )
 
 
-def _validate_recall_fields(*, reference: str, source: str, recall_class: str, reason: str) -> None:
+def _validate_class(*, scheme: str, recall_class: str, action_due: datetime | None) -> None:
+    if scheme not in Recall.Scheme.values:
+        raise InvalidInput(f"Unknown recall scheme {scheme!r}; use fda or mhra.", code="invalid_scheme")
+    classes = CLASSES_OF_SCHEME[scheme]
+    if recall_class not in classes:
+        raise InvalidInput(
+            f"{Recall.Scheme(scheme).label} has no recall class {recall_class!r}; use {', '.join(classes)}.",
+            code="invalid_recall_class",
+            extra={"scheme": scheme, "classes": list(classes)},
+        )
+    if action_due is not None and timezone.is_naive(action_due):
+        raise InvalidInput("The action deadline needs a time zone.", code="invalid_action_due")
+
+
+def _validate_recall_fields(
+    *, reference: str, source: str, scheme: str, recall_class: str, reason: str, action_due: datetime | None
+) -> None:
     if not reference:
         raise InvalidInput(
             "A recall needs its reference (the manufacturer's or regulator's number).", code="reference_required"
         )
     if source not in Recall.Source.values:
         raise InvalidInput(f"Unknown source {source!r}.", code="invalid_source")
-    if recall_class not in Recall.RecallClass.values:
-        raise InvalidInput(f"Unknown recall class {recall_class!r}; use I, II or III.", code="invalid_recall_class")
+    _validate_class(scheme=scheme, recall_class=recall_class, action_due=action_due)
     if not reason:
         raise ReasonRequired("Say why the lots are recalled (from the notice).")
+
+
+def action_deadline(*, scheme: str, recall_class: str, start: datetime, given: datetime | None = None) -> datetime | None:
+    """The deadline for acting on a recall: the one the notice gives, else the one its class
+    implies counted from `start` (MHRA 1 immediately, 2 within 48 hours, 3 within 5 days), else none."""
+    if given is not None:
+        return given
+    within = ACTION_WITHIN.get((scheme, recall_class))
+    return start + within if within is not None else None
 
 
 @transaction.atomic
@@ -137,6 +161,8 @@ def recall_create(
     reason: str,
     lots: Sequence[LotRef],
     actor,
+    scheme: str = Recall.Scheme.FDA,
+    action_due: datetime | None = None,
     recall_date: date | None = None,
     brand: str | None = None,
     allow_unknown: bool = False,
@@ -147,9 +173,14 @@ def recall_create(
 
     `lots` are Lot instances, ids or lot numbers (`brand` narrows lot numbers). Lot numbers that
     match nothing refuse the whole recall (UnknownLots, with suggestions) unless `allow_unknown`,
-    in which case they are kept on the recall as `unmatched_lot_numbers`."""
+    in which case they are kept on the recall as `unmatched_lot_numbers`.
+
+    `scheme` and `recall_class` are the notice's (FDA I/II/III, market withdrawal; MHRA 1-4; or
+    not yet classified). `action_due` is the notice's deadline; without one, the class's (see
+    action_deadline) counts from now."""
     reference, reason = (reference or "").strip(), (reason or "").strip()
-    _validate_recall_fields(reference=reference, source=source, recall_class=recall_class, reason=reason)
+    _validate_recall_fields(reference=reference, source=source, scheme=scheme, recall_class=recall_class,
+                            reason=reason, action_due=action_due)
     if Recall.objects.filter(reference=reference).exists():
         raise RecallReferenceExists(f"Recall {reference} is already recorded.")
     found, unknown = _resolve_lots(lots, brand=brand)
@@ -163,13 +194,17 @@ def recall_create(
     try:
         # A savepoint, so a reference taken by a concurrent request surfaces as a conflict.
         with transaction.atomic():
+            now = timezone.now()
             recall = Recall(
                 reference=reference,
                 source=source,
+                scheme=scheme,
                 recall_class=recall_class,
+                action_due=action_deadline(scheme=scheme, recall_class=recall_class, start=now, given=action_due),
                 reason=reason,
                 recall_date=recall_date or local_today(),
                 created_by=actor,
+                created_at=now,
                 unmatched_lot_numbers=unknown,
             )
             audited_save(recall, actor=actor, reason=audit_reason)
@@ -220,6 +255,8 @@ def recall_create_from_text(
     reason: str,
     lots_text: str,
     actor,
+    scheme: str = Recall.Scheme.FDA,
+    action_due: datetime | None = None,
     recall_date: date | None = None,
     brand: str | None = None,
     allow_unknown: bool = False,
@@ -236,6 +273,8 @@ def recall_create_from_text(
         reason=reason,
         lots=numbers,
         actor=actor,
+        scheme=scheme,
+        action_due=action_due,
         recall_date=recall_date,
         brand=brand,
         allow_unknown=allow_unknown,
@@ -268,6 +307,37 @@ def recall_close(*, recall: Recall, reason: str, actor) -> Recall:
     recall.closed_at = timezone.now()
     recall.close_reason = reason
     return audited_save(recall, actor=actor, reason=f"close recall {recall.reference}: {reason}")
+
+
+# simple_history keeps a change reason in 100 characters (a hard limit on PostgreSQL).
+HISTORY_REASON_MAX = 100
+
+
+def _history_reason(text: str) -> str:
+    return text if len(text) <= HISTORY_REASON_MAX else text[: HISTORY_REASON_MAX - 1] + "…"
+
+
+@transaction.atomic
+def recall_classify(
+    *, recall: Recall, scheme: str, recall_class: str, reason: str, actor, action_due: datetime | None = None
+) -> Recall:
+    """Record the class a notice was given later (or a corrected one). The deadline the new class
+    implies counts from now, when it became known, unless `action_due` gives the notice's own.
+    Refused once the recall is closed, and when nothing would change."""
+    reason = (reason or "").strip()
+    _validate_class(scheme=scheme, recall_class=recall_class, action_due=action_due)
+    if not reason:
+        raise ReasonRequired("Say where the class comes from (e.g. the regulator's update).")
+    recall = _locked_recall(recall)
+    if recall.status == Recall.Status.CLOSED:
+        raise RecallClosed(f"Recall {recall.reference} is closed; its class is final.")
+    if (recall.scheme, recall.recall_class) == (scheme, recall_class) and action_due in (None, recall.action_due):
+        # The same class again must not restart its clock.
+        raise InvalidInput(f"Recall {recall.reference} already has this class and deadline.", code="nothing_to_change")
+    deadline = action_deadline(scheme=scheme, recall_class=recall_class, start=timezone.now(), given=action_due)
+    recall.scheme, recall.recall_class, recall.action_due = scheme, recall_class, deadline
+    named = f"{Recall.Scheme(scheme).label} {Recall.RecallClass(recall_class).label}"
+    return audited_save(recall, actor=actor, reason=_history_reason(f"recall {recall.reference} classified {named}: {reason}"))
 
 
 @transaction.atomic

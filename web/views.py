@@ -10,6 +10,7 @@ from core.roles import ROLE_WORDS, effective_roles, roles_may
 from inventory.models import local_today
 from inventory.selectors import locations_for_placing
 from traceability.models import BrandSwitchFlag
+from recalls.models import CLASSES_OF_SCHEME, Recall, class_text
 from traceability.selectors import todays_open_sessions
 
 
@@ -47,6 +48,17 @@ def recall_lookup(request):
         "can_look_up": roles_may(roles, "recalls.read"),
         "can_manage_recalls": roles_may(roles, "recalls.change"),
         "initial_lot": request.GET.get("lot", "").strip(),
+        # The recall just opened here: its message is shown again, from the server, after a refresh.
+        "initial_recall": request.GET.get("recall", "") if request.GET.get("recall", "").isdigit() else "",
+        # The classes each scheme uses, in the notice's words (the form offers only these).
+        "recall_schemes": [
+            {
+                "value": scheme.value,
+                "label": scheme.label,
+                "classes": [{"value": c.value, "text": class_text(scheme, c)} for c in CLASSES_OF_SCHEME[scheme]],
+            }
+            for scheme in Recall.Scheme
+        ],
     }
     return render(request, "web/recall.html", context, status=200 if context["can_look_up"] else 403)
 

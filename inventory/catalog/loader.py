@@ -17,6 +17,7 @@ from django.db import models, transaction
 from core.history import audited_save
 from core.errors import InvalidInput
 from inventory.models import Manufacturer, Presentation, Product, validate_gtin14
+from inventory.ndc import gtin_holds_ndc, ndc_agrees_with_gtin, ndc_problem
 
 CATALOG_PATH = Path(__file__).with_name("catalog.json")
 REASON = "catalog import"
@@ -36,20 +37,6 @@ PRODUCT_FIELDS = (
 
 class CatalogError(InvalidInput):
     code = "invalid_catalog"
-
-
-def gtin_check_digit(body: str) -> str:
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return str((10 - total % 10) % 10)
-
-
-def ndc_to_gtin14(ndc: str) -> str:
-    """US rule: packaging indicator 0 + "03" + the 10 NDC digits (not the 11-digit padded form) + check digit."""
-    digits = ndc.replace("-", "")
-    if len(digits) != 10 or not digits.isdigit():
-        raise CatalogError(f"NDC {ndc!r} does not have 10 digits.")
-    body = "0" + "03" + digits
-    return body + gtin_check_digit(body)
 
 
 def _field_value(model: type[models.Model], name: str, value: Any) -> Any:
@@ -119,14 +106,18 @@ def read_catalog(path: Path | str | None = None) -> dict:
             if gtin in gtins:
                 raise CatalogError(f"GTIN {gtin} is listed twice.")
             gtins.add(gtin)
-            ndc = item.get("ndc", "") or ""
+            # The NDC as printed beside the GTIN (10, 11 or 12 digits), never worked out from it.
+            ndc = str(item.get("ndc", "") or "")
+            if ndc and ndc_problem(ndc):
+                raise CatalogError(f"{brand}: {ndc_problem(ndc)}")
             if item.get("demo_gtin"):
                 if not gtin.startswith(DEMO_GTIN_PREFIX) or ndc:
                     raise CatalogError(f"{brand}: demo GTIN {gtin} must start with {DEMO_GTIN_PREFIX} and carry no NDC.")
-            else:
-                # A real code must be the one its NDC gives, so a typo in either is caught here.
-                if not ndc or ndc_to_gtin14(ndc) != gtin:
-                    raise CatalogError(f"{brand}: GTIN {gtin} does not match NDC {ndc or '(none)'}.")
+            elif gtin_holds_ndc(gtin) and not ndc:
+                raise CatalogError(f"{brand}: GTIN {gtin} is in the US NDC range: give the NDC printed beside it.")
+            elif ndc and not ndc_agrees_with_gtin(ndc, gtin):
+                # Where the GTIN embeds the NDC, the two printed codes must agree: a typo in either is caught here.
+                raise CatalogError(f"{brand}: GTIN {gtin} does not match NDC {ndc}.")
             grams = _field_value(Presentation, "grams", item.get("grams"))
             if grams is None or grams <= 0:
                 raise CatalogError(f"{brand}: presentation {gtin} needs a positive number of grams.")

@@ -219,6 +219,29 @@ def test_a_presentation_with_a_wrong_gtin_check_digit_is_refused(pharmacist_clie
     assert catalog_state() == before
 
 
+@pytest.mark.parametrize("ndc", ["0944-2700-05", "00944-2700-05", "000944-2700-05"])
+def test_a_presentation_keeps_its_ndc_as_printed_in_10_11_or_12_digits(pharmacist_client, ndc):
+    product = ProductFactory()
+
+    response = pharmacist_client.post("/api/presentations/", {
+        "product_id": product.pk, "gtin": gtin_with_check_digit("0952000000778"), "grams": "10", "ndc": ndc})
+
+    assert response.status_code == 201, response.content
+    assert response.json()["ndc"] == ndc
+
+
+def test_a_presentation_with_an_ndc_in_no_known_format_is_refused(pharmacist_client):
+    product = ProductFactory()
+    before = catalog_state()
+
+    response = pharmacist_client.post("/api/presentations/", {
+        "product_id": product.pk, "gtin": gtin_with_check_digit("0952000000779"), "grams": "10", "ndc": "944-2700-05"})
+
+    assert response.status_code == 400
+    assert "segments 3-4-2" in response.json()["detail"]
+    assert catalog_state() == before
+
+
 def test_a_presentation_gtin_is_unique(pharmacist_client):
     presentation = PresentationFactory()
     before = catalog_state()

@@ -130,7 +130,8 @@ def test_create_with_lot_ids_and_lot_numbers_recalls_and_quarantines(recall_clie
     assert {lot["status"] for lot in body["lots"]} == {"recalled"}
     assert body["recall_date"] == "2025-12-07"
     assert body["created_by"] == "rita"
-    assert body["progress"] == {"total": 3, "notified": 0, "pending": 3, "contacted": 0, "unreachable": 0, "not_required": 0}
+    assert body["progress"] == {"total": 3, "notified": 0, "pending": 3, "overdue": 0, "contacted": 0, "unreachable": 0,
+                                "not_required": 0}
     assert Vial.objects.filter(status=Vial.Status.QUARANTINED).count() == 3
 
 

@@ -346,3 +346,37 @@ def test_a_dispensed_vial_scan_names_the_dispense_it_is_out_on(tech_client):
     assert body["live_dispense"] == dispense.pk
     assert body["actions"][:2] == ["return_to_stock", "waste_dispensed"]
     assert scan(tech_client, carton_of(VialFactory())).json()["live_dispense"] is None
+
+
+# --- expiry printed with day 00 ----------------------------------------------------------------
+
+
+def _day_00_carton(presentation, *, lot, serial):
+    month = in_a_year().replace(day=1)
+    return f"01{presentation.gtin}17{month:%y%m}00" + f"10{lot}\x1d21{serial}"
+
+
+def test_a_day_00_carton_is_received_and_the_answer_carries_its_caution(tech_client, fridge, presentation):
+    response = receive(tech_client, "FRIDGE-A", [
+        carton(presentation, lot="L0", expiry=in_a_year(), serial="A"),
+        _day_00_carton(presentation, lot="L00", serial="B"),
+    ])
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["received"] == 2
+    assert [(c["scan_index"], c["code"]) for c in body["cautions"]] == [(1, "expiry_day_00")]
+    assert body["cautions"][0]["detail"].startswith("Scan 2: ")
+
+
+def test_the_case_check_and_the_scan_card_both_show_the_day_00_caution(tech_client, presentation):
+    raw = _day_00_carton(presentation, lot="L00", serial="B")
+
+    check = tech_client.post("/api/receipts/check", {"scans": [raw]}).json()
+    card = scan(tech_client, raw).json()
+
+    assert check["ready"] is True
+    assert "day 00" in check["lines"][0]["cautions"][0]
+    assert {"code": "expiry_day_00", "severity": "amber"}.items() <= next(
+        w for w in card["warnings"] if w["code"] == "expiry_day_00").items()
+    assert "receive" in card["actions"]

@@ -8,7 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from core.history import audited_save
-from inventory.catalog.loader import CATALOG_PATH, REASON, CatalogError, load_catalog, ndc_to_gtin14
+from inventory.catalog.loader import CATALOG_PATH, REASON, CatalogError, load_catalog
+from inventory.ndc import ndc_agrees_with_gtin, ndc_problem, ten_digit_readings
 from inventory.models import Manufacturer, Presentation, Product, validate_gtin14
 from tests.factories import PresentationFactory, ProductFactory, UserFactory
 
@@ -59,8 +60,7 @@ def test_every_gtin_has_a_valid_check_digit_and_is_unique(loaded):
     assert sorted(Presentation.objects.values_list("gtin", flat=True)) == sorted(gtins)
 
 
-def test_the_gtin_of_gammagard_liquid_10_g_is_the_one_its_ndc_gives(loaded):
-    assert ndc_to_gtin14("0944-2700-05") == "00309442700050"
+def test_gammagard_liquid_10_g_keeps_its_ndc_as_printed_beside_its_gtin(loaded):
     vial = Presentation.objects.get(gtin="00309442700050")
     assert vial.product.brand == "Gammagard Liquid"
     assert (vial.ndc, vial.grams, vial.volume_ml) == ("0944-2700-05", Decimal("10"), Decimal("100"))
@@ -78,7 +78,7 @@ def test_every_gammagard_liquid_size_carries_its_real_ndc(loaded):
         "0944-2700-05": (Decimal("10"), Decimal("100")),
         "0944-2700-06": (Decimal("20"), Decimal("200")),
     }
-    assert all(gtin == ndc_to_gtin14(ndc) for ndc, (_, _, gtin) in sizes.items())
+    assert all(ndc_agrees_with_gtin(ndc, gtin) for ndc, (_, _, gtin) in sizes.items())
 
 
 def test_codes_not_derived_from_a_real_ndc_are_marked_as_demo_gtins_in_the_gs1_example_prefix():
@@ -86,7 +86,8 @@ def test_codes_not_derived_from_a_real_ndc_are_marked_as_demo_gtins_in_the_gs1_e
         for item in product["presentations"]:
             if item["ndc"]:
                 assert item["demo_gtin"] is False
-                assert item["gtin"] == ndc_to_gtin14(item["ndc"])
+                assert ndc_problem(item["ndc"]) is None
+                assert ndc_agrees_with_gtin(item["ndc"], item["gtin"])
             else:
                 assert item["demo_gtin"] is True
                 assert item["gtin"].startswith("0952")
@@ -191,6 +192,64 @@ def test_a_gtin_that_disagrees_with_its_ndc_fails_loudly(db, tmp_path):
         load_catalog(path=write_catalog(tmp_path, data))
 
     assert sum(row_counts().values()) == 0
+
+
+@pytest.mark.parametrize(
+    "ndc",
+    ["0944-2700-05", "00944-2700-05", "000944-2700-05", "0944270005", "00944270005", "000944270005"],
+    ids=["10-digit 4-4-2", "11-digit 5-4-2", "12-digit 6-4-2", "bare 10", "bare 11", "bare 12"],
+)
+def test_an_ndc_is_stored_as_printed_in_its_10_11_or_12_digit_form(db, tmp_path, ndc):
+    data = catalog_file()
+    gammagard = next(p for p in data["products"] if p["brand"] == "Gammagard Liquid")
+    ten_gram = next(item for item in gammagard["presentations"] if item["gtin"] == "00309442700050")
+    ten_gram["ndc"] = ndc
+
+    load_catalog(path=write_catalog(tmp_path, data))
+
+    assert Presentation.objects.get(gtin="00309442700050").ndc == ndc
+
+
+def test_a_12_digit_ndc_beside_a_gtin_outside_the_ndc_range_is_kept_without_a_derivation(db, tmp_path):
+    data = catalog_file()
+    cuvitru = next(p for p in data["products"] if p["brand"] == "Cuvitru")
+    item = cuvitru["presentations"][0]
+    # A real (non-demo) GTIN that does not embed the NDC, as 12-digit NDCs bring (NDC in AI 715).
+    item.update(demo_gtin=False, gtin="04012345000016", ndc="000944-2850-01")
+
+    load_catalog(path=write_catalog(tmp_path, data))
+
+    assert Presentation.objects.get(gtin="04012345000016").ndc == "000944-2850-01"
+
+
+@pytest.mark.parametrize("ndc", ["0944-270-05", "944-2700-05", "0944-2700-005", "09442700051234", "0944 2700 05"])
+def test_an_ndc_in_no_known_format_fails_loudly_and_nothing_is_loaded(db, tmp_path, ndc):
+    data = catalog_file()
+    gammagard = next(p for p in data["products"] if p["brand"] == "Gammagard Liquid")
+    gammagard["presentations"][0]["ndc"] = ndc
+
+    with pytest.raises(CatalogError, match="NDC"):
+        load_catalog(path=write_catalog(tmp_path, data))
+
+    assert sum(row_counts().values()) == 0
+
+
+def test_a_real_gtin_in_the_ndc_range_without_its_ndc_fails_loudly(db, tmp_path):
+    data = catalog_file()
+    gammagard = next(p for p in data["products"] if p["brand"] == "Gammagard Liquid")
+    gammagard["presentations"][0]["ndc"] = ""
+
+    with pytest.raises(CatalogError, match="give the NDC printed beside it"):
+        load_catalog(path=write_catalog(tmp_path, data))
+
+    assert sum(row_counts().values()) == 0
+
+
+def test_a_padded_ndc_reads_back_to_each_10_digit_ndc_it_can_stand_for():
+    assert ten_digit_readings("0944-2700-05") == {"0944270005"}
+    assert ten_digit_readings("69800-0250-01") == {"6980025001", "6980002501"}
+    assert ten_digit_readings("069800-0250-01") == {"6980025001", "6980002501"}
+    assert ten_digit_readings("12345-6789-01") == {"1234567891"}
 
 
 def test_a_gtin_that_belongs_to_another_brand_is_refused_and_nothing_changes(db):

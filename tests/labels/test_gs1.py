@@ -369,9 +369,31 @@ def test_dropped_separator_before_an_expiry_offers_the_expiry_split():
 
 
 def test_dropped_separator_ignores_17_not_followed_by_a_real_date():
-    scan = parse_scan(f"01{GAMMAGARD}" + "10ABC17991399")
-    assert scan.lot == "ABC17991399"
+    scan = parse_scan(f"01{GAMMAGARD}" + "10ABC17881399")
+    assert scan.lot == "ABC17881399"
     assert scan.alternatives == ()
+
+
+def test_the_company_internal_serial_91_is_read_apart_from_the_manufacturer_serial():
+    scan = parse_scan(f"]d201{GAMMAGARD}17271231" + "10LOT1\x1d91INT-0A1B2C")
+    assert (scan.lot, scan.serial, scan.internal_serial) == ("LOT1", None, "INT-0A1B2C")
+
+
+def test_a_dropped_separator_before_the_internal_serial_91_is_offered_as_a_reading():
+    scan = parse_scan(f"01{GAMMAGARD}17271231" + "10LOT191INT-0A1B2C")
+    assert [(alt.lot, alt.internal_serial) for alt in scan.alternatives] == [("LOT1", "INT-0A1B2C")]
+
+
+@pytest.mark.parametrize("raw", [f"01{GAMMAGARD}17271200" + "10LOT1", f"(01){GAMMAGARD}(17)271200(10)LOT1",
+                                 f"https://id.example.org/01/{GAMMAGARD}/10/LOT1?17=271200"])
+def test_an_expiry_printed_with_day_00_is_flagged_in_every_form(raw):
+    scan = parse_scan(raw)
+    assert scan.expiry == date(2027, 12, 31)
+    assert scan.expiry_day_00 is True
+
+
+def test_an_expiry_with_a_real_day_is_not_flagged_as_day_00():
+    assert parse_scan(f"01{GAMMAGARD}17271231" + "10LOT1").expiry_day_00 is False
 
 
 def test_dropped_separator_offers_every_plausible_split():

@@ -340,3 +340,36 @@ def test_a_location_code_that_cannot_be_printed_is_refused(code):
     with pytest.raises(InvalidInput) as caught:
         render_location_label(code=code, name="x", fmt="png")
     assert caught.value.code == "invalid_location_code"
+
+
+# --- the manufacturer's identifiers, repeated as printed ---------------------------------------
+
+
+def test_an_internal_serial_is_encoded_in_91_after_the_lot_and_never_in_21():
+    data = LabelData(gtin=GAMMAGARD, expiry=date(2027, 6, 30), lot="P100263", serial=None, internal_serial="INT-00AB")
+
+    found = decode(png(render_vial_label(data, "png")[0]))
+
+    for symbol in ("DataMatrix", "Code128"):
+        assert found[symbol].text == "(01)00309442700050(17)270630(10)P100263(91)INT-00AB"
+        assert found[symbol].bytes == b"01003094427000501727063010P100263\x1d91INT-00AB"
+
+
+def test_day_00_is_printed_back_as_day_00():
+    data = LabelData(gtin=GAMMAGARD, expiry=date(2028, 2, 29), lot="L1", serial="S1", expiry_day_00=True)
+
+    found = decode(png(render_vial_label(data, "png")[0]))
+
+    assert found["DataMatrix"].text == "(01)00309442700050(17)280200(10)L1(21)S1"
+
+
+@pytest.mark.parametrize("data", [
+    LabelData(gtin=GAMMAGARD, expiry=date(2028, 2, 28), lot="L1", serial="S1", expiry_day_00=True),
+    LabelData(gtin=GAMMAGARD, expiry=date(2028, 2, 29), lot="L1", serial=None, internal_serial=""),
+    LabelData(gtin=GAMMAGARD, expiry=date(2028, 2, 29), lot="L1", serial=None, internal_serial="INT ÄB"),
+    LabelData(gtin=GAMMAGARD, expiry=date(2028, 2, 29), lot="L1", serial=None, internal_serial="I" * 21),
+], ids=["day 00 not a month end", "empty internal serial", "bad characters", "too long"])
+def test_label_data_that_cannot_be_printed_faithfully_is_refused(data):
+    with pytest.raises(InvalidInput) as refused:
+        render_vial_label(data, "png")
+    assert refused.value.code == "invalid_label_data"

@@ -107,7 +107,9 @@ def test_the_notifications_sheet_shows_where_each_patient_stands(workbook):
 def test_the_recall_sheet_summarises_the_recall(workbook):
     facts = {row[0]: row[1] for row in workbook["Recall"].iter_rows(values_only=True)}
     assert facts["Recall"] == "FDA-2025/1207"
-    assert facts["Class"] == "I"
+    assert facts["Scheme"] == "FDA"
+    assert facts["Class"] == "FDA class I: serious adverse health consequences or death are reasonably probable"
+    assert facts["Action due"] == "no deadline set"
     assert facts["Patients"] == 4
     assert facts["Patients notified"] == 1
     assert isinstance(facts["Recall date"], datetime)
@@ -152,6 +154,6 @@ def test_text_typed_by_people_stays_text(recall_coordinator):
     note = next(r["Note"] for r in body if r["MRN"] == "MRN0001")
     # The control character is kept as Excel's own escape, as in the history export.
     assert note == '=HYPERLINK("http://x")_x000B_ pasted'
-    cell = next(c for c in wb["Notifications"]["F"] if c.value == note)
+    cell = next(c for c in wb["Notifications"]["H"] if c.value == note)
     assert cell.data_type == "s"
     assert wb["Recall"]["B1"].data_type == "s"

@@ -374,7 +374,7 @@ def test_the_recall_shows_its_notification_progress(scenario, recall, rita):
     notification_update(task=task_of(recall, p["ben"]), status="not_required", note="vials returned unopened", actor=rita)
     notification_update(task=task_of(recall, p["cat"]), status="unreachable", note="no answer", actor=rita)
     assert recall_progress(recall) == {
-        "total": 4, "pending": 1, "contacted": 1, "unreachable": 1, "not_required": 1, "notified": 3,
+        "total": 4, "pending": 1, "overdue": 0, "contacted": 1, "unreachable": 1, "not_required": 1, "notified": 3,
     }
 
 

@@ -191,17 +191,47 @@ def test_technician_receives_a_case_dispenses_with_a_brand_switch_and_the_recall
 
     page.context.clear_cookies()
     log_in(page, live_server, "rick", "/recall/")
-    page.fill("#lot-input", "OCT77A")
+    # A lot number mistyped from the notice: the page offers the close one, and a click looks it up.
+    page.fill("#lot-input", "OCT77B")
     page.keyboard.press("Enter")
+    page.wait_for_selector("#message.red")
+    page.click("#suggestions button.suggestion:has-text('OCT77A')")
     page.wait_for_selector(".lot-block")
+    assert page.input_value("#lot-input") == "OCT77A"
     body = page.inner_text("#lookup-result")
     assert "Maria Lopez" in body and "MRN-0000042-LONG" in body
+    assert "FRIDGE-A" in body or "Fridge A" in body
+    shot(page, "recall-1-lookup")
+
     page.fill("input[name=reference]", "OCT-2026-11")
     page.fill("input[name=reason]", "Increased reports of hypersensitivity reactions")
+    page.select_option("select[name=scheme]", "mhra")
+    page.select_option("select[name=recall_class]", "2")
     page.click(".recall-form button[type=submit]")
+    # The first press only asks: nothing is recalled until the confirmation.
+    page.wait_for_selector(".confirm-step:not([hidden])")
+    confirm_text = page.inner_text(".confirm-text")
+    assert "2 vial(s) on hand will be quarantined" in confirm_text and "1 patient(s)" in confirm_text
+    assert "MHRA class 2: action within 48 hours" in confirm_text
+    assert not Vial.objects.filter(lot__lot_number="OCT77A", status=Vial.Status.QUARANTINED).exists()
+    shot(page, "recall-2-confirmation")
+    page.click(".confirm-recall")
     page.wait_for_selector("#message.green")
+    assert "1 patient(s) to notify" in page.inner_text("#message")
+    page.wait_for_selector("a.button[href$='export.xlsx']")
     assert Vial.objects.filter(lot__lot_number="OCT77A", status=Vial.Status.QUARANTINED).count() == 2
     assert NotificationTask.objects.get(recall__reference="OCT-2026-11").patient == pharmacy["maria"]
+    workbook = page.request.get(live_server.url + page.get_attribute("a.button[href$='export.xlsx']", "href"))
+    assert workbook.status == 200 and workbook.body()[:2] == b"PK"
+
+    # A refresh keeps the message and the count: both come back from the server.
+    page.reload()
+    page.wait_for_selector("#message.green")
+    assert "1 patient(s) to notify" in page.inner_text("#message")
+    page.wait_for_selector(".recall-line")
+    assert "1 patient(s) to notify" in page.inner_text(".recall-line")
+    assert "MHRA class 2: action within 48 hours" in page.inner_text(".recall-line")
+    shot(page, "recall-3-opened-after-refresh")
 
 
 def test_f6_after_a_refused_scan_dispenses_nothing_and_the_refusal_stands_in_view(page, live_server, pharmacy):

@@ -95,3 +95,19 @@ def test_the_scan_station_offers_a_fridge_first_and_quarantine_last():
     StorageLocationFactory(name="Shelf", code="RT-1", kind="room_temperature")
     body = logged_in("technician").get("/scan/").content.decode()
     assert body.index('value="F-1"') < body.index('value="RT-1"') < body.index('value="Q-1"')
+
+
+@pytest.mark.django_db
+def test_the_recall_form_offers_the_classes_of_each_scheme_in_the_notices_words():
+    body = logged_in("recall_coordinator").get("/recall/").content.decode()
+    assert 'id="recall-schemes"' in body
+    for text in ("MHRA class 2: action within 48 hours", "MHRA class 4: caution in use",
+                 "FDA market withdrawal: removed for a minor or no violation", "FDA, not yet classified"):
+        assert text in body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("given,kept", [("42", '"42"'), ("42x", '""'), ("</script>", '""')])
+def test_the_recall_page_remembers_only_a_recall_id_from_its_address(given, kept):
+    body = logged_in("recall_coordinator").get("/recall/", {"lot": "L1", "recall": given}).content.decode()
+    assert f"recall: {kept}" in body

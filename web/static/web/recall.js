@@ -7,6 +7,8 @@
 
   const api = window.IvigApi.call;
   const message = window.IvigApi.message;
+  const schemesNode = $("recall-schemes");
+  const schemes = schemesNode ? JSON.parse(schemesNode.textContent) : [];
 
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
@@ -21,7 +23,19 @@
     return el("table", { class: "grid" }, [thead, tbody]);
   }
 
-  async function lookup(value) {
+  // "Did you mean": each close lot number the server suggests is a button that looks it up.
+  function showSuggestions(suggestions) {
+    const list = $("suggestion-list");
+    list.innerHTML = "";
+    suggestions.forEach((number) => {
+      const button = el("button", { type: "button", class: "suggestion" }, [number]);
+      button.addEventListener("click", () => { input.value = number; lookup(number); });
+      list.appendChild(button);
+    });
+    $("suggestions").hidden = !suggestions.length;
+  }
+
+  async function lookup(value, keepMessage) {
     value = value.trim();
     if (!value) return;
     const params = new URLSearchParams();
@@ -31,14 +45,44 @@
     const result = await api("GET", "/api/recalls/lookup?" + params.toString());
     const box = $("lookup-result");
     box.innerHTML = "";
+    showSuggestions([]);
     if (!result.ok) {
-      const suggestions = result.data.suggestions || [];
-      message((result.data.detail || "Not found.") + (suggestions.length ? " Did you mean: " + suggestions.join(", ") + "?" : ""), "red");
+      message(result.data.detail || "Not found.", "red");
+      showSuggestions(result.data.suggestions || []);
       return;
     }
-    message("", "");
+    if (!keepMessage) message("", "");
     if (result.data.truncated) message("More lots match than are shown: type more of the lot number.", "amber");
     result.data.results.forEach((lot) => box.appendChild(renderLot(lot)));
+  }
+
+  function openedMessage(recall, lotNumber) {
+    return "Recall " + recall.reference + " opened (" + recall.class_text + "): lot " + lotNumber +
+      " recalled, on-hand vials quarantined, " + recall.progress.total + " patient(s) to notify" +
+      (recall.action_due ? ", action due " + when(recall.action_due) : "") + ".";
+  }
+
+  function when(iso) { return iso ? iso.slice(0, 16).replace("T", " ") : "—"; }
+
+  // One open recall on a lot: its class, deadline, progress, and each patient's notification,
+  // overdue ones marked (the server says which are overdue).
+  async function renderRecall(rec, into) {
+    const [detail, tasks] = await Promise.all([
+      api("GET", "/api/recalls/" + rec.id), api("GET", "/api/recalls/" + rec.id + "/notifications")]);
+    if (!detail.ok) return;
+    const d = detail.data, p = d.progress;
+    const line = el("p", { class: "recall-line" }, [
+      "Recall " + d.reference + " (" + d.status + ") · " + d.class_text + " · action due " + (d.action_due ? when(d.action_due) : "— (no deadline)") +
+      " · " + p.total + " patient(s) to notify, " + p.notified + " notified"]);
+    if (p.overdue) line.appendChild(el("span", { class: "overdue" }, [" · " + p.overdue + " overdue"]));
+    into.appendChild(line);
+    if (tasks.ok && tasks.data.results.length) {
+      const rows = tasks.data.results.map((t) => [t.patient.name, t.patient.mrn, t.status.replace(/_/g, " "), when(t.due), t.overdue ? "OVERDUE" : ""]);
+      const grid = table(["Patient", "MRN", "Notification", "Due", ""], rows);
+      grid.querySelectorAll("tbody tr").forEach((tr, i) => { if (tasks.data.results[i].overdue) tr.className = "red"; });
+      into.appendChild(grid);
+      if (tasks.data.next) into.appendChild(el("p", { class: "hint" }, ["More patients: see the Excel lookback."]));
+    }
   }
 
   function renderLot(r) {
@@ -68,33 +112,72 @@
       block.appendChild(table(["Serial", "Status"], r.wasted.concat(r.returned).map((v) => [v.serial, v.status])));
     }
 
+    if (r.recalls.length) {
+      block.appendChild(el("h3", {}, ["Recalls and notifications"]));
+      const recalls = el("div", { class: "recalls" });
+      block.appendChild(recalls);
+      r.recalls.forEach((rec) => renderRecall(rec, recalls));
+    }
+
     const actions = el("div", { class: "actions" });
     r.recalls.forEach((rec) => actions.appendChild(el("a", { href: "/api/recalls/" + rec.id + "/export.xlsx", class: "button", download: "" },
       ["Download Excel lookback (" + rec.reference + ")"])));
     block.appendChild(actions);
     const open = r.recalls.some((x) => x.status === "open");
-    if (cfg.canManage && !open && lot.status !== "recalled") block.appendChild(recallForm(lot));
+    if (cfg.canManage && !open && lot.status !== "recalled") block.appendChild(recallForm(r));
     return block;
   }
 
-  function recallForm(lot) {
+  function fillClasses(form) {
+    const scheme = schemes.find((s) => s.value === form.elements.scheme.value) || { classes: [] };
+    const select = form.elements.recall_class;
+    select.innerHTML = "";
+    scheme.classes.forEach((c) => select.appendChild(el("option", { value: c.value }, [c.text])));
+  }
+
+  function recallForm(r) {
+    const lot = r.lot, c = r.counts;
     const form = document.getElementById("recall-form-template").content.firstElementChild.cloneNode(true);
-    form.addEventListener("submit", async (event) => {
+    const confirmStep = form.querySelector(".confirm-step");
+    fillClasses(form);
+    form.elements.scheme.addEventListener("change", () => fillClasses(form));
+    // Nothing is recalled on the first press: the form says what will happen, and waits for a confirmation.
+    form.addEventListener("submit", (event) => {
       event.preventDefault();
+      const chosen = form.elements.recall_class.selectedOptions[0];
+      form.querySelector(".confirm-text").textContent = "Recall " + r.product.brand + " lot " + lot.lot_number +
+        " (" + (chosen ? chosen.textContent : "") + ")? " + c.on_hand + " vial(s) on hand will be quarantined and " +
+        c.patients + " patient(s) who received it get a notification task. This cannot be undone here.";
+      confirmStep.hidden = false;
+      form.querySelector(".confirm-recall").focus();
+    });
+    form.querySelector(".cancel-recall").addEventListener("click", () => { confirmStep.hidden = true; });
+    form.querySelector(".confirm-recall").addEventListener("click", async (event) => {
+      event.target.disabled = true;
       const data = Object.fromEntries(new FormData(form).entries());
       data.lots = [lot.id];
       const result = await api("POST", "/api/recalls/", data);
-      if (!result.ok) { message(result.data.detail || "Refused.", "red"); return; }
-      message("Recall " + result.data.reference + " opened: lot " + lot.lot_number + " recalled, on-hand vials quarantined, " +
-        result.data.progress.total + " patient(s) to notify.", "green");
-      lookup(lot.lot_number);
+      event.target.disabled = false;
+      if (!result.ok) { confirmStep.hidden = true; message(result.data.detail || "Refused.", "red"); return; }
+      // The address now names the lot and the recall, so a refresh shows both again, from the server.
+      history.replaceState(null, "", "?" + new URLSearchParams({ lot: lot.lot_number, recall: result.data.id }).toString());
+      message(openedMessage(result.data, lot.lot_number), "green");
+      lookup(lot.lot_number, true);
     });
     return form;
+  }
+
+  async function showOpenedRecall(id) {
+    const result = await api("GET", "/api/recalls/" + id);
+    if (!result.ok) return;
+    const lots = result.data.lots.map((l) => l.lot_number).join(", ");
+    message(openedMessage(result.data, lots), "green");
   }
 
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter") { event.preventDefault(); lookup(input.value); }
   });
   input.focus();
-  if (input.value) lookup(input.value);
+  if (cfg.recall) showOpenedRecall(cfg.recall);
+  if (input.value) lookup(input.value, Boolean(cfg.recall));
 })();
