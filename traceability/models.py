@@ -146,6 +146,12 @@ class BrandSwitchFlag(models.Model):
         SWITCH = "switch", "brand differs from the last infusion"
         MIXED = "mixed", "several brands in one session"
         ROUTE = "route", "same brand, other route (IV / SC) than the last infusion"
+        FIRST_INFUSION = "first", "first immunoglobulin infusion for the patient"
+        RETURNING = "returning", "more than 8 weeks since the last infusion"
+
+    # Flags that call for a pharmacist's acknowledgement before the session completes; the others
+    # are advice for whoever infuses (watch the whole first infusion and the hour after).
+    BLOCKING_KINDS = (Kind.SWITCH, Kind.MIXED, Kind.ROUTE)
 
     class Status(models.TextChoices):
         OPEN = "open"
@@ -162,7 +168,7 @@ class BrandSwitchFlag(models.Model):
         OTHER = "other"
 
     session = models.ForeignKey(InfusionSession, on_delete=models.PROTECT, related_name="flags")
-    kind = models.CharField(max_length=8, choices=Kind.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
     from_product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     to_product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     differences = models.JSONField(default=list, blank=True)

@@ -286,7 +286,7 @@ def session_complete(*, session: InfusionSession, actor, discrepancy_reason: str
         raise NothingDispensed(f"Session {session.pk} has not started: no vial was dispensed to it.")
     ensure_session_open(session)
     open_flags = list(
-        session.flags.filter(status=BrandSwitchFlag.Status.OPEN)
+        session.flags.filter(status=BrandSwitchFlag.Status.OPEN, kind__in=BrandSwitchFlag.BLOCKING_KINDS)
         .select_related("from_product", "to_product")
         .order_by("pk")
     )
@@ -484,6 +484,7 @@ def product_differences(old: Product, new: Product) -> list[dict]:
 
 
 FlagKey = tuple[str, int, int]  # (kind, from product id, to product id)
+RETURNING_AFTER_DAYS = 56
 
 
 def _wanted_flags(session: InfusionSession) -> dict[FlagKey, tuple[Product, Product, list[dict]]]:
@@ -513,6 +514,17 @@ def _wanted_flags(session: InfusionSession) -> dict[FlagKey, tuple[Product, Prod
         if first is not None and product.pk != first.product_id:
             wanted[(BrandSwitchFlag.Kind.MIXED, first.product_id, product.pk)] = (
                 first.product, product, product_differences(first.product, product))
+    # Labels (section 5, hypersensitivity) ask to watch the whole first infusion and the hour after
+    # for patients new to immunoglobulin and those returning after more than 8 weeks, as for a
+    # switch of product.
+    if first is not None and baseline is None:
+        wanted[(BrandSwitchFlag.Kind.FIRST_INFUSION, first.product_id, first.product_id)] = (
+            first.product, first.product, [])
+    elif first is not None and (session.scheduled_date - baseline.scheduled_date).days > RETURNING_AFTER_DAYS:
+        weeks = (session.scheduled_date - baseline.scheduled_date).days // 7
+        wanted[(BrandSwitchFlag.Kind.RETURNING, first.product_id, first.product_id)] = (
+            first.product, first.product,
+            [{"field": "last infusion", "from": baseline.scheduled_date.isoformat(), "to": f"{weeks} weeks before"}])
     return wanted
 
 
@@ -528,8 +540,11 @@ def _raise_brand_switch_flags(*, session: InfusionSession, dispense: Dispense, a
         if key in standing or dispense.product_id != to_product.pk:
             continue
         kind = key[0]
-        what = (f"route {differences[0]['from']} → {differences[0]['to']} for {to_product.brand}"
-                if kind == BrandSwitchFlag.Kind.ROUTE else f"brand switch {from_product.brand} → {to_product.brand}")
+        what = {
+            BrandSwitchFlag.Kind.ROUTE: lambda: f"route {differences[0]['from']} → {differences[0]['to']} for {to_product.brand}",
+            BrandSwitchFlag.Kind.FIRST_INFUSION: lambda: f"first immunoglobulin infusion ({to_product.brand})",
+            BrandSwitchFlag.Kind.RETURNING: lambda: f"returning after more than 8 weeks ({to_product.brand})",
+        }.get(kind, lambda: f"brand switch {from_product.brand} → {to_product.brand}")()
         raised.append(
             audited_create(
                 BrandSwitchFlag,
@@ -560,7 +575,17 @@ def _withdraw_stale_flags(*, session: InfusionSession, why: str, actor) -> list[
     return withdrawn
 
 
+WATCH = "watch the whole first infusion and the hour after"
+
+
 def flag_advice(flag: BrandSwitchFlag) -> str:
+    if flag.kind == BrandSwitchFlag.Kind.FIRST_INFUSION:
+        return (f"First immunoglobulin infusion for this patient ({flag.to_product.brand}): start at the initial "
+                f"(slowest) rate and {WATCH}.")
+    if flag.kind == BrandSwitchFlag.Kind.RETURNING:
+        since = flag.differences[0]["to"] if flag.differences else "more than 8 weeks before"
+        return (f"The last infusion was {since}: start {flag.to_product.brand} at the initial (slowest) rate and "
+                f"{WATCH}.")
     if flag.kind == BrandSwitchFlag.Kind.ROUTE:
         route = flag.differences[0] if flag.differences else {"from": "?", "to": "?"}
         return (
@@ -569,7 +594,7 @@ def flag_advice(flag: BrandSwitchFlag) -> str:
         )
     if flag.kind == BrandSwitchFlag.Kind.SWITCH:
         return (
-            f"Start the first infusion of {flag.to_product.brand} at the initial (slowest) rate; "
+            f"Start the first infusion of {flag.to_product.brand} at the initial (slowest) rate and {WATCH}; "
             f"the patient is switching from {flag.from_product.brand}."
         )
     return (

@@ -42,7 +42,8 @@ def test_open_flags_are_listed_with_their_patient(tech_client):
     assert row["id"] == open_flag.pk
     assert row["patient"] == {"id": session.patient.pk, "mrn": "MRN-7", "name": "Ann Smith"}
     assert row["advice"] == (
-        "Start the first infusion of Panzyga at the initial (slowest) rate; the patient is switching from Privigen."
+        "Start the first infusion of Panzyga at the initial (slowest) rate and watch the whole first infusion and the "
+        "hour after; the patient is switching from Privigen."
     )
 
 

@@ -227,7 +227,9 @@ def test_a_scanned_vial_is_dispensed_to_the_session(tech_client):
     assert body["dispense"]["vial"]["lot"]["lot_number"] == vial.lot.lot_number
     assert body["dispense"]["product"]["brand"] == "Privigen"
     assert body["dispense"]["dispensed_by"] == "alice"
-    assert body["flags_raised"] == [] and body["advice"] is None
+    # The patient's first infusion: advice to watch it, not a switch.
+    assert [f["kind"] for f in body["flags_raised"]] == ["first"]
+    assert "First immunoglobulin infusion" in body["advice"]
     assert Vial.objects.get(pk=vial.pk).status == Vial.Status.DISPENSED
 
 
@@ -247,7 +249,8 @@ def test_a_brand_switch_is_announced_in_the_dispense_response(tech_client):
     assert flag["from_product"]["brand"] == "Privigen" and flag["to_product"]["brand"] == "Panzyga"
     assert flag["status"] == "open"
     assert body["advice"] == (
-        "Start the first infusion of Panzyga at the initial (slowest) rate; the patient is switching from Privigen."
+        "Start the first infusion of Panzyga at the initial (slowest) rate and watch the whole first infusion and the "
+        "hour after; the patient is switching from Privigen."
     )
 
 

@@ -149,12 +149,28 @@ def test_a_vial_returned_unopened_may_be_dispensed_again(session, user):
 # --- brand-switch flags -------------------------------------------------------------------------
 
 
-def test_a_first_infusion_raises_no_flag(session, user):
+def test_a_first_infusion_raises_an_advisory_flag_that_does_not_hold_completion(session, user):
     [vial] = stock(brand("Privigen"))
 
-    vial_dispense(session=session, vial=vial, actor=user)
+    dispense = vial_dispense(session=session, vial=vial, actor=user)
 
-    assert not BrandSwitchFlag.objects.exists()
+    [flag] = BrandSwitchFlag.objects.all()
+    assert (flag.kind, flag.status) == (BrandSwitchFlag.Kind.FIRST_INFUSION, "open")
+    assert "First immunoglobulin infusion" in dispense_advice([flag]) and "hour after" in dispense_advice([flag])
+    assert flag.kind not in BrandSwitchFlag.BLOCKING_KINDS
+
+
+def test_a_patient_returning_after_more_than_eight_weeks_is_flagged(user):
+    privigen = brand("Privigen")
+    patient = PatientFactory()
+    completed_session(patient, privigen, days_ago=70)
+    [vial] = stock(privigen)
+
+    dispense = vial_dispense(session=InfusionSessionFactory(patient=patient), vial=vial, actor=user)
+
+    [flag] = dispense.flags.all()
+    assert flag.kind == BrandSwitchFlag.Kind.RETURNING
+    assert "10 weeks before" in dispense_advice([flag])
 
 
 def test_the_same_brand_as_the_last_infusion_raises_no_flag(user):
@@ -204,8 +220,8 @@ def test_the_switch_advice_names_both_brands(user):
     dispense = vial_dispense(session=InfusionSessionFactory(patient=patient), vial=vial, actor=user)
 
     assert dispense_advice(list(dispense.flags.all())) == (
-        "Start the first infusion of Panzyga at the initial (slowest) rate; "
-        "the patient is switching from Privigen."
+        "Start the first infusion of Panzyga at the initial (slowest) rate and watch the whole first infusion "
+        "and the hour after; the patient is switching from Privigen."
     )
     assert dispense_advice([]) is None
 
@@ -291,7 +307,7 @@ def test_two_brands_in_one_session_raise_a_mixed_flag(session, user):
 
     dispense = vial_dispense(session=session, vial=second, actor=user)
 
-    [flag] = BrandSwitchFlag.objects.all()
+    [flag] = BrandSwitchFlag.objects.filter(kind=BrandSwitchFlag.Kind.MIXED)
     assert flag.kind == BrandSwitchFlag.Kind.MIXED
     assert (flag.from_product, flag.to_product) == (privigen, panzyga)
     assert flag.raised_by == dispense
@@ -305,7 +321,7 @@ def test_going_back_to_the_first_brand_of_a_mixed_session_raises_nothing_new(ses
     for vial in (first, second, third):
         vial_dispense(session=session, vial=vial, actor=user)
 
-    assert BrandSwitchFlag.objects.count() == 1
+    assert BrandSwitchFlag.objects.filter(kind=BrandSwitchFlag.Kind.MIXED).count() == 1
 
 
 def test_a_switch_and_a_mix_in_one_dispense_raise_both_flags(user):

@@ -317,7 +317,8 @@ def test_no_session_is_chosen_for_the_technician_and_f6_waits_for_the_patient(pa
     page.wait_for_selector("#check-box .for-patient")
     page.wait_for_selector("button[data-action=dispense]:not([disabled])")
     page.keyboard.press("F6")
-    page.wait_for_selector("#card.green .done")
+    page.wait_for_selector("#card .done")
+    assert "WATCH THIS INFUSION" in page.inner_text("#message")  # her first infusion: watch it whole
     assert Dispense.objects.get(vial=vial).session == pharmacy["aiko_today"]
 
 
@@ -359,7 +360,7 @@ def test_the_iga_deficient_patient_is_refused_asceniv_until_a_pharmacist_overrid
     scan_vial(page, asceniv)
     page.wait_for_selector("button[data-action=dispense]:not([disabled])")
     page.keyboard.press("F6")
-    page.wait_for_selector("#card.green .done")
+    page.wait_for_selector("#card .done")
     assert Dispense.objects.get(vial=asceniv).checks[0]["check"] == "iga_content"
 
 

@@ -369,10 +369,11 @@
         if (result.ok) {
           const flags = result.data.flags_raised || [];
           if (flags.length) {
-            const advice = result.data.advice || "Brand switch: the pharmacist must review it.";
+            const advice = result.data.advice || "The pharmacist must review this infusion.";
+            const isSwitch = flags.some((f) => ["switch", "mixed", "route"].includes(f.kind));
             showDone("Dispensed " + serial + " to " + patient.name + ".", "amber");
-            message("BRAND SWITCH: " + advice, "amber");
-            historyAdd("dispensed " + serial + " to " + patient.name + " (brand switch)", "amber");
+            message((isSwitch ? "BRAND SWITCH: " : "WATCH THIS INFUSION: ") + advice, "amber");
+            historyAdd("dispensed " + serial + " to " + patient.name + (isSwitch ? " (brand switch)" : " (watch)"), "amber");
           } else {
             showDone("Dispensed " + serial + " to " + patient.name + " (MRN " + patient.mrn + ").", "green");
             message("", "");
