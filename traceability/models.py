@@ -258,10 +258,12 @@ class DispenseOverride(models.Model):
     class Meta:
         ordering = ["-requested_at", "-id"]
         constraints = [
-            # One live request or grant per session, product and check; a declined one may be asked again.
+            # One live request or grant per session, product and check; a declined one may be asked
+            # again. (The dose check has no product, and NULLs are distinct in a unique index: for it
+            # the session's row lock, which override_request holds, is what keeps one.)
             models.UniqueConstraint(
                 fields=["session", "product", "check_code"], condition=~Q(status="declined"),
-                name="override_once_per_check", nulls_distinct=False,
+                name="override_once_per_check",
             ),
         ]
 

@@ -163,7 +163,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['-requested_at', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'declined'), _negated=True), fields=('session', 'product', 'check_code'), name='override_once_per_check', nulls_distinct=False)],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'declined'), _negated=True), fields=('session', 'product', 'check_code'), name='override_once_per_check')],
             },
         ),
     ]
