@@ -89,7 +89,7 @@ ENDPOINTS = {
     "patient history": (lambda w: f"/api/patients/{w.ann.pk}/history", "patient-history", "a"),
     "session list": (lambda w: "/api/sessions/", "session-list", "ab"),
     "session detail": (lambda w: f"/api/sessions/{_session(w, w.bob)}/", "session-detail", "b"),
-    "flag list": (lambda w: "/api/flags/", "flag-list", "a"),
+    "flag list": (lambda w: "/api/flags/", "flag-list", "ab"),  # ann switched; bob had his first infusion
     "flag detail": (lambda w: f"/api/flags/{w.flag.pk}/", "flag-detail", "a"),
     "recall look-up": (lambda w: f"/api/recalls/lookup?lot={w.lot.lot_number}", "recall-lookup", "ab"),
     "recall lookback": (lambda w: f"/api/recalls/{w.recall.pk}/lookback", "recall-lookback", "ab"),
