@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from core.roles import primary_role
 from audit.export import write_history_workbook
 from core.history import audited_create
-from audit.models import ExportEvent, ExportJob, PatientAccess
+from audit.chain import MerkleTree, checkpoint_signature, checkpoint_values, leaf, ranges, seal_key, seal_rows
+from audit.models import Checkpoint, ExportEvent, ExportJob, PatientAccess, Seal
 from audit.selectors import HistoryFilters, filters_from_record
 
 logger = logging.getLogger(__name__)
@@ -139,8 +141,9 @@ def patient_access_record(*, user, patient_ids: Iterable[int | None], via: str, 
     """Record that `user` saw these patients through `via`: one row per patient, all of them written
     by one bulk INSERT. Anonymous users and empty sets record nothing; repeated ids count once.
 
-    Note: no transaction and no lock. A log row is only ever inserted, and a read that was served
-    stays logged even if something later in the request fails. On SQLite, Django splits an INSERT
+    Note: no lock. A log row is only ever inserted (each row is sealed on its own, so no chain has
+    to be extended under a lock), and a read that was served stays logged even if something later
+    in the request fails. On SQLite, Django splits an INSERT
     past 999 bound values (166 rows here); PostgreSQL takes any number in one statement.
     """
     if user is None or not getattr(user, "is_authenticated", False):
@@ -154,4 +157,87 @@ def patient_access_record(*, user, patient_ids: Iterable[int | None], via: str, 
     rows = [
         PatientAccess(user=user, patient_id=pk, at=at, via=via[:VIA_MAX], method=method, path=path) for pk in ids
     ]
-    return PatientAccess.objects.bulk_create(rows)
+    with transaction.atomic():
+        # The INSERT and its seals together: a log row never exists unsealed.
+        rows = PatientAccess.objects.bulk_create(rows)
+        seal_rows(PatientAccess, rows)
+    return rows
+
+
+# --- Checkpoints -------------------------------------------------------------------------------
+
+
+def _late_and_pending(previous: Checkpoint | None, *, now) -> tuple[list[int], list[list]]:
+    """Of the previous checkpoint's gaps: the seal ids committed since (covered now, "late"), and
+    the ranges still missing, carried while younger than AUDIT_CHECKPOINT_GAP_HOURS (a transaction
+    runs for seconds; an id missing for hours was rolled back and stays missing)."""
+    if previous is None or not previous.gaps:
+        return [], []
+    horizon = now.timestamp() - settings.AUDIT_CHECKPOINT_GAP_HOURS * 3600
+    late: list[int] = []
+    pending: list[list] = []
+    for first, last, seen in previous.gaps:
+        present = set(Seal.objects.filter(id__gte=first, id__lte=last).values_list("id", flat=True))
+        late.extend(present)
+        if seen >= horizon:
+            pending.extend([a, b, seen] for a, b in ranges(set(range(first, last + 1)) - present))
+    return sorted(late), pending
+
+
+def checkpoint_create(*, trigger: str) -> Checkpoint:
+    """Fix every seal since the previous checkpoint under a signed Merkle root; when nothing was
+    sealed since, the previous checkpoint still stands and is returned.
+
+    Checkpoints take turns (a lock on the newest checkpoint row, and `sequence` is unique);
+    writers of history never wait on them.
+    """
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                return _checkpoint_create(trigger=trigger)
+        except IntegrityError:  # another checkpoint took this sequence number first: start again
+            continue
+    raise RuntimeError("Could not take a checkpoint: other checkpoints kept taking the sequence number.")
+
+
+def _checkpoint_create(*, trigger: str) -> Checkpoint:
+    previous = Checkpoint.objects.select_for_update().order_by("-sequence").first()
+    after = previous.last_seal if previous else 0
+    now = timezone.now()
+    last = Seal.objects.aggregate(top=Max("id"))["top"] or 0
+    late, pending = _late_and_pending(previous, now=now)
+    if previous is not None and last <= after and not late:
+        return previous
+    tree = MerkleTree()
+    for seal_id, source, row_id, digest in (
+        Seal.objects.filter(id__in=late).order_by("id").values_list("id", "source", "row_id", "digest")
+    ):
+        tree.add(leaf(seal_id, source, row_id, digest))
+    expected = after + 1
+    missing: list[int] = []
+    for seal_id, source, row_id, digest in (
+        Seal.objects.filter(id__gt=after, id__lte=last)
+        .order_by("id")
+        .values_list("id", "source", "row_id", "digest")
+        .iterator(chunk_size=5000)
+    ):
+        if seal_id > expected:
+            missing.extend(range(expected, seal_id))
+        expected = seal_id + 1
+        tree.add(leaf(seal_id, source, row_id, digest))
+    seen = now.timestamp()
+    checkpoint = Checkpoint(
+        sequence=(previous.sequence + 1) if previous else 1,
+        trigger=trigger,
+        created_at=now,
+        after_seal=after,
+        last_seal=max(last, after),
+        leaves=tree.size,
+        root=tree.root(),
+        gaps=pending + [[a, b, seen] for a, b in ranges(missing)],
+        late=ranges(late),
+        previous_signature=previous.signature if previous else "",
+    )
+    checkpoint.signature = checkpoint_signature(seal_key(), checkpoint_values(checkpoint))
+    checkpoint.save()
+    return checkpoint
