@@ -47,12 +47,19 @@ def history_export(
 ) -> ExportEvent:
     """Write the history workbook to `path` (a path or a binary file) and record who exported what, when, and how much.
 
+    A checkpoint is taken first: the workbook's summary names it, so whoever holds the file can
+    later prove (verify_history) that the history it came from is unchanged.
+
     Note: not one transaction. The workbook streams for as long as it takes and must not hold a
     transaction (and its locks) open; the record is written once the file is complete.
     """
+    checkpoint = checkpoint_create(trigger=Checkpoint.Trigger.EXPORT)
     result = write_history_workbook(
-        path, filters, exported_by=_exporter_label(actor, operator), progress=progress
+        path, filters, exported_by=_exporter_label(actor, operator), checkpoint=checkpoint, progress=progress
     )
+    sheet_counts = dict(result.sheet_counts)
+    if result.access_rows:
+        sheet_counts["access"] = result.access_rows
     with transaction.atomic():
         return audited_create(
             ExportEvent,
@@ -63,7 +70,8 @@ def history_export(
             channel=channel,
             filters=filters.given,
             row_count=result.rows,
-            sheet_counts=result.sheet_counts,
+            sheet_counts=sheet_counts,
+            checkpoint=checkpoint,
             file_name=file_name or Path(getattr(path, "name", path)).name,
             job=job,
         )
