@@ -283,3 +283,102 @@ def test_a_change_of_user_field_names_the_user(world, tmp_path):
 
     changes = [r["Changes"] for r in read_workbook(path)["Sessions"]]
     assert changes[-1] == "completed by: (none) → phil (Phil Pharm)"
+
+
+# The auditor's story: one timeline, names not ids, who looked, nothing matched ---------------------
+
+
+def test_the_timeline_holds_every_record_once_in_time_order(world, tmp_path):
+    path, result = export(tmp_path)
+
+    timeline = read_workbook(path)["Timeline"]
+    whens = [row["When (America/New_York)"] for row in timeline]
+    assert whens == sorted(whens) and len(timeline) == result.rows
+    assert {row["Record"] for row in timeline} >= {"vial", "infusion session", "dispense", "recall"}
+    dispensed = [r for r in timeline if r["Record"] == "vial" and r["Record id"] == world.vial.pk]
+    assert [r["Action"] for r in dispensed] == ["created", "changed", "changed"]
+    assert dispensed[1]["Changes"] == "location: Fridge A → Room shelf"
+
+
+def test_the_timeline_names_people_and_related_records_instead_of_ids(world, tmp_path):
+    path, _ = export(tmp_path)
+
+    timeline = read_workbook(path)["Timeline"]
+    dispense = next(r for r in timeline if r["Record"] == "dispense" and r["Record id"] == world.dispense.pk)
+    assert (dispense["Who"], dispense["Role"]) == ("tina (Tina Tech)", "technician")
+    assert dispense["Object"] == (
+        f"dispense {world.dispense.pk}: Privigen 10 g · lot P100263 · serial 4711 → "
+        f"session {world.session.pk} · Ann Able (MRN-A) · {world.session.scheduled_date.isoformat()}"
+    )
+    flag = read_workbook(path)["Brand-switch flags"][0]
+    assert flag["raised by"] == f"dispense {world.dispense.pk} (lot P100263, serial 4711)"
+    assert flag["differences"] == "excipient"
+    assert "_id" not in " ".join(str(h) for h in flag)
+
+
+def test_a_dispense_closed_by_someone_reads_as_their_name_and_a_return_reads_as_none_to_a_shelf(world, tmp_path):
+    dispense = world.dispense
+    dispense.status = "returned_to_stock"
+    dispense.closed_by = world.pharmacist
+    audited_save(dispense, actor=world.pharmacist, reason="returned unopened")
+    vial = world.vial
+    vial.status = Vial.Status.IN_STOCK
+    vial.location = world.vial.history.earliest().location
+    audited_save(vial, actor=world.pharmacist, reason="back to stock")
+    path, _ = export(tmp_path)
+
+    timeline = read_workbook(path)["Timeline"]
+    closed = [r["Changes"] for r in timeline if r["Record"] == "dispense" and r["Reason"] == "returned unopened"]
+    back = [r["Changes"] for r in timeline if r["Record"] == "vial" and r["Reason"] == "back to stock"]
+    assert closed == ["status: dispensed → returned to stock (unopened); closed by: (none) → phil (Phil Pharm)"]
+    assert back == ["location: (none) → Fridge A; status: dispensed → in stock"]
+
+
+def test_the_access_log_has_its_own_sheet_under_the_same_filters(world, tmp_path, auditor):
+    from audit.services import patient_access_record
+
+    patient_access_record(user=auditor, patient_ids=[world.patient.pk, world.other_patient.pk], via="patient-list")
+    path, result = export(tmp_path)
+    only_a, _ = export(tmp_path / "..", patient="MRN-A")
+
+    access = read_workbook(path)["Patient access"]
+    assert result.access_rows == 2 == len(access)
+    assert {(r["Who"], r["Patient"], r["Seen through"]) for r in access} == {
+        ("ada", "Ann Able (MRN-A)", "patient-list"),
+        ("ada", "Bob Baker (MRN-B)", "patient-list"),
+    }
+    assert [r["Patient"] for r in read_workbook(only_a)["Patient access"]] == ["Ann Able (MRN-A)"]
+    assert load_workbook(path).sheetnames[:3] == ["Timeline", "Summary", "Patient access"]
+
+
+def test_the_lot_filter_keeps_the_access_of_patients_given_the_lot(world, tmp_path, auditor):
+    from audit.services import patient_access_record
+
+    patient_access_record(user=auditor, patient_ids=[world.patient.pk, world.other_patient.pk], via="recall-lookup")
+    path, _ = export(tmp_path, lot="P100263")
+
+    assert [r["Patient"] for r in read_workbook(path)["Patient access"]] == ["Ann Able (MRN-A)"]
+
+
+def test_filters_that_match_nothing_say_so_on_the_summary(world, tmp_path):
+    future = (timezone.localdate() + timedelta(days=30)).isoformat()
+    path, result = export(tmp_path, since=future)
+
+    sheets = read_workbook(path)
+    assert result.rows == 0 and sheets["Timeline"] == []
+    assert summary_value(sheets["Summary"], "Result").startswith("Nothing matched these filters")
+    assert load_workbook(path).sheetnames == ["Timeline", "Summary"]
+
+
+def test_an_export_prints_the_checkpoint_it_covered_on_its_summary(world, tmp_path):
+    from audit.models import Checkpoint, ExportEvent
+    from audit.services import history_export
+
+    event = history_export(filters=parse_filters(), path=tmp_path / "h.xlsx", channel="command", operator="ops")
+
+    checkpoint = Checkpoint.objects.get()
+    assert event.checkpoint == checkpoint and checkpoint.trigger == "export"
+    summary = read_workbook(tmp_path / "h.xlsx")["Summary"]
+    assert summary_value(summary, "Checkpoint") == f"#{checkpoint.sequence}"
+    assert summary_value(summary, "Merkle root (RFC 6962)") == checkpoint.root
+    assert ExportEvent.objects.count() == 1
