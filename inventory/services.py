@@ -27,7 +27,7 @@ from inventory.exceptions import (
     UnknownLocation,
     UnknownProduct,
 )
-from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
+from inventory.models import Lot, Manufacturer, Presentation, Product, StorageLocation, Vial, local_today
 from inventory.rules import receipt_refusal
 from labels.exceptions import InvalidBarcode
 from labels.gs1 import ScanData, parse_scan
@@ -462,3 +462,35 @@ def vial_waste(*, vial: Vial, reason: str, actor: User) -> Vial:
 @transaction.atomic
 def vial_return_to_supplier(*, vial: Vial, reason: str, actor: User) -> Vial:
     return _take_out_of_stock(vial, status=Vial.Status.RETURNED, reason=reason, actor=actor, verb="returned to supplier")
+
+
+# --- the catalog and the locations (master data) --------------------------------------------------
+
+CATALOG_MODELS = (Manufacturer, Product, Presentation, StorageLocation)
+
+
+def _catalog_model(model) -> None:
+    if model not in CATALOG_MODELS:
+        raise ValueError(f"{model.__name__} is not catalog data.")
+
+
+@transaction.atomic
+def catalog_create(*, model, actor: User, **fields):
+    """Add a manufacturer, product, presentation or storage location (audited). The API and the
+    admin both come here; their forms have checked the values."""
+    _catalog_model(model)
+    return audited_save(model(**fields), actor=actor, reason="catalog: created")
+
+
+@transaction.atomic
+def catalog_update(*, obj, actor: User, **changes):
+    """Edit catalog data under its row lock (audited); an edit that changes nothing writes nothing."""
+    model = type(obj)
+    _catalog_model(model)
+    locked = model.objects.select_for_update().get(pk=obj.pk)
+    changed = [name for name, value in changes.items() if getattr(locked, name) != value]
+    if not changed:
+        return locked
+    for name in changed:
+        setattr(locked, name, changes[name])
+    return audited_save(locked, actor=actor, reason="catalog: edited")
