@@ -2,6 +2,7 @@
 the access log of patient data."""
 
 import logging
+from datetime import timedelta
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -13,9 +14,21 @@ from django.utils import timezone
 
 from core.roles import primary_role
 from audit.export import write_history_workbook
-from core.history import audited_create
-from audit.chain import MerkleTree, checkpoint_signature, checkpoint_values, leaf, ranges, seal_key, seal_rows
-from audit.models import Checkpoint, ExportEvent, ExportJob, PatientAccess, Seal
+from core.errors import Conflict, InvalidInput
+from core.history import audited_create, audited_save
+from audit.chain import (
+    MerkleTree,
+    canon_for,
+    checkpoint_signature,
+    checkpoint_values,
+    ids_of,
+    leaf,
+    ranges,
+    seal_key,
+    seal_rows,
+    sealed_models,
+)
+from audit.models import Checkpoint, ExportEvent, ExportJob, HistoryPurge, PatientAccess, Seal
 from audit.selectors import HistoryFilters, filters_from_record
 
 logger = logging.getLogger(__name__)
@@ -249,3 +262,58 @@ def _checkpoint_create(*, trigger: str) -> Checkpoint:
     checkpoint.signature = checkpoint_signature(seal_key(), checkpoint_values(checkpoint))
     checkpoint.save()
     return checkpoint
+
+
+# --- Retention -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def history_purge(*, reason: str, operator: str, now=None) -> HistoryPurge:
+    """Delete history and access-log rows older than AUDIT_RETENTION_DAYS, with a reason, and
+    record who did it, why and how much (the record is itself history, and sealed).
+
+    Whole checkpoints go at once: every row sealed up to the newest checkpoint taken before the
+    cutoff, with its seals, so verify_history still proves what remains (its chains start where the
+    purge ended, and the purged checkpoints keep their signatures). Nothing is deleted while the
+    retention is "forever" (the default), nor without a reason.
+    """
+    days = settings.AUDIT_RETENTION_DAYS
+    if days is None:
+        raise Conflict("History and access logs are kept forever (AUDIT_RETENTION_DAYS is not set).", code="retention_forever")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Say why the history is purged.", code="reason_required")
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=days)
+    done = HistoryPurge.objects.aggregate(top=Max("up_to_seal"))["top"] or 0
+    checkpoint = (
+        Checkpoint.objects.filter(created_at__lt=cutoff, last_seal__gt=done).order_by("-sequence").first()
+    )
+    if checkpoint is None:
+        raise Conflict(f"Nothing was checkpointed before {cutoff:%Y-%m-%d %H:%M} that is not purged already.", code="nothing_to_purge")
+    # Seals a later checkpoint took up late (ids of its gaps) are fixed by that checkpoint: keep them.
+    keep = set()
+    for later in Checkpoint.objects.filter(sequence__gt=checkpoint.sequence).only("late"):
+        keep.update(i for i in ids_of(later.late) if i <= checkpoint.last_seal)
+    deleted: dict[str, int] = {}
+    for model in sealed_models():
+        canon = canon_for(model)
+        seals = Seal.objects.filter(source=canon.source, id__lte=checkpoint.last_seal).exclude(id__in=keep)
+        rows, _ = model._default_manager.filter(**{f"{canon.pk}__in": seals.values("row_id")}).delete()
+        if rows:
+            deleted[canon.source] = rows
+    Seal.objects.filter(id__lte=checkpoint.last_seal).exclude(id__in=keep).delete()
+    return _record_purge(reason=reason, operator=operator, days=days, cutoff=cutoff, checkpoint=checkpoint, deleted=deleted)
+
+
+def _record_purge(*, reason, operator, days, cutoff, checkpoint, deleted) -> HistoryPurge:
+    purge = HistoryPurge(
+        operator=operator,
+        reason=reason,
+        retention_days=days,
+        cutoff=cutoff,
+        up_to_checkpoint=checkpoint.sequence,
+        up_to_seal=checkpoint.last_seal,
+        rows_deleted=deleted,
+    )
+    return audited_save(purge, actor=None, reason=f"retention purge: {reason}"[:100])
