@@ -39,11 +39,15 @@ EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
 
 
 def seal_key() -> bytes:
-    key = getattr(settings, "AUDIT_SEAL_KEY", "") or ""
-    if key:
-        return key.encode()
+    return _key(getattr(settings, "AUDIT_SEAL_KEY", "") or "", settings.SECRET_KEY)
+
+
+@lru_cache(maxsize=4)
+def _key(own: str, secret: str) -> bytes:
+    if own:
+        return own.encode()
     # Derived from SECRET_KEY when no key of its own is set (see README: set one in production).
-    return hmac.new(settings.SECRET_KEY.encode(), b"ivig-audit-seal", hashlib.sha256).digest()
+    return hmac.new(secret.encode(), b"ivig-audit-seal", hashlib.sha256).digest()
 
 
 def _mac(key: bytes, data: bytes) -> str:

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.history import audited_save
+from core.history import audited_bulk_create, audited_save
 from core.errors import ApplicationError
 from inventory.exceptions import (
     AlreadyDispensed,
@@ -217,8 +217,8 @@ def receipt_create(*, location: StorageLocation, scans: list[str], actor: User) 
 
     try:
         with transaction.atomic():
-            for vial in vials:
-                audited_save(vial, actor=actor, reason=f"received into {location.code}")
+            # One INSERT for the vials and one for their history rows, however large the case.
+            audited_bulk_create(Vial, vials, actor=actor, reason=f"received into {location.code}")
     except IntegrityError:
         # Two receipts of the same serial raced past the check above; the constraint decides.
         raise DuplicateSerial("One of these serials was received by someone else a moment ago. Nothing was received.") from None

@@ -287,3 +287,17 @@ def test_the_checkpoint_task_takes_a_checkpoint(world):
     from audit.tasks import checkpoint
 
     assert checkpoint() == Checkpoint.objects.get().sequence
+
+
+def test_a_received_case_a_recall_and_a_dispense_all_verify(world, pharmacist, recall_coordinator):
+    from recalls.services import recall_create
+
+    recall_create(
+        reference="FDA-2026-1", source="regulator", recall_class="II", reason="bench", lots=[world.other_lot],
+        actor=recall_coordinator,
+    )
+    checkpoint_create(trigger="command")
+
+    report = verify_history()
+    assert report.ok, [p.text for p in report.problems]
+    assert report.seals == Seal.objects.count()
