@@ -278,11 +278,14 @@ def _seal_in_order(canon: Canon, rows: list, *, using: str) -> None:
 def _insert_seals(values: list[tuple], *, using: str) -> None:
     table = _seal_table()
     columns = "source, row_id, object_id, schema, content, previous, digest"
-    with connections[using].cursor() as cursor:
+    connection = connections[using]
+    # Seven values a row: SQLite takes 999 bound values a statement, PostgreSQL 65,535.
+    per_statement = 9000 if connection.vendor == "postgresql" else 140
+    with connection.cursor() as cursor:
         # Note: plain SQL, not the ORM: this runs for every history row the application writes, and
         # the ORM's per-object cost would be most of the chain's overhead.
-        for start in range(0, len(values), 100):  # 700 bound values: under SQLite's limit
-            chunk = values[start : start + 100]
+        for start in range(0, len(values), per_statement):
+            chunk = values[start : start + per_statement]
             marks = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
             cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {marks}", [v for row in chunk for v in row])
 

@@ -249,7 +249,7 @@ def test_a_checkpoint_covers_every_seal_since_the_previous_one_and_is_signed(wor
     second = checkpoint_create(trigger="schedule")
 
     assert first.sequence + 1 == second.sequence
-    assert first.last_seal == Seal.objects.filter(pk__lte=first.last_seal).count() == first.leaves
+    assert first.leaves == Seal.objects.filter(pk__lte=first.last_seal).count() > 20
     assert second.after_seal == first.last_seal and second.leaves == 1
     assert second.previous_signature == first.signature
 
@@ -270,14 +270,16 @@ def test_a_seal_id_not_yet_committed_is_a_gap_the_next_checkpoint_takes_up(world
         content=top.content, previous="", digest=top.digest,
     )
     first = checkpoint_create(trigger="command")
-    assert [g[:2] for g in first.gaps] == [[top.pk + 1, top.pk + 1]]
+    # (On PostgreSQL, sequences are not rolled back with the earlier tests: their ids are gaps too.)
+    assert [top.pk + 1, top.pk + 1] in [g[:2] for g in first.gaps]
     Seal.objects.create(
         id=top.pk + 1, source=top.source, row_id=-8, object_id=top.object_id, schema=top.schema,
         content=top.content, previous="", digest=top.digest,
     )
     second = checkpoint_create(trigger="command")
 
-    assert second.late == [[top.pk + 1, top.pk + 1]] and second.gaps == []
+    assert second.late == [[top.pk + 1, top.pk + 1]]
+    assert not any(a <= top.pk + 1 <= b for a, b, _ in second.gaps)
     kinds = {p.kind for p in verify_history().problems}
     assert "seal missing" not in kinds and "checkpoint mismatch" not in kinds and "inserted" not in kinds
     assert held.pk == first.last_seal
