@@ -23,7 +23,7 @@ import hmac
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC
 from decimal import Decimal
 from functools import lru_cache
 

@@ -8,7 +8,6 @@ number of rows exported.
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from django.apps import apps
 from django.contrib.auth import get_user_model

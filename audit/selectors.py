@@ -45,7 +45,7 @@ from core.text import grams_text
 from audit.exceptions import ExportNotFound, InvalidCursor, InvalidHistoryFilter, NothingMatched, NotKnown
 from audit.models import ExportJob, PatientAccess
 from audit.registry import ACTIONS, AuditedModel, Labels, audited_models
-from inventory.models import Lot, Vial
+from inventory.models import Vial
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
 from recalls.models import NotificationTask, RecallLot
 from recalls.selectors import MatchMode, lots_matching

@@ -198,7 +198,8 @@ def _verify_table(model, *, key, report: Report, schemas: _Schemas, purged_to: i
         if len(batch) >= BATCH:
             check(batch)
             batch = []
-    check(batch) if batch else None
+    if batch:
+        check(batch)
     close_object()
 
     # Note: a plain query, not a server-side cursor (.iterator()): PostgreSQL plans cursors for the

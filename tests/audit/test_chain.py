@@ -3,7 +3,6 @@ checkpoints fix the seals under a Merkle root, and verify_history names what SQL
 the application's back."""
 
 import hashlib
-from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
