@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev demo worker browser clean
+.PHONY: run test install install-dev demo worker beat browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ run: demo
 
 worker: install
 	$(VENV)/bin/celery -A config worker -l info
+
+# The scheduled checkpoints of the sealed history (AUDIT_CHECKPOINT_MINUTES); needs REDIS_URL.
+beat: install
+	$(VENV)/bin/celery -A config beat -l info
 
 # Headless Chromium for the browser tests comes from Debian's package, never from a download.
 browser:

@@ -34,8 +34,9 @@ from audit.registry import audited_models
 from audit.selectors import (
     Cursor,
     export_job_for,
-    history_counts,
+    export_counts,
     history_page,
+    nothing_matched,
     parse_filters,
     patient_access_list,
 )
@@ -47,7 +48,10 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 class FiltersInput(serializers.Serializer):
     since = serializers.CharField(required=False, allow_blank=True, help_text="YYYY-MM-DD (local day) or ISO date-time")
     until = serializers.CharField(required=False, allow_blank=True, help_text="YYYY-MM-DD (whole day) or ISO date-time")
-    lot = serializers.CharField(required=False, allow_blank=True, help_text="lot number")
+    lot = serializers.CharField(
+        required=False, allow_blank=True, help_text="lot number or a scanned carton, matched as the recall look-up does"
+    )
+    lot_match = serializers.ChoiceField(choices=["exact", "prefix"], required=False, help_text="exact (default) or prefix")
     vial = serializers.IntegerField(required=False, min_value=1, help_text="vial id")
     patient = serializers.CharField(required=False, allow_blank=True, help_text="patient MRN")
     user = serializers.CharField(required=False, allow_blank=True, help_text="username of who made the change")
@@ -74,6 +78,7 @@ def _jsonable(value):
 
 class ChangeOut(serializers.Serializer):
     field = serializers.CharField()
+    label = serializers.CharField(help_text="the field as people name it")
     old = serializers.JSONField()
     new = serializers.JSONField()
     text = serializers.CharField(help_text="old → new, related records by label")
@@ -81,6 +86,7 @@ class ChangeOut(serializers.Serializer):
 
 class HistoryEntryOut(serializers.Serializer):
     model = serializers.CharField()
+    record = serializers.CharField(help_text="the kind of record, in words")
     history_id = serializers.IntegerField()
     when = serializers.DateTimeField()
     who = serializers.CharField()
@@ -193,7 +199,9 @@ def _download_name() -> str:
 
 
 class HistoryExport(APIView):
-    """The history workbook. Up to AUDIT_EXPORT_SYNC_MAX_ROWS rows: the file itself; above: 202 and a job."""
+    """The history workbook. Up to AUDIT_EXPORT_SYNC_MAX_ROWS rows: the file itself; above: 202 and a job.
+    Filters that match nothing: 404 `nothing_matched`; a lot, patient, user or vial that does not
+    exist: 404 (`lot_not_found`, …) with close `suggestions`."""
 
     permission_classes = [HistoryPermission]
     content_negotiation_class = FirstRenderer
@@ -203,12 +211,16 @@ class HistoryExport(APIView):
         responses={
             (200, XLSX): OpenApiResponse(OpenApiTypes.BINARY, description="the workbook"),
             202: OpenApiResponse(ExportJobOut, description="too many rows for a direct download: a job"),
+            404: OpenApiResponse(description="nothing matched, or the lot / patient / user / vial is unknown"),
         },
     )
     def get(self, request):
         filters = _filters(request)
-        total = sum(history_counts(filters).values())
-        if total > settings.AUDIT_EXPORT_SYNC_MAX_ROWS:
+        counts, access = export_counts(filters)
+        total = sum(counts.values())
+        if not total and not access:
+            raise nothing_matched(filters)
+        if total + access > settings.AUDIT_EXPORT_SYNC_MAX_ROWS:
             job = export_job_create(filters=filters, actor=request.user, rows_total=total)
             body = ExportJobOut(job, context={"request": request}).data
             return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})

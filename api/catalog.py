@@ -7,7 +7,7 @@ from api.routers import OptionalSlashRouter
 
 from api.inventory_out import PresentationOut, ProductOut
 from api.permissions import CatalogPermission
-from core.history import audited_save
+from inventory.services import catalog_create, catalog_update
 from inventory.models import Presentation, Product
 from inventory.selectors import presentation_queryset, product_queryset
 
@@ -31,19 +31,16 @@ class PresentationFilter(django_filters.FilterSet):
 
 
 class CatalogWrites:
-    """Catalog rows are master data, not clinical records: they are created and edited (audited),
-    never deleted, since lots and vials point at them."""
+    """Catalog rows are master data, not clinical records: they are created and edited (audited,
+    through inventory.services, as the admin does), never deleted, since lots and vials point at them."""
 
     def perform_create(self, serializer):
-        serializer.instance = audited_save(
-            serializer.Meta.model(**serializer.validated_data), actor=self.request.user, reason="catalog: created"
+        serializer.instance = catalog_create(
+            model=serializer.Meta.model, actor=self.request.user, **serializer.validated_data
         )
 
     def perform_update(self, serializer):
-        instance = serializer.instance
-        for name, value in serializer.validated_data.items():
-            setattr(instance, name, value)
-        audited_save(instance, actor=self.request.user, reason="catalog: edited")
+        serializer.instance = catalog_update(obj=serializer.instance, actor=self.request.user, **serializer.validated_data)
 
 
 class ProductViewSet(CatalogWrites, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):

@@ -1,11 +1,11 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
-from audit.models import ExportEvent, ExportJob, PatientAccess
+from audit.models import Checkpoint, ExportEvent, ExportJob, HistoryPurge, PatientAccess
+from core.admin import ReadOnlyAdmin
 
 
 @admin.register(ExportEvent)
-class ExportEventAdmin(SimpleHistoryAdmin):
+class ExportEventAdmin(ReadOnlyAdmin):
     """Who exported the history, when, with which filters: read-only, never deleted."""
 
     list_display = ["exported_at", "exported_by", "operator", "channel", "row_count", "file_name"]
@@ -59,3 +59,29 @@ class PatientAccessAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(Checkpoint)
+class CheckpointAdmin(admin.ModelAdmin):
+    """The signed Merkle roots over the sealed history: read-only, never deleted."""
+
+    list_display = ["sequence", "created_at", "trigger", "last_seal", "leaves", "root"]
+    list_filter = ["trigger"]
+    readonly_fields = [f.name for f in Checkpoint._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(HistoryPurge)
+class HistoryPurgeAdmin(ReadOnlyAdmin):
+    """What the retention period removed, who ran it and why: read-only, never deleted."""
+
+    list_display = ["purged_at", "operator", "reason", "retention_days", "up_to_checkpoint"]
+    readonly_fields = [f.name for f in HistoryPurge._meta.fields]

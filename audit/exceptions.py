@@ -21,3 +21,15 @@ class ExportNotReady(Conflict):
 
 class ExportFailed(Conflict):
     code = "export_failed"
+
+
+class NotKnown(NotFound):
+    """A filter names a patient, user or vial that does not exist; `suggestions` lists close ones."""
+
+    code = "not_found"
+
+
+class NothingMatched(NotFound):
+    """The filters are valid but no record matches them."""
+
+    code = "nothing_matched"

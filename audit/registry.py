@@ -8,13 +8,12 @@ number of rows exported.
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import models
 
-from core.text import grams_text
+from core.text import grams_text, person_text
 from core.roles import primary_role, remember_roles
 from audit.models import ExportEvent, ExportJob
 from inventory.models import CasePackage, Lot, Manufacturer, Presentation, Product, StorageLocation, SuspectScan, Vial
@@ -34,7 +33,7 @@ def _user_rows(ids):
     for user in users:
         # primary_role() reads the user's groups through this cache; fill it from the prefetch.
         remember_roles(user, (group.name for group in user.groups.all()))
-        yield user.pk, (user.username, primary_role(user))
+        yield user.pk, (person_text(user.username, user.get_full_name()), primary_role(user))
 
 
 def _values(model, *fields: str, label: Callable) -> Callable:
@@ -53,7 +52,7 @@ TARGETS: dict[type[models.Model], Callable[[list], Iterable[tuple]]] = {
         Presentation, "product__brand", "grams", label=lambda brand, grams: f"{brand} {grams_text(grams)} g"
     ),
     Lot: _values(Lot, "lot_number", label=lambda number: number),
-    StorageLocation: _values(StorageLocation, "name", "code", label=lambda name, code: f"{name} ({code})"),
+    StorageLocation: _values(StorageLocation, "name", label=lambda name: name),
     Vial: _values(
         Vial,
         "presentation__product__brand",
@@ -62,13 +61,29 @@ TARGETS: dict[type[models.Model], Callable[[list], Iterable[tuple]]] = {
         "serial",
         label=lambda brand, grams, lot, serial: f"{brand} {grams_text(grams)} g · lot {lot} · serial {serial}",
     ),
-    Patient: _values(Patient, "mrn", label=lambda mrn: mrn),
+    Patient: _values(Patient, "name", "mrn", label=lambda name, mrn: f"{name} ({mrn})"),
     InfusionSession: _values(
-        InfusionSession, "patient__mrn", "scheduled_date", label=lambda mrn, day: f"{mrn} · {day.isoformat()}"
+        InfusionSession,
+        "pk",
+        "patient__name",
+        "patient__mrn",
+        "scheduled_date",
+        label=lambda pk, name, mrn, day: f"session {pk} · {name} ({mrn}) · {day.isoformat()}",
     ),
-    Dispense: _values(Dispense, "vial__serial", label=lambda serial: f"vial serial {serial}"),
+    Dispense: _values(
+        Dispense,
+        "pk",
+        "vial__lot__lot_number",
+        "vial__serial",
+        label=lambda pk, lot, serial: f"dispense {pk} (lot {lot}, serial {serial})",
+    ),
     Recall: _values(Recall, "reference", label=lambda reference: reference),
-    BrandSwitchFlag: _values(BrandSwitchFlag, "kind", label=lambda kind: f"{kind} flag"),
+    BrandSwitchFlag: _values(
+        BrandSwitchFlag,
+        "from_product__brand",
+        "to_product__brand",
+        label=lambda old, new: f"brand switch {old} → {new}",
+    ),
     ExportJob: _values(ExportJob, "status", label=lambda status: f"export job ({status})"),
 }
 
@@ -114,6 +129,7 @@ class Labels:
         return label[0] if isinstance(label, tuple) else label  # users: (username, role)
 
     def user(self, pk) -> tuple[str, str]:
+        """(who, role): "tech (Tina Tech)", "technician"."""
         if pk is None:
             return "", ""
         return self.get(User, pk) or (f"user #{pk}", "")
@@ -153,7 +169,7 @@ def _label_session(s: Snapshot, labels: Labels) -> str:
 
 
 def _label_dispense(s: Snapshot, labels: Labels) -> str:
-    return f"dispense {s['id']}: {labels.text(Vial, s['vial_id'])} → session {s['session_id']}"
+    return f"dispense {s['id']}: {labels.text(Vial, s['vial_id'])} → {labels.text(InfusionSession, s['session_id'])}"
 
 
 def _label_flag(s: Snapshot, labels: Labels) -> str:
@@ -185,6 +201,16 @@ def _label_generic(s: Snapshot, labels: Labels) -> str:
     return f"#{s['id']}"
 
 
+def _choice_words(f) -> dict:
+    """Stored choice -> words: an explicit label as written ("returned to supplier"), an automatic
+    one ("In Stock", from IN_STOCK) as the value in words ("in stock")."""
+    words = {}
+    for value, label in f.flatchoices:
+        plain = str(value).replace("_", " ")
+        words[value] = plain if str(label) == plain.title() else str(label)
+    return words
+
+
 @dataclass
 class AuditedModel:
     """One audited model: its filter key, its sheet, and how its history rows are labelled."""
@@ -195,14 +221,19 @@ class AuditedModel:
     label: Callable[[Snapshot, Labels], str] = _label_generic
     # Computed from the historical model:
     history_model: type[models.Model] = field(init=False)
+    noun: str = field(init=False)  # one record, in words: "vial", "infusion session"
     fields: list = field(init=False)  # the snapshot's fields (the primary key is the Object id column)
+    headers: list = field(init=False)  # the fields as people name them: "dispensed by", not dispensed_by_id
     columns: tuple = field(init=False)  # HISTORY_COLUMNS + snapshot attnames, as read from the database
     names: dict = field(init=False)
     foreign_keys: list = field(init=False)  # (column index, related model) for labelled diffs
+    choices: dict = field(init=False)  # column index -> {stored value: label}
 
     def __post_init__(self) -> None:
         self.history_model = self.model.history.model
+        self.noun = str(self.model._meta.verbose_name)
         self.fields = [f for f in self.history_model.tracked_fields if f.attname != "id"]
+        self.headers = [str(f.verbose_name) for f in self.fields]
         self.columns = HISTORY_COLUMNS + tuple(f.attname for f in self.fields)
         self.names = {name: index for index, name in enumerate(self.columns)}
         self.foreign_keys = [
@@ -210,6 +241,7 @@ class AuditedModel:
             for f in self.fields
             if f.is_relation and f.many_to_one and f.related_model in TARGETS
         ]
+        self.choices = {self.names[f.attname]: _choice_words(f) for f in self.fields if f.choices}
 
     def snapshot(self, row: tuple) -> Snapshot:
         return Snapshot(self.names, row)
@@ -220,7 +252,7 @@ _KNOWN = [
     AuditedModel("presentations", "Presentations", Presentation, _label_presentation),
     AuditedModel("manufacturers", "Manufacturers", Manufacturer, lambda s, labels: s["name"]),
     AuditedModel("lots", "Lots", Lot, _label_lot),
-    AuditedModel("locations", "Locations", StorageLocation, lambda s, labels: f"{s['name']} ({s['code']})"),
+    AuditedModel("locations", "Locations", StorageLocation, lambda s, labels: s["name"]),
     AuditedModel("vials", "Vials", Vial, _label_vial),
     AuditedModel("cases", "Case packages", CasePackage, lambda s, labels: f"case GTIN {s['gtin']}"),
     AuditedModel("suspect_scans", "Suspect scans", SuspectScan,

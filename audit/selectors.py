@@ -26,10 +26,13 @@ records in between) are read as context and not written.
 
 import base64
 import binascii
+import difflib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from heapq import merge
 from itertools import islice
 
 from django.contrib.auth import get_user_model
@@ -38,12 +41,14 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from audit.exceptions import ExportNotFound, InvalidCursor, InvalidHistoryFilter
+from core.text import grams_text
+from audit.exceptions import ExportNotFound, InvalidCursor, InvalidHistoryFilter, NothingMatched, NotKnown
 from audit.models import ExportJob, PatientAccess
 from audit.registry import ACTIONS, AuditedModel, Labels, audited_models
-from inventory.models import Lot, Vial
+from inventory.models import Vial
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
 from recalls.models import NotificationTask, RecallLot
+from recalls.selectors import MatchMode, lots_matching
 
 User = get_user_model()
 
@@ -60,10 +65,15 @@ class HistoryFilters:
     since: datetime | None = None
     until: datetime | None = None
     lot: str = ""
+    lot_match: str = "exact"
     vial: int | None = None
     patient: str = ""
     user: str = ""
     model: str = ""
+    # What the lot, patient and user filters name, resolved once (see parse_filters).
+    lot_ids: tuple[int, ...] = ()
+    patient_ids: tuple[int, ...] = ()
+    user_ids: tuple[int, ...] = ()
     # The filters as given, for the summary sheet, the export record and a background job.
     given: dict = field(default_factory=dict, compare=False)
 
@@ -72,6 +82,7 @@ class HistoryFilters:
             "since": "Since",
             "until": "Until",
             "lot": "Lot number",
+            "lot_match": "Lot number match",
             "vial": "Vial id",
             "patient": "Patient MRN",
             "user": "User",
@@ -99,11 +110,50 @@ def _parse_moment(value: str, *, name: str, end_of_day: bool) -> datetime:
     return moment
 
 
+SUGGESTIONS = 8
+
+
+def _close(value: str, known: list[str]) -> list[str]:
+    """Known values close to one that matched nothing: other case, extensions, near misses."""
+    lowered = value.lower()
+    near = [k for k in known if k.lower() == lowered or k.lower().startswith(lowered)]
+    by_lower: dict[str, list[str]] = {}
+    for k in known:
+        by_lower.setdefault(k.lower(), []).append(k)
+    close = difflib.get_close_matches(lowered, list(by_lower), n=SUGGESTIONS, cutoff=0.6)
+    out: list[str] = []
+    for k in sorted(near) + [k for c in close for k in by_lower[c]]:
+        if k != value and k not in out:
+            out.append(k)
+    return out[:SUGGESTIONS]
+
+
+def _patients_named(mrn: str) -> tuple[int, ...]:
+    ids = tuple(Patient.objects.filter(mrn=mrn).values_list("pk", flat=True))
+    if not ids:
+        known = list(Patient.objects.values_list("mrn", flat=True)) if len(mrn) <= 64 else []
+        raise NotKnown(
+            f"No patient with MRN {mrn}.", code="patient_not_found", extra={"patient": mrn, "suggestions": _close(mrn, known)}
+        )
+    return ids
+
+
+def _users_named(username: str) -> tuple[int, ...]:
+    ids = tuple(User.objects.filter(username=username).values_list("pk", flat=True))
+    if not ids:
+        known = list(User.objects.values_list("username", flat=True)) if len(username) <= 150 else []
+        raise NotKnown(
+            f"No user {username}.", code="user_not_found", extra={"user": username, "suggestions": _close(username, known)}
+        )
+    return ids
+
+
 def parse_filters(
     *,
     since: str | None = None,
     until: str | None = None,
     lot: str | None = None,
+    lot_match: str | None = None,
     vial: int | str | None = None,
     patient: str | None = None,
     user: str | None = None,
@@ -112,7 +162,10 @@ def parse_filters(
     """The history filters from user input (API query or command line), checked.
 
     `since` is inclusive, `until` exclusive for a date-time; a bare date covers that whole local day
-    for both (so `--since 2025-01-01 --until 2025-01-31` is all of January).
+    for both (so `--since 2025-01-01 --until 2025-01-31` is all of January). A lot number matches
+    as the recall look-up matches it (recalls.selectors.lots_matching: spaces trimmed, exact unless
+    `lot_match=prefix`, a scanned carton read for its lot). A lot, patient, user or vial that does
+    not exist is a 404 with close `suggestions`, not an empty workbook.
     """
     given: dict = {}
     parsed: dict = {}
@@ -136,12 +189,27 @@ def parse_filters(
     if "model" in parsed and parsed["model"] not in audited_models():
         choices = ", ".join(audited_models())
         raise InvalidHistoryFilter(f"model: {parsed['model']!r} is not one of {choices}.", code="unknown_model")
+    if lot_match not in (None, "", MatchMode.EXACT):
+        parsed["lot_match"] = given["lot_match"] = str(lot_match)
+    if "lot" in parsed:
+        found = lots_matching(lot=None, query=parsed["lot"], match=parsed.get("lot_match", MatchMode.EXACT))
+        parsed["lot"] = found.lot_number
+        parsed["lot_ids"] = tuple(sorted(lot.pk for lot in found.lots))
+    elif "lot_match" in parsed:
+        raise InvalidHistoryFilter("lot_match needs a lot.", code="invalid_match")
+    if "patient" in parsed:
+        parsed["patient_ids"] = _patients_named(parsed["patient"])
+    if "user" in parsed:
+        parsed["user_ids"] = _users_named(parsed["user"])
+    if "vial" in parsed and not Vial.objects.filter(pk=parsed["vial"]).exists():
+        raise NotKnown(f"No vial {parsed['vial']}.", code="vial_not_found", extra={"vial": parsed["vial"], "suggestions": []})
     return HistoryFilters(**parsed, given=given)
 
 
 def filters_from_record(record: dict) -> HistoryFilters:
     """The filters a job or export event recorded (as given), parsed again."""
-    return parse_filters(**{key: record.get(key) for key in ("since", "until", "lot", "vial", "patient", "user", "model")})
+    keys = ("since", "until", "lot", "lot_match", "vial", "patient", "user", "model")
+    return parse_filters(**{key: record.get(key) for key in keys})
 
 
 # --- Scoping -----------------------------------------------------------------------------------
@@ -163,8 +231,8 @@ def _vial_chain(vials: QuerySet) -> dict[str, QuerySet]:
     }
 
 
-def _lot_scope(lot_number: str) -> dict[str, QuerySet]:
-    lots = _h(Lot).filter(lot_number=lot_number).values("id")
+def _lot_scope(lot_ids: tuple[int, ...]) -> dict[str, QuerySet]:
+    lots = list(lot_ids)
     recall_links = _h(RecallLot).filter(lot_id__in=lots)
     recalls = recall_links.values("recall_id")
     return {
@@ -184,8 +252,8 @@ def _vial_scope(vial_id: int) -> dict[str, QuerySet]:
     }
 
 
-def _patient_scope(mrn: str) -> dict[str, QuerySet]:
-    patients = _h(Patient).filter(mrn=mrn).values("id")
+def _patient_scope(patient_ids: tuple[int, ...]) -> dict[str, QuerySet]:
+    patients = list(patient_ids)
     sessions = _h(InfusionSession).filter(patient_id__in=patients).values("id")
     return {
         "patients": patients,
@@ -206,11 +274,11 @@ def scoped_history(spec: AuditedModel, filters: HistoryFilters) -> QuerySet | No
     """All history records of the objects the lot, vial and patient filters admit (None: none can)."""
     scopes = []
     if filters.lot:
-        scopes.append(_lot_scope(filters.lot))
+        scopes.append(_lot_scope(filters.lot_ids))
     if filters.vial is not None:
         scopes.append(_vial_scope(filters.vial))
     if filters.patient:
-        scopes.append(_patient_scope(filters.patient))
+        scopes.append(_patient_scope(filters.patient_ids))
     qs = spec.history_model.objects.all()
     for scope in scopes:
         if spec.key not in scope:
@@ -227,7 +295,7 @@ def _record_q(filters: HistoryFilters, *, with_until: bool = True) -> Q:
     if with_until and filters.until is not None:
         q &= Q(history_date__lt=filters.until)
     if filters.user:
-        q &= Q(history_user_id__in=User.objects.filter(username=filters.user).values("pk"))
+        q &= Q(history_user_id__in=filters.user_ids)
     return q
 
 
@@ -309,6 +377,140 @@ def history_batches(
             yield batch
 
 
+def _previous_record(spec: AuditedModel) -> Subquery:
+    """The history id of the record before this one, of the same object (whatever the filters)."""
+    return Subquery(
+        spec.history_model.objects.filter(id=OuterRef("id"))
+        .filter(
+            Q(history_date__lt=OuterRef("history_date"))
+            | Q(history_date=OuterRef("history_date"), history_id__lt=OuterRef("history_id"))
+        )
+        .order_by("-history_date", "-history_id")
+        .values("history_id")[:1]
+    )
+
+
+def _keyed(rows, rank: int, spec: AuditedModel) -> Iterator[tuple]:
+    for row in rows:
+        yield row[WHEN], rank, row[HID], spec, row
+
+
+def timeline_batches(
+    filters: HistoryFilters, *, labels: Labels, models: list[AuditedModel] | None = None, chunk_size: int = 2000
+) -> Iterator[list[tuple[AuditedModel, tuple, tuple | None]]]:
+    """Every matching record of every selected model in time order (when, then sheet order, then
+    id), as batches of (model, row, previous record of the same object or None).
+
+    Each model is read in (history date, id) order from its own cursor and the cursors are merged,
+    so memory holds one chunk per model; per batch, one query per model fetches the previous
+    records the diffs need and one per kind of related label.
+    """
+    registry = list(audited_models())
+    streams = []
+    for spec in models if models is not None else selected_models(filters):
+        qs = matching_history(spec, filters)
+        if qs is None:
+            continue
+        rank = registry.index(spec.key)
+        rows = (
+            qs.annotate(previous_id=_previous_record(spec))
+            .order_by("history_date", "history_id")
+            .values_list(*spec.columns, "previous_id")
+            .iterator(chunk_size=chunk_size)
+        )
+        streams.append(_keyed(rows, rank, spec))
+    merged = merge(*streams, key=lambda item: item[:3])
+    registry_map = audited_models()
+    while chunk := list(islice(merged, chunk_size)):
+        by_model: dict[str, list[tuple]] = {}
+        for *_, spec, row in chunk:
+            by_model.setdefault(spec.key, []).append(row)
+        befores: dict[tuple[str, int], tuple] = {}
+        for key, rows in by_model.items():
+            spec = registry_map[key]
+            wanted = [row[-1] for row in rows if row[-1] is not None]
+            earlier = []
+            for start in range(0, len(wanted), 900):
+                earlier += list(
+                    spec.history_model.objects.filter(history_id__in=wanted[start : start + 900]).values_list(*spec.columns)
+                )
+            for row in earlier:
+                befores[(key, row[HID])] = row
+            prefetch_labels(spec, rows + earlier, labels)
+        yield [(spec, row, befores.get((spec.key, row[-1]))) for *_, spec, row in chunk]
+
+
+# --- Access log in the export -------------------------------------------------------------------
+
+
+def access_rows(filters: HistoryFilters) -> QuerySet | None:
+    """The access log under the history's filters (None with a model filter: one kind of record).
+
+    since / until / user select log rows as they select history records; patient selects that
+    patient; lot and vial select the patients who were given a vial of the lot, or that vial.
+    """
+    if filters.model:
+        return None
+    qs = PatientAccess.objects.all()
+    if filters.since is not None:
+        qs = qs.filter(at__gte=filters.since)
+    if filters.until is not None:
+        qs = qs.filter(at__lt=filters.until)
+    if filters.user:
+        qs = qs.filter(user_id__in=filters.user_ids)
+    if filters.patient:
+        qs = qs.filter(patient_id__in=filters.patient_ids)
+    if filters.lot:
+        qs = qs.filter(
+            patient_id__in=Dispense.objects.filter(vial__lot_id__in=filters.lot_ids).values("session__patient_id")
+        )
+    if filters.vial is not None:
+        qs = qs.filter(patient_id__in=Dispense.objects.filter(vial_id=filters.vial).values("session__patient_id"))
+    return qs.order_by("at", "id")
+
+
+ACCESS_COLUMNS = ("at", "user_id", "patient_id", "via", "method", "path")
+
+
+def access_batches(filters: HistoryFilters, *, labels: Labels, chunk_size: int = 2000) -> Iterator[list[tuple]]:
+    qs = access_rows(filters)
+    if qs is None:
+        return
+    rows = qs.values_list(*ACCESS_COLUMNS).iterator(chunk_size=chunk_size)
+    while chunk := list(islice(rows, chunk_size)):
+        labels.prefetch(User, {row[1] for row in chunk})
+        labels.prefetch(Patient, {row[2] for row in chunk})
+        yield chunk
+
+
+def export_counts(filters: HistoryFilters) -> tuple[dict[str, int], int]:
+    """Rows each history sheet will hold, and the access-log rows: one COUNT each."""
+    access = access_rows(filters)
+    return history_counts(filters), (0 if access is None else access.count())
+
+
+def nothing_matched(filters: HistoryFilters) -> NothingMatched:
+    described = ", ".join(f"{name.lower()} {value}" for name, value in filters.describe()) or "no filters"
+    return NothingMatched(
+        f"No history and no access to patient data match these filters ({described}).",
+        extra={"filters": filters.given, "suggestions": _widen(filters)},
+    )
+
+
+def _widen(filters: HistoryFilters) -> list[str]:
+    """What to try instead, as the recall look-up suggests lot numbers."""
+    hints = []
+    if filters.since is not None or filters.until is not None:
+        hints.append("a wider date range (or none)")
+    if filters.user:
+        hints.append("without the user filter")
+    if filters.model:
+        hints.append("without the model filter (every kind of record)")
+    if filters.lot and filters.patient:
+        hints.append("the lot or the patient alone")
+    return hints
+
+
 # --- Presenting a record -----------------------------------------------------------------------
 
 
@@ -323,42 +525,76 @@ def changes(spec: AuditedModel, row: tuple, before: tuple | None) -> list[tuple[
     ]
 
 
-def value_text(value, *, related=None, labels: Labels | None = None) -> str:
-    if value is None:
+def value_text(value, *, related=None, labels: Labels | None = None, choices: dict | None = None) -> str:
+    """A stored value as people read it: related records by name, choices by label, "(none)"."""
+    if value is None or value == "" and related is not None:
         return "(none)"
     if related is not None and labels is not None:
         return labels.text(related, value)
+    if choices and value in choices:
+        return choices[value]
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if timezone.is_aware(value) else str(value)
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return grams_text(value)
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return readable_json(value)
+    if value == "":
+        return "(blank)"
     return str(value)
 
 
+def readable_json(value) -> str:
+    """JSON as a line of words: [{"field": "excipient", "from": "proline", "to": "glycine"}] reads
+    "excipient: proline → glycine"; other objects "key: value, …"; lists joined by "; "."""
+    if isinstance(value, list):
+        return "; ".join(readable_json(item) for item in value) if value else "(none)"
+    if isinstance(value, dict):
+        if {"from", "to"} <= value.keys():
+            name = value.get("field", "")
+            return f"{name}: {value_text(value['from'])} → {value_text(value['to'])}".lstrip(": ")
+        return ", ".join(f"{key}: {readable_json(item)}" for key, item in value.items())
+    return value_text(value)
+
+
+def field_change(spec: AuditedModel, index: int, old, new, labels: Labels) -> tuple[str, str, str]:
+    """(field as people name it, old, new) for one changed column."""
+    related = dict(spec.foreign_keys).get(index)
+    choices = spec.choices.get(index)
+    return (
+        spec.headers[index - SNAPSHOT_START],
+        value_text(old, related=related, labels=labels, choices=choices),
+        value_text(new, related=related, labels=labels, choices=choices),
+    )
+
+
 def changes_text(spec: AuditedModel, row: tuple, before: tuple | None, labels: Labels) -> str:
+    """`field: old → new; …`, related records by name: "location: (none) → Main pharmacy fridge A"."""
     if before is None:
         return "(no earlier record)" if row[TYPE] == "~" else ""
-    related = dict(spec.foreign_keys)
     parts = []
     for index, old, new in changes(spec, row, before):
-        model = related.get(index)
-        name = spec.fields[index - SNAPSHOT_START].name
-        parts.append(
-            f"{name}: {value_text(old, related=model, labels=labels)} → {value_text(new, related=model, labels=labels)}"
-        )
+        name, old_text, new_text = field_change(spec, index, old, new, labels)
+        parts.append(f"{name}: {old_text} → {new_text}")
     return "; ".join(parts)
 
 
 def entry(spec: AuditedModel, row: tuple, before: tuple | None, labels: Labels) -> dict:
     """One history record as plain data (the JSON API's row; the workbook writes the same fields)."""
     who, role = labels.user(row[USER])
-    related = dict(spec.foreign_keys)
+    changed = []
+    for index, old, new in changes(spec, row, before):
+        name, old_text, new_text = field_change(spec, index, old, new, labels)
+        changed.append(
+            {"field": spec.fields[index - SNAPSHOT_START].name, "label": name, "old": old, "new": new, "text": f"{old_text} → {new_text}"}
+        )
     return {
         "model": spec.key,
+        "record": spec.noun,
         "history_id": row[HID],
         "when": row[WHEN],
         "who": who,
@@ -367,16 +603,7 @@ def entry(spec: AuditedModel, row: tuple, before: tuple | None, labels: Labels) 
         "reason": row[REASON] or "",
         "object_id": row[OBJECT],
         "object": spec.label(spec.snapshot(row), labels),
-        "changes": [
-            {
-                "field": spec.fields[index - SNAPSHOT_START].name,
-                "old": old,
-                "new": new,
-                "text": f"{value_text(old, related=related.get(index), labels=labels)} → "
-                f"{value_text(new, related=related.get(index), labels=labels)}",
-            }
-            for index, old, new in changes(spec, row, before)
-        ],
+        "changes": changed,
         "changes_text": changes_text(spec, row, before, labels),
         "snapshot": {spec.columns[i]: row[i] for i in range(SNAPSHOT_START, len(spec.columns))},
     }

@@ -1,7 +1,7 @@
 """The two other Excel writers the history export was measured against (bench only).
 
 They write the same workbook as audit.export's own writer, through the same book interface:
-add_sheet(title, headers, widths, kinds, first=False) -> sheet; close(); each sheet: append(values), close().
+add_sheet(title, headers, widths, kinds, summary=False) -> sheet; close(); each sheet: append(values), close().
 Pass one as `write_history_workbook(..., book_factory=OpenpyxlBook)`.
 """
 
@@ -17,12 +17,12 @@ class OpenpyxlBook:
         self.target = target
         self.workbook = Workbook(write_only=True)
 
-    def add_sheet(self, title, headers, widths, kinds, *, first: bool = False):
+    def add_sheet(self, title, headers, widths, kinds, *, summary: bool = False):
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.styles import Font
         from openpyxl.utils import get_column_letter
 
-        sheet = self.workbook.create_sheet(title, 0 if first else None)
+        sheet = self.workbook.create_sheet(title, 0 if summary else None)
         for number, width in enumerate(widths, start=1):
             sheet.column_dimensions[get_column_letter(number)].width = width
         sheet.freeze_panes = "A2"
@@ -83,14 +83,14 @@ class XlsxWriterBook:
         # XlsxWriter keeps sheets in creation order: reserve the first place for the summary.
         self.reserved = self.workbook.add_worksheet("Summary")
 
-    def add_sheet(self, title, headers, widths, kinds, *, first: bool = False):
-        sheet = self.reserved if first else self.workbook.add_worksheet(title)
+    def add_sheet(self, title, headers, widths, kinds, *, summary: bool = False):
+        sheet = self.reserved if summary else self.workbook.add_worksheet(title)
         for col, (width, kind) in enumerate(zip(widths, kinds)):
             # Cells written without a format take their column's: dates show as dates.
             sheet.set_column(col, col, width, self.formats.get(kind))
         sheet.freeze_panes(1, 0)
         sheet.write_row(0, 0, headers, self.bold)
-        return XlsxWriterSheet(sheet, len(headers), self.formats["datetime"] if first else None)
+        return XlsxWriterSheet(sheet, len(headers), self.formats["datetime"] if summary else None)
 
     def close(self) -> None:
         self.workbook.close()

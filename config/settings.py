@@ -206,3 +206,20 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# Tamper evidence (audit.chain): the HMAC key of the history's seals and checkpoints. Keep it out of
+# the database (and its backups); without it, it is derived from SECRET_KEY. Changing it makes
+# verify_history report every row sealed before the change.
+AUDIT_SEAL_KEY = os.environ.get("AUDIT_SEAL_KEY", "")
+# A Celery beat task takes a checkpoint this often (and every export takes one).
+AUDIT_CHECKPOINT_MINUTES = int(os.environ.get("AUDIT_CHECKPOINT_MINUTES", "15"))
+# Seal ids still uncommitted when a checkpoint is taken are looked for again this long.
+AUDIT_CHECKPOINT_GAP_HOURS = int(os.environ.get("AUDIT_CHECKPOINT_GAP_HOURS", "24"))
+# How long history and the access log are kept, in days; empty: forever. Only
+# `manage.py purge_history --reason …` deletes, and only what is older, recording who and why.
+AUDIT_RETENTION_DAYS = int(os.environ["AUDIT_RETENTION_DAYS"]) if os.environ.get("AUDIT_RETENTION_DAYS") else None
+# The admin shows history but never reverts to it: corrections are new, audited actions.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+CELERY_BEAT_SCHEDULE = {
+    "audit-checkpoint": {"task": "audit.checkpoint", "schedule": AUDIT_CHECKPOINT_MINUTES * 60.0},
+}

@@ -31,3 +31,15 @@ def spreadsheet_text(text: str) -> str:
 
 def has_spreadsheet_unsafe(text: str) -> bool:
     return _UNSAFE_IN_CELLS.search(text) is not None
+
+
+def person_text(username: str, full_name: str = "") -> str:
+    """A user as people name them in a record: "tech (Tina Tech)", or the login alone."""
+    full_name = (full_name or "").strip()
+    return f"{username} ({full_name})" if full_name and full_name != username else username
+
+
+def user_text(user) -> str:
+    if user is None:
+        return "(none)"
+    return person_text(user.get_username(), user.get_full_name())

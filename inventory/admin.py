@@ -1,46 +1,76 @@
-from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
+"""The admin of the catalog, locations, lots and vials.
 
-from inventory.models import Lot, Manufacturer, Presentation, Product, StorageLocation, Vial
+Catalog and locations are edited here through inventory.services, as the API edits them. Lots and
+vials change only through their services (receive, move, quarantine, release, waste, return,
+dispense): the admin shows them and their history and changes nothing.
+"""
+
+from django.contrib import admin
+
+from core.admin import ReadOnlyAdmin, ServiceAdmin
+from inventory.models import CasePackage, Lot, Manufacturer, Presentation, Product, StorageLocation, SuspectScan, Vial
+from inventory.services import catalog_create, catalog_update
+
+
+class CatalogAdmin(ServiceAdmin):
+    def save_with(self, *, obj, actor, changes: dict, creating: bool):
+        if creating:
+            return catalog_create(model=type(obj), actor=actor, **changes)
+        return catalog_update(obj=obj, actor=actor, **changes)
 
 
 @admin.register(Manufacturer)
-class ManufacturerAdmin(SimpleHistoryAdmin):
+class ManufacturerAdmin(CatalogAdmin):
     search_fields = ["name"]
 
 
 @admin.register(Product)
-class ProductAdmin(SimpleHistoryAdmin):
+class ProductAdmin(CatalogAdmin):
     list_display = ["brand", "manufacturer", "route", "concentration_pct", "room_temp_allowance_days", "may_return_to_fridge"]
     list_filter = ["route", "manufacturer"]
     search_fields = ["brand"]
 
 
 @admin.register(Presentation)
-class PresentationAdmin(SimpleHistoryAdmin):
+class PresentationAdmin(CatalogAdmin):
     list_display = ["gtin", "product", "grams", "volume_ml", "ndc"]
     list_select_related = ["product"]
     search_fields = ["gtin", "ndc", "product__brand"]
 
 
+@admin.register(StorageLocation)
+class StorageLocationAdmin(CatalogAdmin):
+    list_display = ["name", "code", "kind", "active"]
+    list_filter = ["kind", "active"]
+
+
 @admin.register(Lot)
-class LotAdmin(SimpleHistoryAdmin):
+class LotAdmin(ReadOnlyAdmin):
+    """A lot's status changes by quarantine, release or recall, each with its reason, never here."""
+
     list_display = ["lot_number", "product", "expiry_date", "status"]
     list_filter = ["status", "product"]
     list_select_related = ["product"]
     search_fields = ["lot_number"]
 
 
-@admin.register(StorageLocation)
-class StorageLocationAdmin(SimpleHistoryAdmin):
-    list_display = ["name", "code", "kind", "active"]
-    list_filter = ["kind", "active"]
-
-
 @admin.register(Vial)
-class VialAdmin(SimpleHistoryAdmin):
+class VialAdmin(ReadOnlyAdmin):
     list_display = ["id", "presentation", "lot", "serial", "status", "location", "beyond_use_date"]
     list_filter = ["status", "location"]
     list_select_related = ["presentation__product", "lot", "location"]
     search_fields = ["serial", "lot__lot_number"]
-    raw_id_fields = ["lot", "presentation"]
+
+
+@admin.register(CasePackage)
+class CasePackageAdmin(ReadOnlyAdmin):
+    # Case GTINs come with the catalog (load_catalog); shown here, changed there.
+    list_display = ["gtin", "presentation", "units"]
+    list_select_related = ["presentation__product"]
+
+
+@admin.register(SuspectScan)
+class SuspectScanAdmin(ReadOnlyAdmin):
+    list_display = ["id", "vial", "scanned_lot", "status", "reported_by", "reported_at"]
+    list_filter = ["status"]
+    list_select_related = ["vial__presentation__product", "vial__lot", "reported_by"]

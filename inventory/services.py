@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.history import audited_create, audited_save
+from core.history import audited_bulk_create, audited_create, audited_save
 from core.errors import ApplicationError
 from inventory.exceptions import (
     AlreadyDispensed,
@@ -28,7 +28,7 @@ from inventory.exceptions import (
     UnknownProduct,
 )
 from inventory.exceptions import SuspectProduct
-from inventory.models import Lot, Presentation, Product, StorageLocation, SuspectScan, Vial, local_today
+from inventory.models import Lot, Manufacturer, Presentation, Product, StorageLocation, SuspectScan, Vial, local_today
 from inventory.rules import SHORT_DATED_DAYS, carton_cautions, receipt_refusal  # noqa: F401 (SHORT_DATED_DAYS: re-exported)
 from inventory.selectors import ensure_not_a_case
 from inventory.signals import holds_on, lot_arrived
@@ -270,8 +270,8 @@ def receipt_create(*, location: StorageLocation, scans: list[str], actor: User) 
 
     try:
         with transaction.atomic():
-            for vial in vials:
-                audited_save(vial, actor=actor, reason=f"received into {location.code}")
+            # One INSERT for the vials and one for their history rows, however large the case.
+            audited_bulk_create(Vial, vials, actor=actor, reason=f"received into {location.code}")
     except IntegrityError:
         # Two receipts of the same serial raced past the check above; the constraint decides.
         raise DuplicateSerial("One of these serials was received by someone else a moment ago. Nothing was received.") from None
@@ -552,3 +552,35 @@ def suspect_scan_resolve(*, report: SuspectScan, resolution: str, actor: User) -
     report.resolved_by = actor
     report.resolved_at = timezone.now()
     return audited_save(report, actor=actor, reason=f"suspect product resolved: {resolution}")
+
+
+# --- the catalog and the locations (master data) --------------------------------------------------
+
+CATALOG_MODELS = (Manufacturer, Product, Presentation, StorageLocation)
+
+
+def _catalog_model(model) -> None:
+    if model not in CATALOG_MODELS:
+        raise ValueError(f"{model.__name__} is not catalog data.")
+
+
+@transaction.atomic
+def catalog_create(*, model, actor: User, **fields):
+    """Add a manufacturer, product, presentation or storage location (audited). The API and the
+    admin both come here; their forms have checked the values."""
+    _catalog_model(model)
+    return audited_save(model(**fields), actor=actor, reason="catalog: created")
+
+
+@transaction.atomic
+def catalog_update(*, obj, actor: User, **changes):
+    """Edit catalog data under its row lock (audited); an edit that changes nothing writes nothing."""
+    model = type(obj)
+    _catalog_model(model)
+    locked = model.objects.select_for_update().get(pk=obj.pk)
+    changed = [name for name, value in changes.items() if getattr(locked, name) != value]
+    if not changed:
+        return locked
+    for name in changed:
+        setattr(locked, name, changes[name])
+    return audited_save(locked, actor=actor, reason="catalog: edited")

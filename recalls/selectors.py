@@ -243,7 +243,18 @@ def _narrowed(lots: QuerySet[Lot], *, gtin: str | None, brand: str | None) -> Qu
     return lots
 
 
-def lot_lookup(
+@dataclass
+class LotMatch:
+    """What a typed or scanned lot number matched, before any lookback."""
+
+    lot_number: str
+    match: str
+    gtin: str | None
+    brand: str | None
+    lots: list[Lot]
+
+
+def lots_matching(
     *,
     query: str | None = None,
     lot: str | None = None,
@@ -251,11 +262,13 @@ def lot_lookup(
     gtin: str | None = None,
     brand: str | None = None,
     match: str = MatchMode.EXACT,
-) -> LotLookup:
-    """Every lot matching what was typed or scanned, with its lookback. `query` is one field for
-    both, as the recall page sends it; `lot` and `barcode` say which it is.
+    limit: int | None = None,
+) -> LotMatch:
+    """The lots a lot number (typed) or a carton (scanned) names: the one rule for every look-up
+    by lot, the recall page's and the history filter's alike.
 
-    Lot numbers are case sensitive on the carton, so the match is exact (after trimming spaces)
+    `query` is one field for both, as the recall page sends it; `lot` and `barcode` say which it
+    is. Lot numbers are case sensitive on the carton, so the match is exact (after trimming spaces)
     unless `match="prefix"`; a scan brings its own lot and GTIN. When nothing matches, LotNotFound
     carries close lot numbers as `suggestions`."""
     if match not in MatchMode.CHOICES:
@@ -290,7 +303,8 @@ def lot_lookup(
         candidates = candidates.annotate(_prefix=Left("lot_number", len(lot_number))).filter(_prefix=lot_number)
     else:
         candidates = candidates.filter(lot_number=lot_number)
-    found = list(candidates.order_by("lot_number", "product__brand", "pk")[: LOOKUP_MAX_LOTS + 1])
+    candidates = candidates.order_by("lot_number", "product__brand", "pk")
+    found = list(candidates[:limit] if limit is not None else candidates)
     if not found:
         narrowing = "".join(
             [f" for GTIN {gtin}" if gtin else "", f" of brand {brand}" if brand else ""]
@@ -299,13 +313,30 @@ def lot_lookup(
             f"No lot {lot_number}{narrowing}.",
             extra={"lot": lot_number, "suggestions": lot_number_suggestions(lot_number)},
         )
+    return LotMatch(lot_number=lot_number, match=match, gtin=gtin, brand=brand, lots=found)
+
+
+def lot_lookup(
+    *,
+    query: str | None = None,
+    lot: str | None = None,
+    barcode: str | None = None,
+    gtin: str | None = None,
+    brand: str | None = None,
+    match: str = MatchMode.EXACT,
+) -> LotLookup:
+    """Every lot matching what was typed or scanned (see lots_matching), with its lookback."""
+    found = lots_matching(
+        query=query, lot=lot, barcode=barcode, gtin=gtin, brand=brand, match=match, limit=LOOKUP_MAX_LOTS + 1
+    )
+    lots = found.lots
     return LotLookup(
-        lot_number=lot_number,
-        match=match,
-        gtin=gtin,
-        brand=brand,
-        results=lots_lookback(found[:LOOKUP_MAX_LOTS]),
-        truncated=len(found) > LOOKUP_MAX_LOTS,
+        lot_number=found.lot_number,
+        match=found.match,
+        gtin=found.gtin,
+        brand=found.brand,
+        results=lots_lookback(lots[:LOOKUP_MAX_LOTS]),
+        truncated=len(lots) > LOOKUP_MAX_LOTS,
     )
 
 

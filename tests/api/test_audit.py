@@ -67,10 +67,11 @@ def test_the_history_list_is_newest_first_with_who_what_and_the_diff(world, audi
     assert body["next"] is None and body["previous"] is None
     (entry,) = body["results"]
     assert entry["model"] == "sessions" and entry["action"] == "changed"
-    assert (entry["who"], entry["role"], entry["reason"]) == ("phil", "pharmacist", "dose corrected")
+    assert (entry["who"], entry["role"], entry["reason"]) == ("phil (Phil Pharm)", "pharmacist", "dose corrected")
     assert entry["changes"] == [
-        {"field": "ordered_grams", "old": "30.00", "new": "35.00", "text": "30.00 → 35.00"}
+        {"field": "ordered_grams", "label": "ordered grams", "old": "30.00", "new": "35.00", "text": "30 → 35"}
     ]
+    assert entry["record"] == "infusion session"
     assert entry["snapshot"]["ordered_grams"] == "35.00"
     assert entry["when"].endswith(("-05:00", "-04:00"))
 
@@ -141,7 +142,8 @@ def test_a_small_export_is_the_workbook_itself_and_is_recorded(world, auditor, a
     event = ExportEvent.objects.get()
     assert event.exported_by == auditor and event.channel == "api"
     assert event.filters == {"lot": "P100263"}
-    assert event.row_count == sum(len(rows) for title, rows in sheets.items() if title != "Summary")
+    assert event.row_count == len(sheets["Timeline"])
+    assert event.row_count == sum(len(rows) for title, rows in sheets.items() if title not in ("Summary", "Timeline"))
     record = event.history.get()
     assert record.history_user == auditor and record.history_change_reason.startswith("history export")
 
@@ -224,4 +226,39 @@ def test_the_exports_workbook_opens_in_openpyxl(world, auditor_client):
     response = auditor_client.get(EXPORT, {"model": "vials"})
 
     book = load_workbook(BytesIO(b"".join(response.streaming_content)))
-    assert book.sheetnames == ["Summary", "Vials"]
+    assert book.sheetnames == ["Timeline", "Summary", "Vials"]
+
+
+def test_an_export_for_an_unknown_lot_is_404_with_suggestions_and_records_nothing(world, auditor_client):
+    from audit.models import ExportEvent
+
+    response = auditor_client.get(EXPORT, {"lot": "p100263"})
+
+    assert response.status_code == 404
+    body = response.json()
+    assert body["code"] == "lot_not_found" and body["suggestions"][0] == "P100263"
+    assert not ExportEvent.objects.exists()
+
+
+def test_an_export_that_matches_nothing_is_404_and_says_so(world, auditor_client):
+    from audit.models import ExportEvent
+
+    response = auditor_client.get(EXPORT, {"lot": "P100263", "since": "2999-01-01"})
+
+    assert response.status_code == 404
+    body = response.json()
+    assert body["code"] == "nothing_matched" and "a wider date range (or none)" in body["suggestions"]
+    assert not ExportEvent.objects.exists()
+
+
+def test_the_lot_filter_trims_spaces_as_the_recall_look_up_does(world, auditor_client):
+    response = auditor_client.get(HISTORY, {"lot": "  P100263 ", "model": "lots"})
+
+    assert response.status_code == 200 and len(response.json()["results"]) == 1
+
+
+def test_the_history_list_for_an_unknown_patient_is_404_with_suggestions(world, auditor_client):
+    response = auditor_client.get(HISTORY, {"patient": "MRN-C"})
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "patient_not_found" and "MRN-A" in response.json()["suggestions"]

@@ -150,7 +150,7 @@ def test_the_patient_list_costs_the_same_queries_for_one_or_many(tech_client):
     for _ in range(6):
         PatientFactory()
 
-    assert _count(tech_client, "/api/patients/") == one == 3  # count, page, access-log INSERT
+    assert _count(tech_client, "/api/patients/") == one == 4  # count, page, access-log INSERT and its seals
 
 
 def test_the_history_costs_the_same_queries_for_one_or_many_infusions(tech_client):
@@ -162,4 +162,4 @@ def test_the_history_costs_the_same_queries_for_one_or_many_infusions(tech_clien
     for days in range(14, 90, 14):
         completed_session(patient, privigen, panzyga, days_ago=days)
 
-    assert _count(tech_client, url) == one == 6  # 5 reads + the access-log INSERT
+    assert _count(tech_client, url) == one == 7  # 5 reads + the access-log INSERT and its seals

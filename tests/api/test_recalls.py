@@ -424,7 +424,7 @@ def test_export_honours_an_xlsx_accept_header(auditor_client, recall):
 def test_lookup_query_count_is_constant(client_for, django_assert_num_queries, size):
     lot = lot_with(size // 2, size // 2, lot_number=f"SZ{size}")
     client = client_for("auditor")
-    with django_assert_num_queries(6):  # roles, lots, vials, dispenses, recall links, access-log INSERT
+    with django_assert_num_queries(7):  # roles, lots, vials, dispenses, recall links, access-log INSERT, seals
         response = client.get("/api/recalls/lookup", {"lot": lot.lot_number})
     assert response.json()["results"][0]["counts"]["vials"] == size
 
@@ -433,7 +433,7 @@ def test_lookup_query_count_is_constant(client_for, django_assert_num_queries, s
 def test_lookback_query_count_is_constant(client_for, django_assert_num_queries, size):
     recall = make_recall(lot_with(size // 2, size // 2))
     client = client_for("auditor")
-    with django_assert_num_queries(7):  # roles, recall, lots, vials, dispenses, recall links, access-log INSERT
+    with django_assert_num_queries(8):  # roles, recall, lots, vials, dispenses, recall links, access-log INSERT, seals
         client.get(f"/api/recalls/{recall.pk}/lookback")
 
 
@@ -451,7 +451,7 @@ def test_recall_list_query_count_is_constant(client_for, django_assert_num_queri
 def test_notification_list_query_count_is_constant(client_for, django_assert_num_queries, patients):
     recall = make_recall(lot_with(0, patients))
     client = client_for("recall_coordinator")
-    with django_assert_num_queries(6):  # roles, recall, count, page, vials, access-log INSERT
+    with django_assert_num_queries(7):  # roles, recall, count, page, vials, access-log INSERT, seals
         response = client.get(f"/api/recalls/{recall.pk}/notifications/")
     assert response.json()["count"] == patients
 
@@ -460,6 +460,6 @@ def test_notification_list_query_count_is_constant(client_for, django_assert_num
 def test_export_query_count_is_constant(client_for, django_assert_num_queries, patients):
     recall = make_recall(lot_with(3, patients))
     client = client_for("auditor")
-    # roles, recall, lots, vials, dispenses, recall links, tasks, task vials, progress, access-log INSERT
-    with django_assert_num_queries(10):
+    # roles, recall, lots, vials, dispenses, recall links, tasks, task vials, progress, access-log INSERT, seals
+    with django_assert_num_queries(11):
         client.get(f"/api/recalls/{recall.pk}/export.xlsx")

@@ -522,12 +522,12 @@ def test_the_session_list_costs_the_same_queries_for_one_or_many(tech_client):
     for _ in range(5):
         _busy_session()
 
-    assert _count(tech_client, "/api/sessions/") == one == 6  # 5 reads + the access-log INSERT
+    assert _count(tech_client, "/api/sessions/") == one == 7  # 5 reads + the access-log INSERT and its seals
 
 
 def test_a_session_detail_costs_the_same_queries_however_full(tech_client):
     empty = InfusionSessionFactory()
     busy = _busy_session()
 
-    # 4 reads + the access-log INSERT
-    assert _count(tech_client, f"/api/sessions/{empty.pk}/") == _count(tech_client, f"/api/sessions/{busy.pk}/") == 5
+    # 4 reads + the access-log INSERT and its seals
+    assert _count(tech_client, f"/api/sessions/{empty.pk}/") == _count(tech_client, f"/api/sessions/{busy.pk}/") == 6

@@ -45,8 +45,8 @@ class World:
 
 
 def build_world() -> World:
-    tech = UserFactory(username="tina", role="technician")
-    pharm = UserFactory(username="phil", role="pharmacist")
+    tech = UserFactory(username="tina", role="technician", first_name="Tina", last_name="Tech")
+    pharm = UserFactory(username="phil", role="pharmacist", first_name="Phil", last_name="Pharm")
     product = ProductFactory(brand="Privigen")
     other_product = ProductFactory(brand="Gammagard Liquid")
     presentation = PresentationFactory(product=product, grams=Decimal("10"))
@@ -73,8 +73,8 @@ def build_world() -> World:
     vial.location = room
     audited_save(vial, actor=tech, reason="move to RT-1")
 
-    patient = PatientFactory(mrn="MRN-A")
-    other_patient = PatientFactory(mrn="MRN-B")
+    patient = PatientFactory(mrn="MRN-A", name="Ann Able")
+    other_patient = PatientFactory(mrn="MRN-B", name="Bob Baker")
     session = InfusionSessionFactory(patient=patient, ordered_grams=Decimal("30"))
     other_session = InfusionSessionFactory(patient=other_patient, ordered_grams=Decimal("40"))
     session.ordered_grams = Decimal("35")
@@ -117,7 +117,7 @@ def read_workbook(source) -> dict[str, list[dict]]:
     sheets = {}
     for sheet in book.worksheets:
         rows = list(sheet.iter_rows(values_only=True))
-        if sheet.title == "Summary":
+        if sheet.title == "Summary" or not rows:
             sheets[sheet.title] = rows
             continue
         headers = rows[0]
@@ -132,7 +132,11 @@ def summary_counts(summary_rows: list) -> dict[str, int]:
             break
     counts = {}
     for row in rows:
-        if not row or row[0] in (None, "Total"):
+        if not row or row[0] in (None, "Total history records"):
             break
         counts[row[0]] = row[1]
     return counts
+
+
+def summary_value(summary_rows: list, name: str):
+    return next((row[1] for row in summary_rows if row and row[0] == name), None)

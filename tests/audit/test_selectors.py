@@ -3,6 +3,9 @@
 from datetime import datetime, timedelta
 
 import pytest
+
+from core.errors import ApplicationError
+from labels.gs1 import gtin_check_digit
 from django.utils import timezone
 
 from audit.exceptions import InvalidCursor, InvalidHistoryFilter
@@ -62,8 +65,38 @@ def test_counts_follow_the_filters(world):
     assert counts["patients"] == 0 and counts["products"] == 0
 
 
-def test_an_unknown_lot_number_finds_nothing_rather_than_failing(world):
-    assert sum(history_counts(parse_filters(lot="NOPE")).values()) == 0
+def test_an_unknown_lot_number_is_not_found_with_close_lot_numbers_as_suggestions(world):
+    with pytest.raises(ApplicationError) as missing:
+        parse_filters(lot="p100263")
+
+    assert (missing.value.status, missing.value.code) == (404, "lot_not_found")
+    assert missing.value.extra["suggestions"][0] == "P100263"
+
+
+def test_the_lot_filter_matches_as_the_recall_look_up_does(world):
+    assert parse_filters(lot="  P100263\t").lot_ids == (world.lot.pk,)
+    assert parse_filters(lot="P1002", lot_match="prefix").lot_ids == (world.lot.pk,)
+    gtin = "0095200000001" + gtin_check_digit("0095200000001")
+    type(world.vial.presentation).objects.filter(pk=world.vial.presentation_id).update(gtin=gtin)
+    scanned = f"(01){gtin}(17)300101(10)P100263(21)4711"
+    assert parse_filters(lot=scanned).lot_ids == (world.lot.pk,)
+
+
+@pytest.mark.parametrize(
+    "given, code, suggestion",
+    [
+        ({"patient": "mrn-a"}, "patient_not_found", "MRN-A"),
+        ({"user": "Phill"}, "user_not_found", "phil"),
+        ({"vial": 999999}, "vial_not_found", None),
+    ],
+)
+def test_a_patient_user_or_vial_that_does_not_exist_is_not_found(world, given, code, suggestion):
+    with pytest.raises(ApplicationError) as missing:
+        parse_filters(**given)
+
+    assert (missing.value.status, missing.value.code) == (404, code)
+    if suggestion:
+        assert suggestion in missing.value.extra["suggestions"]
 
 
 def test_batches_hold_each_row_with_the_previous_record_of_its_object(world):
@@ -102,9 +135,11 @@ def test_a_page_entry_carries_the_diff_against_the_previous_record(world):
     page = history_page(parse_filters(model="sessions", user="phil"))
 
     (entry,) = page.entries
-    assert entry["action"] == "changed" and entry["who"] == "phil" and entry["role"] == "pharmacist"
-    assert [(c["field"], str(c["old"]), str(c["new"])) for c in entry["changes"]] == [("ordered_grams", "30.00", "35.00")]
-    assert entry["changes_text"] == "ordered_grams: 30.00 → 35.00"
+    assert entry["action"] == "changed" and entry["who"] == "phil (Phil Pharm)" and entry["role"] == "pharmacist"
+    assert [(c["field"], c["label"], str(c["old"]), str(c["new"])) for c in entry["changes"]] == [
+        ("ordered_grams", "ordered grams", "30.00", "35.00")
+    ]
+    assert entry["changes_text"] == "ordered grams: 30 → 35"
 
 
 def test_a_garbled_cursor_is_refused():

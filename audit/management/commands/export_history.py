@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.models import ExportEvent
 from audit.registry import audited_models
-from audit.selectors import history_counts, parse_filters
+from audit.selectors import export_counts, parse_filters
 from audit.services import history_export
 from core.errors import ApplicationError
 
@@ -54,7 +54,8 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", required=True, help="the .xlsx file to write")
         parser.add_argument("--since", help="from this date (YYYY-MM-DD, local) or ISO date-time, inclusive")
         parser.add_argument("--until", help="to this date (its whole day) or ISO date-time (exclusive)")
-        parser.add_argument("--lot", help="lot number: the lot, its vials, dispenses, sessions and recalls")
+        parser.add_argument("--lot", help="lot number (or a scanned carton): the lot, its vials, dispenses, sessions and recalls")
+        parser.add_argument("--lot-match", choices=["exact", "prefix"], help="exact (default) or every lot starting with --lot")
         parser.add_argument("--vial", help="vial id: the vial, its dispenses and their sessions")
         parser.add_argument("--patient", help="patient MRN: the patient, their sessions, dispenses, flags, reactions")
         parser.add_argument("--user", help="only records made by this username")
@@ -67,13 +68,16 @@ class Command(BaseCommand):
                 since=options["since"],
                 until=options["until"],
                 lot=options["lot"],
+                lot_match=options["lot_match"],
                 vial=options["vial"],
                 patient=options["patient"],
                 user=options["user"],
                 model=options["model"],
             )
         except ApplicationError as error:
-            raise CommandError(error.message) from None
+            suggestions = error.extra.get("suggestions")
+            hint = f" Did you mean: {', '.join(map(str, suggestions))}?" if suggestions else ""
+            raise CommandError(error.message + hint) from None
         actor = None
         if options["actor"]:
             actor = get_user_model().objects.filter(username=options["actor"]).first()
@@ -81,7 +85,8 @@ class Command(BaseCommand):
                 raise CommandError(f"No user {options['actor']!r}.")
 
         output = Path(options["output"])
-        total = sum(history_counts(filters).values())
+        counts, access = export_counts(filters)
+        total = sum(counts.values())
         progress = Progress(self.stdout, total, tty=self.stdout.isatty())
         event = history_export(
             filters=filters,
@@ -92,7 +97,12 @@ class Command(BaseCommand):
             progress=progress,
         )
         progress.end()
-        titles = {key: spec.title for key, spec in audited_models().items()}
+        titles = {key: spec.title for key, spec in audited_models().items()} | {"access": "Patient access"}
+        if not event.row_count and not event.sheet_counts.get("access"):
+            self.stdout.write(self.style.WARNING("Nothing matched these filters; the summary sheet says so."))
         for key, count in event.sheet_counts.items():
             self.stdout.write(f"{titles[key]}: {count:,} rows")
+        if event.checkpoint_id:
+            checkpoint = event.checkpoint
+            self.stdout.write(f"Checkpoint #{checkpoint.sequence}: Merkle root {checkpoint.root}")
         self.stdout.write(self.style.SUCCESS(f"Wrote {event.row_count:,} history rows to {output}"))
