@@ -6,7 +6,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from schemathesis.checks import not_a_server_error
 
 from config.wsgi import application
@@ -34,7 +34,7 @@ def token_header(pharmacist, keep_test_connection_open) -> dict:
     VialFactory.create_batch(2)
     DispenseFactory()
     BrandSwitchFlagFactory()
-    return {"Authorization": f"Token {Token.objects.get_or_create(user=pharmacist)[0].key}"}
+    return {"Authorization": f"Token {AuthToken.objects.create(user=pharmacist)[1]}"}
 
 
 @schema.parametrize()
