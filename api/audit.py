@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from api.access import record_patient_access
 from api.permissions import HistoryPermission
 from api.serializers import validated
 from audit.exceptions import ExportFailed, ExportNotFound, ExportNotReady, InvalidCursor
@@ -109,6 +110,16 @@ def _entry_json(entry: dict) -> dict:
     }
 
 
+def _patient_shown(entry: dict) -> int | None:
+    """The patient a history entry names (a patient's own record; a session or a notification shows
+    the patient's MRN), for the access log."""
+    if entry["model"] == "patients":
+        return entry["object_id"]
+    if entry["model"] in ("sessions", "notifications"):
+        return entry["snapshot"].get("patient_id")
+    return None
+
+
 class HistoryList(APIView):
     """History records, newest first; every selected model merged by time unless `model` picks one."""
 
@@ -131,6 +142,7 @@ class HistoryList(APIView):
         paging = validated(self.PageInput, request.query_params)
         cursor = Cursor.decode(paging["cursor"]) if paging.get("cursor") else None
         page = history_page(filters, cursor=cursor, page_size=paging["page_size"])
+        record_patient_access(request, [_patient_shown(entry) for entry in page.entries])
         url = request.build_absolute_uri()
         return Response(
             {

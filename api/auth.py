@@ -84,7 +84,8 @@ class TokenCreate(APIView):
 
     @extend_schema(request=None, responses={204: OpenApiResponse(description="The token is revoked")})
     def delete(self, request):
-        request.auth.delete()
+        if isinstance(request.auth, AuthToken):
+            request.auth.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

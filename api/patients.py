@@ -15,7 +15,8 @@ from api.permissions import PatientPermission
 from api.serializers import validated
 from api.sessions import SessionOut
 from traceability.models import Patient
-from traceability.selectors import patient_history, patient_queryset
+from core.roles import patient_scope
+from traceability.selectors import patient_history, patient_queryset, patients_in_scope, sessions_in_scope
 from traceability.services import patient_create, patient_update
 
 
@@ -71,7 +72,7 @@ class PatientViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
-        return patient_queryset().order_by("name", "mrn")
+        return patients_in_scope(patient_queryset(), patient_scope(self.request.user)).order_by("name", "mrn")
 
     @extend_schema(request=PatientIn, responses={201: PatientOut})
     def create(self, request):
@@ -88,9 +89,11 @@ class PatientViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     @extend_schema(responses={200: PatientHistoryOut})
     @action(detail=True, methods=["get"])
     def history(self, request, pk=None):
-        """Every infusion of the patient, newest first, with the brands, lots and vials given."""
+        """Every infusion of the patient, newest first, with the brands, lots and vials given (for a
+        technician, the sessions of the coming days only, as GET /api/sessions/ shows them)."""
         patient = self.get_object()
-        body = {"patient": patient, "infusions": list(patient_history(patient))}
+        infusions = sessions_in_scope(patient_history(patient), patient_scope(request.user))
+        body = {"patient": patient, "infusions": list(infusions)}
         return Response(PatientHistoryOut(body).data)
 
 

@@ -31,7 +31,7 @@ REFUSALS = {
     415: "The body is not JSON (or a form)",
     429: "Too many requests, or too many failed logins: wait and try again",
 }
-WRITES = ("POST", "PUT", "PATCH", "DELETE")
+BODIES = ("POST", "PUT", "PATCH")
 
 
 class Schema(AutoSchema):
@@ -40,9 +40,9 @@ class Schema(AutoSchema):
         public = all(isinstance(permission, AllowAny) for permission in self.view.get_permissions())
         if not public or self.method == "DELETE":
             codes += [401, 403]
-        if self.method in WRITES:
+        if self.method in BODIES:
             codes += [409, 413, 415]
-        if getattr(self.view, "throttle_scope", None) or self.view.get_throttles():
+        if self.view.get_throttles():
             codes.append(429)
         return sorted(codes)
 

@@ -12,15 +12,28 @@ from rest_framework.response import Response
 from api.routers import OptionalSlashRouter
 
 from api.inventory_out import ProductBrief, VialOut
-from api.access import LogsPatientAccess
-from api.permissions import DispensePermission, SessionPermission
+from api.access import LogsPatientAccess, record_patient_access
+from api.permissions import (
+    DispensePermission,
+    ReactionPermission,
+    SessionCompletePermission,
+    SessionPermission,
+)
 from api.filters import IdFilter
 from api.serializers import DateTimeField, validated
 from inventory.selectors import vial_by_id, vial_from_scan
 from inventory.services import location_by_code
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
 from traceability.picking import pick_vials
-from traceability.selectors import GIVEN_STATUSES, dispense_queryset, flag_queryset, reaction_queryset, session_queryset
+from core.roles import patient_scope
+from traceability.selectors import (
+    GIVEN_STATUSES,
+    dispense_queryset,
+    flag_queryset,
+    reaction_queryset,
+    session_queryset,
+    sessions_in_scope,
+)
 from traceability.services import (
     dispense_advice,
     dispense_return_to_stock,
@@ -234,8 +247,10 @@ class SessionFilter(django_filters.FilterSet):
         return queryset.filter(Exists(given))
 
 
-def _session(pk) -> InfusionSession:
-    return get_object_or_404(InfusionSession.objects.select_related("patient"), pk=pk)
+def _session(request, pk) -> InfusionSession:
+    """The session, if the caller may see it: a technician's are those of the coming days."""
+    sessions = sessions_in_scope(InfusionSession.objects.select_related("patient"), patient_scope(request.user))
+    return get_object_or_404(sessions, pk=pk)
 
 
 def _session_out(pk) -> dict:
@@ -250,7 +265,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     ordering_fields = ["scheduled_date", "created_at", "id"]
 
     def get_queryset(self):
-        return session_queryset().order_by("-scheduled_date", "-id")
+        return sessions_in_scope(session_queryset(), patient_scope(self.request.user)).order_by("-scheduled_date", "-id")
 
     @extend_schema(request=SessionIn, responses={201: SessionOut})
     def create(self, request):
@@ -273,7 +288,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
         """Start a scheduled infusion (the first dispense also starts it)."""
-        session = session_start(session=_session(pk), actor=request.user)
+        session = session_start(session=_session(request, pk), actor=request.user)
         return Response(_session_out(session.pk))
 
     @extend_schema(request=SessionReasonIn, responses={200: SessionOut})
@@ -281,15 +296,15 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     def cancel(self, request, pk=None):
         """Cancel an open session (reason required); refused while vials are dispensed to it."""
         data = validated(SessionReasonIn, request.data)
-        session = session_cancel(session=_session(pk), reason=data["reason"], actor=request.user)
+        session = session_cancel(session=_session(request, pk), reason=data["reason"], actor=request.user)
         return Response(_session_out(session.pk))
 
     @extend_schema(request=None, responses={200: SessionOut})
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=[SessionCompletePermission])
     def complete(self, request, pk=None):
         """Complete the infusion, recording grams dispensed against grams ordered. Refused while a
         brand-switch flag is open."""
-        session = session_complete(session=_session(pk), actor=request.user)
+        session = session_complete(session=_session(request, pk), actor=request.user)
         return Response(_session_out(session.pk))
 
     @extend_schema(request=DispenseIn, responses={201: DispenseResultOut})
@@ -297,7 +312,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     def dispenses(self, request, pk=None):
         """Dispense one vial to the session, by its raw scan or its id."""
         data = validated(DispenseIn, request.data)
-        session = _session(pk)
+        session = _session(request, pk)
         vial = vial_from_scan(data["barcode"]) if "barcode" in data else vial_by_id(data["vial"])
         dispense = vial_dispense(session=session, vial=vial, actor=request.user)
         flags = list(flag_queryset().filter(raised_by=dispense).order_by("pk"))
@@ -312,7 +327,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     @action(detail=True, methods=["post"], permission_classes=[DispensePermission])
     def pick(self, request, pk=None):
         """Propose the vials to take from the shelf for the rest of the dose. Changes nothing."""
-        session = _session(pk)
+        session = _session(request, pk)
         pick = pick_vials(session=session)
         switch = None
         if pick.brand_switch is not None:
@@ -336,15 +351,19 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         }
         return Response(PickOut(body).data)
 
-    @extend_schema(methods=["GET"], responses={200: ReactionOut(many=True)})
+    @extend_schema(methods=["GET"], responses={200: ReactionOut(many=True)}, filters=False)
     @extend_schema(methods=["POST"], request=ReactionIn, responses={201: ReactionOut})
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], permission_classes=[ReactionPermission], filter_backends=[])
     def reactions(self, request, pk=None):
-        """The adverse reactions recorded in the session; POST records one."""
-        session = _session(pk)
+        """The adverse reactions recorded in the session, a page at a time; POST records one
+        (pharmacists)."""
+        session = _session(request, pk)
         if request.method == "GET":
             reactions = reaction_queryset().filter(session=session).order_by("onset_at", "pk")
-            return Response(ReactionOut(reactions, many=True).data)
+            page = self.paginator.paginate_queryset(reactions, request, view=self)
+            # The reactions are the session's patient's: logged as a read of that patient.
+            record_patient_access(request, [session.patient_id])
+            return self.get_paginated_response(ReactionOut(page, many=True).data)
         data = validated(ReactionIn, request.data)
         reaction = reaction_record(session=session, actor=request.user, **data)
         return Response(ReactionOut(reaction_queryset().get(pk=reaction.pk)).data, status=status.HTTP_201_CREATED)
