@@ -25,7 +25,7 @@ from audit.selectors import (
     REASON,
     SNAPSHOT_START,
     TYPE,
-    USER,
+    who_and_role,
     WHEN,
     HistoryFilters,
     changes_text,
@@ -140,7 +140,7 @@ def write_history_workbook(
                     sheet.close()
                     part += 1
                     sheet = book.add_sheet(f"{spec.title[:25]} ({part})", headers, widths, kinds)
-                who, role = labels.user(row[USER])
+                who, role = who_and_role(row, labels)
                 values = list(row[SNAPSHOT_START:end])
                 for i in local_times:
                     if values[i] is not None:

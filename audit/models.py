@@ -4,7 +4,7 @@ the access log of patient data (who saw which patient, when, through which route
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
+from core.history import history_records
 
 
 class ExportJob(models.Model):
@@ -67,7 +67,7 @@ class ExportEvent(models.Model):
     file_name = models.CharField(max_length=255, blank=True)
     job = models.ForeignKey(ExportJob, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
     exported_at = models.DateTimeField(default=timezone.now)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["-exported_at", "-id"]

@@ -48,8 +48,15 @@ from recalls.models import NotificationTask, RecallLot
 User = get_user_model()
 
 # Positions of the fixed columns in a history row (see registry.HISTORY_COLUMNS).
-HID, WHEN, TYPE, REASON, USER, OBJECT = range(6)
-SNAPSHOT_START = 6
+HID, WHEN, TYPE, REASON, USER, OBJECT, USERNAME = range(7)
+SNAPSHOT_START = 7
+
+
+def who_and_role(row: tuple, labels: Labels) -> tuple[str, str]:
+    """Who made a history record: the username the row kept (it outlives the account), and the
+    role the account has now."""
+    name, role = labels.user(row[USER])
+    return row[USERNAME] or name, role
 
 
 # --- Filters -----------------------------------------------------------------------------------
@@ -355,7 +362,7 @@ def changes_text(spec: AuditedModel, row: tuple, before: tuple | None, labels: L
 
 def entry(spec: AuditedModel, row: tuple, before: tuple | None, labels: Labels) -> dict:
     """One history record as plain data (the JSON API's row; the workbook writes the same fields)."""
-    who, role = labels.user(row[USER])
+    who, role = who_and_role(row, labels)
     related = dict(spec.foreign_keys)
     return {
         "model": spec.key,

@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
+from core.history import history_records
 
 from core.text import grams_text
 from labels.gs1 import is_valid_gtin
@@ -26,7 +26,7 @@ def validate_gtin14(value: str) -> None:
 
 class Manufacturer(models.Model):
     name = models.CharField(max_length=120, unique=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["name"]
@@ -57,7 +57,7 @@ class Product(models.Model):
     )
     storage_notes = models.TextField(blank=True)
     source_notes = models.TextField(blank=True, help_text="Where the facts come from")
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["brand"]
@@ -72,7 +72,7 @@ class Presentation(models.Model):
     grams = models.DecimalField(max_digits=6, decimal_places=2)
     volume_ml = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
     ndc = models.CharField(max_length=13, blank=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["product__brand", "grams"]
@@ -92,7 +92,7 @@ class Lot(models.Model):
     expiry_date = models.DateField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RELEASED)
     created_at = models.DateTimeField(default=timezone.now)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["expiry_date", "lot_number"]
@@ -116,7 +116,7 @@ class StorageLocation(models.Model):
     code = models.CharField(max_length=40, unique=True, help_text="Printed on the shelf label and scanned")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     active = models.BooleanField(default=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["name"]
@@ -145,7 +145,7 @@ class Vial(models.Model):
     room_temp_since = models.DateTimeField(null=True, blank=True)
     beyond_use_date = models.DateField()
     received_at = models.DateTimeField(default=timezone.now)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["beyond_use_date", "id"]

@@ -18,7 +18,7 @@ class NoDeleteAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Patient)
-class PatientAdmin(SimpleHistoryAdmin):
+class PatientAdmin(NoDeleteAdmin):
     list_display = ["mrn", "name", "date_of_birth", "iga_deficient"]
     search_fields = ["mrn", "name"]
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
+from core.history import history_records
 
 from inventory.models import Product, Vial
 
@@ -16,7 +16,7 @@ class Patient(models.Model):
     weight_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
     iga_deficient = models.BooleanField(default=False)
     allergy_notes = models.TextField(blank=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["name", "mrn"]
@@ -59,7 +59,7 @@ class InfusionSession(models.Model):
     )
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["-scheduled_date", "-id"]
@@ -91,7 +91,7 @@ class Dispense(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     closed_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["dispensed_at", "id"]
@@ -138,7 +138,7 @@ class BrandSwitchFlag(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["-raised_at", "-id"]
@@ -174,7 +174,7 @@ class AdverseReaction(models.Model):
     notes = models.TextField(blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["onset_at", "id"]
