@@ -12,6 +12,7 @@ from pathlib import Path
 
 import django_filters
 from django.conf import settings
+from django.core import signing
 from django.http import FileResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -19,16 +20,15 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor as DrfCursor, CursorPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from api.access import record_patient_access
 from api.permissions import HistoryPermission
-from api.serializers import validated
+from api.serializers import IdField, validated
 from audit.exceptions import ExportFailed, ExportNotFound, ExportNotReady, InvalidCursor
 from audit.models import ExportEvent, ExportJob, PatientAccess
 from audit.registry import audited_models
@@ -46,12 +46,15 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class FiltersInput(serializers.Serializer):
-    since = serializers.CharField(required=False, allow_blank=True, help_text="YYYY-MM-DD (local day) or ISO date-time")
-    until = serializers.CharField(required=False, allow_blank=True, help_text="YYYY-MM-DD (whole day) or ISO date-time")
-    lot = serializers.CharField(required=False, allow_blank=True, help_text="lot number")
-    vial = serializers.IntegerField(required=False, min_value=1, help_text="vial id")
-    patient = serializers.CharField(required=False, allow_blank=True, help_text="patient MRN")
-    user = serializers.CharField(required=False, allow_blank=True, help_text="username of who made the change")
+    since = serializers.CharField(required=False, allow_blank=True, max_length=40,
+                                  help_text="YYYY-MM-DD (local day) or ISO date-time")
+    until = serializers.CharField(required=False, allow_blank=True, max_length=40,
+                                  help_text="YYYY-MM-DD (whole day) or ISO date-time")
+    lot = serializers.CharField(required=False, allow_blank=True, max_length=20, help_text="lot number")
+    vial = IdField(required=False, help_text="vial id")
+    patient = serializers.CharField(required=False, allow_blank=True, max_length=32, help_text="patient MRN")
+    user = serializers.CharField(required=False, allow_blank=True, max_length=150,
+                                 help_text="username of who made the change")
     model = serializers.ChoiceField(choices=[], required=False, allow_blank=True)
 
     def __init__(self, *args, **kwargs) -> None:
@@ -126,7 +129,7 @@ class HistoryList(APIView):
     permission_classes = [HistoryPermission]
 
     class PageInput(serializers.Serializer):
-        cursor = serializers.CharField(required=False)
+        cursor = serializers.CharField(required=False, max_length=512)
         page_size = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
 
     @extend_schema(
@@ -305,10 +308,22 @@ class AccessPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
-    def decode_cursor(self, request):
+    # Signed, as the history's cursors are: DRF's own are plain base64, and a forged position such
+    # as `p=abc` reached the query (a 500).
+    SALT = "audit.access.cursor"
+
+    def encode_cursor(self, cursor: DrfCursor) -> str:
+        token = signing.dumps([cursor.offset, int(cursor.reverse), cursor.position], salt=self.SALT)
+        return replace_query_param(self.base_url, self.cursor_query_param, token)
+
+    def decode_cursor(self, request) -> DrfCursor | None:
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
         try:
-            return super().decode_cursor(request)
-        except NotFound:
+            offset, reverse, position = signing.loads(encoded, salt=self.SALT)
+            return DrfCursor(offset=int(offset), reverse=bool(reverse), position=position)
+        except (signing.BadSignature, ValueError, TypeError):
             raise InvalidCursor("The cursor is not valid; start again from the first page.") from None
 
 

@@ -12,7 +12,7 @@ from api.routers import OptionalSlashRouter
 from api.filters import IdFilter
 from api.access import LogsPatientAccess
 from api.permissions import FlagPermission
-from api.serializers import validated
+from api.serializers import note_field, validated
 from api.sessions import FlagOut, SessionPatientOut
 from traceability.models import BrandSwitchFlag
 from core.roles import patient_scope
@@ -29,8 +29,8 @@ class FlagListOut(FlagOut):
 
 
 class AcknowledgeIn(serializers.Serializer):
-    reason = serializers.CharField(help_text=f"One of: {', '.join(BrandSwitchFlag.Reason.values)}")
-    reason_text = serializers.CharField(required=False, allow_blank=True, default="", help_text="Required for 'other'")
+    reason = serializers.CharField(max_length=40, help_text=f"One of: {', '.join(BrandSwitchFlag.Reason.values)}")
+    reason_text = note_field(default="", help_text="Required for 'other'")
 
 
 class FlagFilter(django_filters.FilterSet):

@@ -12,7 +12,7 @@ from api.routers import OptionalSlashRouter
 
 from api.access import LogsPatientAccess
 from api.permissions import PatientPermission
-from api.serializers import validated
+from api.serializers import note_field, validated
 from api.sessions import SessionOut
 from traceability.models import Patient
 from core.roles import patient_scope
@@ -32,7 +32,7 @@ class PatientIn(serializers.Serializer):
     date_of_birth = serializers.DateField()
     weight_kg = serializers.DecimalField(max_digits=5, decimal_places=1, required=False, allow_null=True, default=None)
     iga_deficient = serializers.BooleanField(required=False, default=False)
-    allergy_notes = serializers.CharField(required=False, allow_blank=True, default="")
+    allergy_notes = note_field(default="")
 
 
 class PatientUpdateIn(serializers.Serializer):
@@ -41,7 +41,7 @@ class PatientUpdateIn(serializers.Serializer):
     date_of_birth = serializers.DateField(required=False)
     weight_kg = serializers.DecimalField(max_digits=5, decimal_places=1, required=False, allow_null=True)
     iga_deficient = serializers.BooleanField(required=False)
-    allergy_notes = serializers.CharField(required=False, allow_blank=True)
+    allergy_notes = note_field()
 
 
 class PatientHistoryOut(serializers.Serializer):

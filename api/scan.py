@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from api.inventory_out import LotOut, PresentationOut, VialOut
 from api.permissions import InventoryPermission, ScanPermission
-from api.serializers import validated
+from api.serializers import barcode_field, location_code_field, validated
 from core.roles import effective_roles, roles_may
 from inventory.models import Lot
 from inventory.selectors import ScanResult, scan_lookup, vial_queryset
@@ -41,7 +41,7 @@ def scan_actions(result: ScanResult, roles) -> list[str]:
 
 
 class ScanIn(serializers.Serializer):
-    barcode = serializers.CharField(trim_whitespace=False, max_length=512)
+    barcode = barcode_field()
 
 
 class WarningOut(serializers.Serializer):
@@ -87,9 +87,8 @@ class Scan(APIView):
 
 
 class ReceiptIn(serializers.Serializer):
-    location = serializers.CharField(help_text="Code of the location receiving the vials")
-    scans = serializers.ListField(child=serializers.CharField(trim_whitespace=False, max_length=512),
-                                  allow_empty=False, max_length=1000)
+    location = location_code_field(help_text="Code of the location receiving the vials")
+    scans = serializers.ListField(child=barcode_field(), allow_empty=False, max_length=1000)
 
 
 class ReceiptOut(serializers.Serializer):
@@ -139,8 +138,7 @@ class LotTotalOut(serializers.Serializer):
 
 
 class ReceiptCheckIn(serializers.Serializer):
-    scans = serializers.ListField(child=serializers.CharField(trim_whitespace=False, max_length=512),
-                                  allow_empty=True, max_length=1000)
+    scans = serializers.ListField(child=barcode_field(), allow_empty=True, max_length=1000)
 
 
 class ReceiptCheckOut(serializers.Serializer):

@@ -20,7 +20,7 @@ from api.permissions import (
     SessionPermission,
 )
 from api.filters import IdFilter
-from api.serializers import DateTimeField, validated
+from api.serializers import DateTimeField, ReasonField, barcode_field, location_code_field, note_field, validated
 from inventory.selectors import vial_by_id, vial_from_scan
 from inventory.services import location_by_code
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
@@ -192,17 +192,17 @@ class SessionIn(serializers.Serializer):
     indication = serializers.ChoiceField(choices=InfusionSession.Indication.choices)
     indication_other = serializers.CharField(required=False, allow_blank=True, default="", max_length=120)
     site = serializers.CharField(required=False, allow_blank=True, default="", max_length=80)
-    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    notes = note_field(default="")
     ordered_grams = serializers.DecimalField(max_digits=7, decimal_places=2, required=False, allow_null=True)
     dose_g_per_kg = serializers.DecimalField(max_digits=5, decimal_places=3, required=False, allow_null=True)
 
 
 class SessionReasonIn(serializers.Serializer):
-    reason = serializers.CharField(allow_blank=True, required=False, default="")
+    reason = ReasonField()
 
 
 class DispenseIn(serializers.Serializer):
-    barcode = serializers.CharField(required=False, trim_whitespace=False, help_text="The raw scan")
+    barcode = barcode_field(required=False, help_text="The raw scan")
     vial = serializers.IntegerField(required=False, help_text="A vial id, when it was picked rather than scanned")
 
     def validate(self, data):
@@ -212,8 +212,8 @@ class DispenseIn(serializers.Serializer):
 
 
 class ReturnIn(serializers.Serializer):
-    location = serializers.CharField(help_text="The scannable code of the shelf it goes back to")
-    reason = serializers.CharField(allow_blank=True, required=False, default="")
+    location = location_code_field(help_text="The scannable code of the shelf it goes back to")
+    reason = ReasonField()
 
 
 class ReactionIn(serializers.Serializer):
@@ -221,7 +221,7 @@ class ReactionIn(serializers.Serializer):
     type_other = serializers.CharField(required=False, allow_blank=True, default="", max_length=120)
     severity = serializers.ChoiceField(choices=AdverseReaction.Severity.choices)
     onset_at = DateTimeField()
-    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    notes = note_field(default="")
 
 
 # --- views -------------------------------------------------------------------------------------

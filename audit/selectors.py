@@ -24,15 +24,15 @@ the rows needed only as the "previous record" (the last one before `since`, and 
 records in between) are read as context and not written.
 """
 
-import base64
-import binascii
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
 from itertools import islice
 
 from django.contrib.auth import get_user_model
+from django.core import signing
 from django.db.models import BooleanField, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -87,9 +87,15 @@ class HistoryFilters:
         return [(label, str(self.given[key])) for key, label in names.items() if key in self.given]
 
 
+# The history holds nothing from before this system or from the far future; a date outside these
+# bounds is a typing slip, and near the ends of the calendar the conversions to UTC overflow.
+EARLIEST_MOMENT = datetime(1900, 1, 1, tzinfo=dt_timezone.utc)
+LATEST_MOMENT = datetime(9001, 1, 2, tzinfo=dt_timezone.utc)
+
+
 def _parse_moment(value: str, *, name: str, end_of_day: bool) -> datetime:
     value = value.strip()
-    moment = None
+    moment, in_range = None, False
     try:
         day = parse_date(value) if len(value) == 10 else None
         if day is not None:
@@ -97,12 +103,17 @@ def _parse_moment(value: str, *, name: str, end_of_day: bool) -> datetime:
             moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
         else:
             moment = parse_datetime(value)
+        if moment is not None and timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, timezone.get_current_timezone())
+        in_range = moment is not None and EARLIEST_MOMENT <= moment <= LATEST_MOMENT
     except ValueError:
         moment = None
+    except OverflowError:
+        moment = EARLIEST_MOMENT  # a real date at the very end of the calendar: out of range
     if moment is None:
         raise InvalidHistoryFilter(f"{name}: {value!r} is not a date (YYYY-MM-DD) or date-time (ISO 8601).")
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.get_current_timezone())
+    if not in_range:
+        raise InvalidHistoryFilter(f"{name}: {value!r} is outside the years 1900 to 9000.", code="invalid_range")
     return moment
 
 
@@ -401,19 +412,23 @@ class Cursor:
     history_id: int
     reverse: bool = False
 
+    # Signed: a cursor is the server's own note of where a page ended. A forged one is refused before
+    # any of it reaches a query.
+    SALT = "audit.history.cursor"
+
     def encode(self) -> str:
         data = {"w": self.when.isoformat(), "r": self.rank, "h": self.history_id, "b": int(self.reverse)}
-        return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
+        return signing.dumps(data, salt=self.SALT)
 
     @classmethod
     def decode(cls, raw: str) -> "Cursor":
         try:
-            data = json.loads(base64.urlsafe_b64decode(raw.encode()).decode())
+            data = signing.loads(raw, salt=cls.SALT)
             when = datetime.fromisoformat(data["w"])
             if timezone.is_naive(when):
                 raise ValueError("naive")
             return cls(when=when, rank=int(data["r"]), history_id=int(data["h"]), reverse=bool(data["b"]))
-        except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+        except (signing.BadSignature, ValueError, KeyError, TypeError, UnicodeDecodeError):
             raise InvalidCursor("The cursor is not valid; start again from the first page.") from None
 
 

@@ -10,6 +10,7 @@ from core.history import history_records
 
 from core.text import grams_text
 from labels.gs1 import is_valid_gtin
+from labels.codes import LOCATION_CODE_RULE, printable_location_code
 
 
 def local_today() -> date:
@@ -106,6 +107,16 @@ class Lot(models.Model):
         return self.expiry_date < (today or local_today())
 
 
+def validate_location_code(value: str) -> None:
+    """A location code is printed on its shelf label and scanned back: it must be printable, and
+    have no space at either end (a scan is trimmed, so such a code could never be found)."""
+    if not printable_location_code(value) or value != value.strip():
+        raise ValidationError(
+            "A location code is %(rule)s, with no space at either end.", code="invalid_location_code",
+            params={"rule": LOCATION_CODE_RULE},
+        )
+
+
 class StorageLocation(models.Model):
     class Kind(models.TextChoices):
         REFRIGERATOR = "refrigerator"
@@ -113,7 +124,9 @@ class StorageLocation(models.Model):
         QUARANTINE = "quarantine"
 
     name = models.CharField(max_length=80, unique=True)
-    code = models.CharField(max_length=40, unique=True, help_text="Printed on the shelf label and scanned")
+    code = models.CharField(
+        max_length=40, unique=True, validators=[validate_location_code], help_text="Printed on the shelf label and scanned"
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     active = models.BooleanField(default=True)
     history = history_records()

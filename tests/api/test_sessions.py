@@ -341,7 +341,7 @@ def test_a_return_without_a_reason_is_refused(tech_client):
     dispense = DispenseFactory()
     before = state()
 
-    response = tech_client.post(f"/api/dispenses/{dispense.pk}/return", {"location": fridge().code})
+    response = tech_client.post(f"/api/dispenses/{dispense.pk}/return", {"location": fridge().code, "reason": " "})
 
     assert response.status_code == 400
     assert response.json()["code"] == "reason_required"
