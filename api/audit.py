@@ -27,6 +27,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from api.access import record_patient_access
+from api.pagination import MAX_PAGE_SIZE, PageSizeSchema, checked_page_size
 from api.permissions import HistoryPermission
 from api.serializers import IdField, validated
 from audit.exceptions import ExportFailed, ExportNotFound, ExportNotReady, InvalidCursor
@@ -301,12 +302,15 @@ class AccessFilter(django_filters.FilterSet):
         return queryset.filter(at__gte=moment) if name == "since" else queryset.filter(at__lt=moment)
 
 
-class AccessPagination(CursorPagination):
+class AccessPagination(PageSizeSchema, CursorPagination):
     # Note: ids follow insertion, and one request's rows share one `at`; the id is the unique order.
     ordering = "-id"
     page_size = 50
     page_size_query_param = "page_size"
-    max_page_size = 500
+    max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        return checked_page_size(request, self.page_size_query_param, self.page_size)
 
     # Signed, as the history's cursors are: DRF's own are plain base64, and a forged position such
     # as `p=abc` reached the query (a 500).

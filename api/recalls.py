@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from api.inventory_out import LocationOut, LotBrief, ProductBrief, VialOut
 from api.access import LogsPatientAccess, record_patient_access
+from api.audit import FirstRenderer
 from api.permissions import RecallPermission
 from api.serializers import MAX_ID, ReasonField, barcode_field, note_field, validated
 from core.text import NOTE_MAX_LENGTH, SEARCH_MAX_LENGTH
@@ -391,6 +392,8 @@ class RecallViewSet(viewsets.ReadOnlyModelViewSet):
         url_path="export.xlsx",
         url_name="export",
         renderer_classes=[JSONRenderer, XlsxRenderer],
+        # The workbook is a response of its own; what is rendered is a refusal, always JSON.
+        content_negotiation_class=FirstRenderer,
         filter_backends=[],
         pagination_class=None,
     )

@@ -93,14 +93,12 @@ def test_a_json_body_over_the_upload_limit_is_a_413(stock, tech_client, settings
     assert stock_state() == before
 
 
-def test_a_form_over_the_upload_limit_is_a_413(stock, tech_client, settings):
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
-
+def test_a_form_is_refused_as_the_api_reads_only_json(stock, tech_client):
     response = tech_client.post(
         "/api/scan", data="barcode=" + "0" * 2000, content_type="application/x-www-form-urlencoded"
     )
 
-    assert_error_shape(response, 413, "request_too_large")
+    assert_error_shape(response, 415, "unsupported_media_type")
 
 
 def test_too_many_query_parameters_are_a_400(stock, tech_client):
@@ -110,7 +108,7 @@ def test_too_many_query_parameters_are_a_400(stock, tech_client):
 
 
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=B"])
-def test_a_form_with_too_many_fields_is_a_400_and_receives_nothing(content_type, stock, tech_client):
+def test_a_form_with_too_many_fields_is_refused_and_receives_nothing(content_type, stock, tech_client):
     if content_type.startswith("multipart"):
         part = '--B\r\nContent-Disposition: form-data; name="scans"\r\n\r\nx\r\n'
         body = part * 1001 + "--B--\r\n"
@@ -120,7 +118,7 @@ def test_a_form_with_too_many_fields_is_a_400_and_receives_nothing(content_type,
 
     response = tech_client.post("/api/receipts", data=body, content_type=content_type)
 
-    assert_error_shape(response, 400, "too_many_fields")
+    assert_error_shape(response, 415, "unsupported_media_type")
     assert stock_state() == before
 
 

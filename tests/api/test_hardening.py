@@ -221,3 +221,30 @@ def test_a_location_code_no_shelf_label_can_print_is_refused(code, pharmacist_cl
     assert (created.status_code, created.json()["code"]) == (400, "invalid")
     assert (renamed.status_code, renamed.json()["code"]) == (400, "invalid")
     assert set(StorageLocation.objects.values_list("code", flat=True)) == {"FRIDGE-OK"}
+
+
+# --- what schemathesis found once every answer had to be documented --------------------------------
+
+
+@pytest.mark.parametrize("value", ["null", "0", "501", "abc", "1.5"])
+@pytest.mark.parametrize("url", ["/api/lots/", "/api/audit/access/"])
+def test_a_page_size_out_of_range_is_refused_rather_than_replaced(url, value, auditor_client):
+    response = auditor_client.get(url, {"page_size": value})
+
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+
+
+def test_a_refusal_of_the_lookback_workbook_is_json_whatever_format_is_asked(recall_client):
+    response = recall_client.get("/api/recalls/999999/export.xlsx", {"format": "xlsx"})
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=B"])
+def test_the_api_reads_json_only(content_type, pharmacist_client):
+    response = pharmacist_client.post("/api/patients/", data="mrn=M1&name=A&date_of_birth=1980-01-01&iga_deficient=yes",
+                                      content_type=content_type)
+
+    assert (response.status_code, response.json()["code"]) == (415, "unsupported_media_type")
