@@ -28,7 +28,7 @@ from recalls.exceptions import (
     UnknownLots,
 )
 from recalls.models import NotificationTask, Recall, RecallLot
-from recalls.selectors import ON_HAND, affected_dispenses, lot_number_suggestions, patients_from
+from recalls.selectors import ON_HAND, affected_dispenses, lot_number_suggestions_for, patients_from
 
 
 LotRef = Lot | int | str
@@ -118,8 +118,7 @@ def _refuse_unknown(unknown: list[str]) -> None:
                                                           if len(unknown) > SUGGESTED_UNKNOWN_LOTS else "")
     raise UnknownLots(
         f"Unknown lot numbers: {shown}. Nothing was created.",
-        extra={"unknown_lots": unknown,
-               "suggestions": {n: lot_number_suggestions(n) for n in unknown[:SUGGESTED_UNKNOWN_LOTS]}},
+        extra={"unknown_lots": unknown, "suggestions": lot_number_suggestions_for(unknown[:SUGGESTED_UNKNOWN_LOTS])},
     )
 
 
