@@ -283,9 +283,13 @@ def test_a_page_that_does_not_exist_is_a_404(query, stock, tech_client):
 
 
 @pytest.mark.parametrize("query", ["/api/vials/?page_size=abc", "/api/vials/?page_size=-5",
-                                   "/api/vials/?page_size=99999999999", "/api/vials/?ordering=drop_table",
-                                   "/api/vials/?unknown_filter=1"])
-def test_odd_paging_and_ordering_parameters_fall_back_to_defaults(query, stock, tech_client):
+                                   "/api/vials/?page_size=99999999999"])
+def test_a_page_size_that_is_not_1_to_500_is_a_400(query, stock, tech_client):
+    assert_error_shape(tech_client.get(query), 400, "invalid")
+
+
+@pytest.mark.parametrize("query", ["/api/vials/?ordering=drop_table", "/api/vials/?unknown_filter=1"])
+def test_odd_ordering_and_unknown_parameters_fall_back_to_defaults(query, stock, tech_client):
     response = tech_client.get(query)
 
     assert response.status_code == 200
