@@ -8,6 +8,15 @@ PORT ?= 8000
 
 .PHONY: run test install install-dev demo worker beat browser clean
 
+# The server refuses to start without a secret key (unless DEBUG=1). For the demo, one is made once
+# and kept in var/secret_key; production sets SECRET_KEY or SECRET_KEY_FILE itself.
+SECRET_KEY_FILE ?= var/secret_key
+export SECRET_KEY_FILE
+
+$(SECRET_KEY_FILE):
+	@mkdir -p $(dir $@)
+	@umask 077 && $(PYTHON) -c 'import secrets;print(secrets.token_urlsafe(50))' > $@
+
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
@@ -18,7 +27,7 @@ install: $(PY)
 install-dev: $(PY)
 	$(PIP) install --quiet -e ".[dev]"
 
-demo: install
+demo: install $(SECRET_KEY_FILE)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py load_demo
@@ -36,7 +45,7 @@ run: demo
 	@echo ""
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-worker: install
+worker: install $(SECRET_KEY_FILE)
 	$(VENV)/bin/celery -A config worker -l info
 
 # The scheduled checkpoints of the sealed history (AUDIT_CHECKPOINT_MINUTES); needs REDIS_URL.

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import django_filters
 from django.conf import settings
+from django.core import signing
 from django.http import FileResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -19,15 +20,17 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor as DrfCursor, CursorPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from api.access import record_patient_access
+from api.pagination import MAX_PAGE_SIZE, PageSizeSchema, checked_page_size
 from api.permissions import HistoryPermission
-from api.serializers import validated
+from api.serializers import IdField, validated
+from core.text import BARCODE_MAX_LENGTH
 from audit.exceptions import ExportFailed, ExportNotFound, ExportNotReady, InvalidCursor
 from audit.models import ExportEvent, ExportJob, PatientAccess
 from audit.registry import audited_models
@@ -46,15 +49,19 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class FiltersInput(serializers.Serializer):
-    since = serializers.CharField(required=False, allow_blank=True, help_text="YYYY-MM-DD (local day) or ISO date-time")
-    until = serializers.CharField(required=False, allow_blank=True, help_text="YYYY-MM-DD (whole day) or ISO date-time")
+    since = serializers.CharField(required=False, allow_blank=True, max_length=40,
+                                  help_text="YYYY-MM-DD (local day) or ISO date-time")
+    until = serializers.CharField(required=False, allow_blank=True, max_length=40,
+                                  help_text="YYYY-MM-DD (whole day) or ISO date-time")
     lot = serializers.CharField(
-        required=False, allow_blank=True, help_text="lot number or a scanned carton, matched as the recall look-up does"
+        required=False, allow_blank=True, max_length=BARCODE_MAX_LENGTH,
+        help_text="lot number or a scanned carton, matched as the recall look-up does",
     )
     lot_match = serializers.ChoiceField(choices=["exact", "prefix"], required=False, help_text="exact (default) or prefix")
-    vial = serializers.IntegerField(required=False, min_value=1, help_text="vial id")
-    patient = serializers.CharField(required=False, allow_blank=True, help_text="patient MRN")
-    user = serializers.CharField(required=False, allow_blank=True, help_text="username of who made the change")
+    vial = IdField(required=False, help_text="vial id")
+    patient = serializers.CharField(required=False, allow_blank=True, max_length=32, help_text="patient MRN")
+    user = serializers.CharField(required=False, allow_blank=True, max_length=150,
+                                 help_text="username of who made the change")
     model = serializers.ChoiceField(choices=[], required=False, allow_blank=True)
 
     def __init__(self, *args, **kwargs) -> None:
@@ -115,13 +122,23 @@ def _entry_json(entry: dict) -> dict:
     }
 
 
+def _patient_shown(entry: dict) -> int | None:
+    """The patient a history entry names (a patient's own record; a session or a notification shows
+    the patient's MRN), for the access log."""
+    if entry["model"] == "patients":
+        return entry["object_id"]
+    if entry["model"] in ("sessions", "notifications"):
+        return entry["snapshot"].get("patient_id")
+    return None
+
+
 class HistoryList(APIView):
     """History records, newest first; every selected model merged by time unless `model` picks one."""
 
     permission_classes = [HistoryPermission]
 
     class PageInput(serializers.Serializer):
-        cursor = serializers.CharField(required=False)
+        cursor = serializers.CharField(required=False, max_length=512)
         page_size = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
 
     @extend_schema(
@@ -137,6 +154,7 @@ class HistoryList(APIView):
         paging = validated(self.PageInput, request.query_params)
         cursor = Cursor.decode(paging["cursor"]) if paging.get("cursor") else None
         page = history_page(filters, cursor=cursor, page_size=paging["page_size"])
+        record_patient_access(request, [_patient_shown(entry) for entry in page.entries])
         url = request.build_absolute_uri()
         return Response(
             {
@@ -298,17 +316,32 @@ class AccessFilter(django_filters.FilterSet):
         return queryset.filter(at__gte=moment) if name == "since" else queryset.filter(at__lt=moment)
 
 
-class AccessPagination(CursorPagination):
+class AccessPagination(PageSizeSchema, CursorPagination):
     # Note: ids follow insertion, and one request's rows share one `at`; the id is the unique order.
     ordering = "-id"
     page_size = 50
     page_size_query_param = "page_size"
-    max_page_size = 500
+    max_page_size = MAX_PAGE_SIZE
 
-    def decode_cursor(self, request):
+    def get_page_size(self, request):
+        return checked_page_size(request, self.page_size_query_param, self.page_size)
+
+    # Signed, as the history's cursors are: DRF's own are plain base64, and a forged position such
+    # as `p=abc` reached the query (a 500).
+    SALT = "audit.access.cursor"
+
+    def encode_cursor(self, cursor: DrfCursor) -> str:
+        token = signing.dumps([cursor.offset, int(cursor.reverse), cursor.position], salt=self.SALT)
+        return replace_query_param(self.base_url, self.cursor_query_param, token)
+
+    def decode_cursor(self, request) -> DrfCursor | None:
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
         try:
-            return super().decode_cursor(request)
-        except NotFound:
+            offset, reverse, position = signing.loads(encoded, salt=self.SALT)
+            return DrfCursor(offset=int(offset), reverse=bool(reverse), position=position)
+        except (signing.BadSignature, ValueError, TypeError):
             raise InvalidCursor("The cursor is not valid; start again from the first page.") from None
 
 

@@ -9,7 +9,8 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     ValidationError as DjangoValidationError,
 )
-from django.http import Http404, JsonResponse
+from django.conf import settings
+from django.http import Http404, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -104,3 +105,16 @@ def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
     if _is_api(request):
         return JsonResponse({"code": "server_error", "detail": "Something went wrong on our side."}, status=500)
     return defaults.server_error(request, template_name)
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer once a username is locked out from an address (AXES_LOCKOUT_CALLABLE):
+    the API's `{"code", "detail"}` with 429, or a plain page for the login form."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    detail = (
+        f"Too many failed logins: this username is locked from this address for {minutes} minutes. "
+        "Ask an administrator if you need access sooner."
+    )
+    if _is_api(request):
+        return JsonResponse({"code": "locked_out", "detail": detail}, status=429)
+    return HttpResponse(detail, status=429, content_type="text/plain; charset=utf-8")

@@ -12,10 +12,11 @@ from api.routers import OptionalSlashRouter
 from api.filters import IdFilter
 from api.access import LogsPatientAccess
 from api.permissions import FlagPermission
-from api.serializers import validated
+from api.serializers import note_field, validated
 from api.sessions import FlagOut, SessionPatientOut
 from traceability.models import BrandSwitchFlag
-from traceability.selectors import flag_queryset
+from core.roles import patient_scope
+from traceability.selectors import flag_queryset, flags_in_scope
 from traceability.services import flag_acknowledge
 
 
@@ -28,8 +29,8 @@ class FlagListOut(FlagOut):
 
 
 class AcknowledgeIn(serializers.Serializer):
-    reason = serializers.CharField(help_text=f"One of: {', '.join(BrandSwitchFlag.Reason.values)}")
-    reason_text = serializers.CharField(required=False, allow_blank=True, default="", help_text="Required for 'other'")
+    reason = serializers.CharField(max_length=40, help_text=f"One of: {', '.join(BrandSwitchFlag.Reason.values)}")
+    reason_text = note_field(default="", help_text="Required for 'other'")
 
 
 class FlagFilter(django_filters.FilterSet):
@@ -55,7 +56,7 @@ class FlagViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveModel
     ordering_fields = ["raised_at", "id"]
 
     def get_queryset(self):
-        return flag_queryset().order_by("-raised_at", "-id")
+        return flags_in_scope(flag_queryset(), patient_scope(self.request.user)).order_by("-raised_at", "-id")
 
     @extend_schema(request=AcknowledgeIn, responses={200: FlagListOut})
     @action(detail=True, methods=["post"])
@@ -63,7 +64,7 @@ class FlagViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveModel
         """Acknowledge a brand switch with a reason (pharmacists only)."""
         data = validated(AcknowledgeIn, request.data)
         flag = flag_acknowledge(
-            flag=get_object_or_404(BrandSwitchFlag, pk=pk),
+            flag=get_object_or_404(flags_in_scope(BrandSwitchFlag.objects.all(), patient_scope(request.user)), pk=pk),
             reason=data["reason"],
             reason_text=data["reason_text"],
             actor=request.user,

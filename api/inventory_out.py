@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from core.text import NOTE_MAX_LENGTH
 from inventory.models import Lot, Manufacturer, Presentation, Product, StorageLocation, Vial
 
 
@@ -25,6 +26,7 @@ class ProductOut(serializers.ModelSerializer):
             "iga_ug_per_ml", "iga_note", "fridge_min_c", "fridge_max_c", "room_temp_allowance_days",
             "may_return_to_fridge", "storage_notes", "source_notes", "presentations",
         ]
+        extra_kwargs = {"storage_notes": {"max_length": NOTE_MAX_LENGTH}, "source_notes": {"max_length": NOTE_MAX_LENGTH}}
 
 
 class ProductBrief(serializers.ModelSerializer):

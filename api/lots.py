@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from api.routers import OptionalSlashRouter
 from api.inventory_out import LotOut
 from api.permissions import LotDecisionPermission
-from api.serializers import validated
+from api.serializers import ReasonField, validated
 from inventory.models import Lot
 from inventory.selectors import lot_by_id, lot_queryset
 from inventory.services import lot_quarantine, lot_release
@@ -29,7 +29,7 @@ class LotFilter(django_filters.FilterSet):
 
 
 class ReasonIn(serializers.Serializer):
-    reason = serializers.CharField(allow_blank=True, required=False, default="")
+    reason = ReasonField()
 
 
 class LotViewSet(viewsets.ReadOnlyModelViewSet):

@@ -76,7 +76,7 @@ class OverrideViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveM
     def create(self, request):
         """Ask a pharmacist to decide on a refused check for this session and the scanned vial's product."""
         data = validated(OverrideRequestIn, request.data)
-        session = _session(data["session"])
+        session = _session(request, data["session"])
         vial = vial_from(data, request)
         override = override_request(session=session, vial=vial, check=data["check"], note=data["note"], actor=request.user)
         return Response(OverrideOut(override_queryset().get(pk=override.pk)).data, status=status.HTTP_201_CREATED)

@@ -18,10 +18,11 @@ from api.access import LogsPatientAccess, record_patient_access
 from api.labels import LabelNegotiation
 from labels.wristband import WRISTBAND_FORMATS, render_wristband
 from api.permissions import PatientPermission
-from api.serializers import validated
+from api.serializers import note_field, validated
 from api.sessions import SessionOut
 from traceability.models import Patient
-from traceability.selectors import patient_history, patient_queryset
+from core.roles import patient_scope
+from traceability.selectors import patient_history, patient_queryset, patients_in_scope, sessions_in_scope
 from traceability.services import CLINICAL_PROFILE, patient_create, patient_update
 
 
@@ -43,7 +44,7 @@ class PatientIn(serializers.Serializer):
     hyperprolinaemia = serializers.BooleanField(required=False, default=False)
     hereditary_fructose_intolerance = serializers.BooleanField(required=False, default=False)
     maltose_sensitive_glucose_monitoring = serializers.BooleanField(required=False, default=False)
-    allergy_notes = serializers.CharField(required=False, allow_blank=True, default="")
+    allergy_notes = note_field(default="")
     gsrn = serializers.CharField(required=False, allow_blank=True, default="", max_length=18,
                                  help_text="The GS1 GSRN (AI 8018) printed on the patient's wristband, if the hospital issues them")
 
@@ -60,7 +61,7 @@ class PatientUpdateIn(serializers.Serializer):
     hyperprolinaemia = serializers.BooleanField(required=False)
     hereditary_fructose_intolerance = serializers.BooleanField(required=False)
     maltose_sensitive_glucose_monitoring = serializers.BooleanField(required=False)
-    allergy_notes = serializers.CharField(required=False, allow_blank=True)
+    allergy_notes = note_field()
     gsrn = serializers.CharField(required=False, allow_blank=True, max_length=18)
 
 
@@ -92,7 +93,7 @@ class PatientViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
-        return patient_queryset().order_by("name", "mrn")
+        return patients_in_scope(patient_queryset(), patient_scope(self.request.user)).order_by("name", "mrn")
 
     @extend_schema(request=PatientIn, responses={201: PatientOut})
     def create(self, request):
@@ -109,9 +110,11 @@ class PatientViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     @extend_schema(responses={200: PatientHistoryOut})
     @action(detail=True, methods=["get"])
     def history(self, request, pk=None):
-        """Every infusion of the patient, newest first, with the brands, lots and vials given."""
+        """Every infusion of the patient, newest first, with the brands, lots and vials given (for a
+        technician, the sessions of the coming days only, as GET /api/sessions/ shows them)."""
         patient = self.get_object()
-        body = {"patient": patient, "infusions": list(patient_history(patient))}
+        infusions = sessions_in_scope(patient_history(patient), patient_scope(request.user))
+        body = {"patient": patient, "infusions": list(infusions)}
         return Response(PatientHistoryOut(body).data)
 
 

@@ -1,35 +1,46 @@
-"""DRF permission classes, one per resource, built from the capability table in core.roles.
+"""DRF permission classes, one per resource (or action), built from the capability table in core.roles.
 
-Each class admits its `read` capability to safe methods and its `write` capability to the rest;
-who holds which capability is decided in core.roles alone.
+Each class admits its `read` capabilities to safe methods and its `write` capabilities to the rest
+(any one of them suffices); who holds which capability is decided in core.roles alone. Which rows
+of a resource a reader sees (a technician's coming days) is core.roles.patient_scope's answer,
+applied by the views' querysets.
 """
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from core.roles import may
+from core.roles import may_any
 
 
-def capability_permission(name: str, *, read: str, write: str) -> type[BasePermission]:
-    """A permission class for a resource: `read` for safe methods, `write` for the rest."""
+def capability_permission(name: str, *, read, write) -> type[BasePermission]:
+    """A permission class: `read` for safe methods, `write` for the rest (a capability or a tuple)."""
+    read = (read,) if isinstance(read, str) else tuple(read)
+    write = (write,) if isinstance(write, str) else tuple(write)
 
     class CapabilityPermission(BasePermission):
         message = "Your role may not do this."
         capabilities = {"read": read, "write": write}
 
         def has_permission(self, request, view) -> bool:
-            return may(request.user, read if request.method in SAFE_METHODS else write)
+            return may_any(request.user, *(read if request.method in SAFE_METHODS else write))
 
     CapabilityPermission.__name__ = name
     CapabilityPermission.__qualname__ = name
     return CapabilityPermission
 
 
+PATIENT_READERS = ("patients.read", "patients.read_upcoming")
+SESSION_READERS = ("sessions.read", "sessions.read_upcoming")
+
 InventoryPermission = capability_permission("InventoryPermission", read="inventory.read", write="stock.change")
 CatalogPermission = capability_permission("CatalogPermission", read="inventory.read", write="catalog.change")
 LotDecisionPermission = capability_permission("LotDecisionPermission", read="inventory.read", write="lots.decide")
 ScanPermission = capability_permission("ScanPermission", read="scan", write="scan")
-PatientPermission = capability_permission("PatientPermission", read="patients.read", write="patients.change")
-SessionPermission = capability_permission("SessionPermission", read="sessions.read", write="sessions.change")
+PatientPermission = capability_permission("PatientPermission", read=PATIENT_READERS, write="patients.change")
+SessionPermission = capability_permission("SessionPermission", read=SESSION_READERS, write="sessions.order")
+SessionCompletePermission = capability_permission(
+    "SessionCompletePermission", read=SESSION_READERS, write="sessions.complete"
+)
+ReactionPermission = capability_permission("ReactionPermission", read=SESSION_READERS, write="reactions.record")
 DispensePermission = capability_permission("DispensePermission", read="dispenses.read", write="dispenses.change")
 FlagPermission = capability_permission("FlagPermission", read="flags.read", write="flags.decide")
 RecallPermission = capability_permission("RecallPermission", read="recalls.read", write="recalls.change")

@@ -23,8 +23,10 @@ from rest_framework.views import APIView
 
 from api.inventory_out import LocationOut, LotBrief, ProductBrief, VialOut
 from api.access import LogsPatientAccess, record_patient_access
+from api.audit import FirstRenderer
 from api.permissions import RecallPermission
-from api.serializers import MAX_ID, validated
+from api.serializers import MAX_ID, ReasonField, barcode_field, note_field, validated
+from core.text import NOTE_MAX_LENGTH, SEARCH_MAX_LENGTH
 from inventory.models import Vial
 from recalls.models import NotificationTask, Recall, RecallLot
 from recalls.export import XLSX_CONTENT_TYPE, recall_workbook, recall_workbook_filename
@@ -39,6 +41,7 @@ from recalls.selectors import (
 )
 from recalls.services import (
     DISPOSE_ACTIONS,
+    MAX_RECALL_LOTS,
     notification_update,
     recall_bulk_dispose,
     recall_classify,
@@ -210,20 +213,26 @@ class DisposeOut(serializers.Serializer):
 # Input -------------------------------------------------------------------------------------------
 
 
+# A lot number is at most 20 characters (GS1 AI 10); a pasted line may carry spaces around it.
+LOT_REF_MAX_LENGTH = 40
+LOTS_TEXT_MAX_LENGTH = MAX_RECALL_LOTS * (LOT_REF_MAX_LENGTH + 2)  # each line and its CR LF
+
+
 @extend_schema_field(
-    {"oneOf": [{"type": "integer", "description": "lot id"}, {"type": "string", "description": "lot number"}]}
+    {"oneOf": [{"type": "integer", "description": "lot id", "minimum": 1, "maximum": MAX_ID},
+               {"type": "string", "description": "lot number", "minLength": 1, "maxLength": LOT_REF_MAX_LENGTH}]}
 )
 class LotRefField(serializers.Field):
     """A JSON number is a lot id; a JSON string is a lot number (lot numbers may be all digits)."""
 
-    default_error_messages = {"invalid": "A lot is an id (number) or a lot number (text)."}
+    default_error_messages = {"invalid": "A lot is an id (number) or a lot number (text of at most 40 characters)."}
 
     def to_internal_value(self, data):
         if isinstance(data, bool):
             self.fail("invalid")
         if isinstance(data, int) and 1 <= data <= MAX_ID:
             return data
-        if isinstance(data, str) and data.strip():
+        if isinstance(data, str) and data.strip() and len(data) <= LOT_REF_MAX_LENGTH:
             return data.strip()
         self.fail("invalid")
 
@@ -244,13 +253,14 @@ class RecallCreateIn(serializers.Serializer):
         required=False,
         help_text="The notice's deadline; by default the class's (MHRA 1 immediately, 2 within 48 h, 3 within 5 days)",
     )
-    reason = serializers.CharField()
+    reason = serializers.CharField(max_length=NOTE_MAX_LENGTH)
     recall_date = serializers.DateField(required=False, help_text="Defaults to today")
-    lots = serializers.ListField(child=LotRefField(), required=False, allow_empty=False)
+    lots = serializers.ListField(child=LotRefField(), required=False, allow_empty=False, max_length=MAX_RECALL_LOTS)
     lots_text = serializers.CharField(
-        required=False, trim_whitespace=False, help_text="Lot numbers pasted from the notice, one per line"
+        required=False, trim_whitespace=False, max_length=LOTS_TEXT_MAX_LENGTH,
+        help_text=f"Lot numbers pasted from the notice, one per line (at most {MAX_RECALL_LOTS})",
     )
-    brand = serializers.CharField(required=False, help_text="Narrows lot numbers to this brand")
+    brand = serializers.CharField(required=False, max_length=80, help_text="Narrows lot numbers to this brand")
     allow_unknown = serializers.BooleanField(
         default=False,
         help_text="Create the recall with the lots found and keep unknown lot numbers on it "
@@ -272,26 +282,27 @@ class ClassifyIn(serializers.Serializer):
 
 
 class CloseIn(serializers.Serializer):
-    reason = serializers.CharField(allow_blank=True, required=False, default="")
+    reason = ReasonField()
 
 
 class DisposeIn(serializers.Serializer):
     action = serializers.ChoiceField(choices=sorted(DISPOSE_ACTIONS), help_text="return (to supplier) or waste")
-    reason = serializers.CharField(allow_blank=True, required=False, default="")
+    reason = ReasonField()
 
 
 class NotificationIn(serializers.Serializer):
     status = serializers.ChoiceField(choices=NotificationTask.Status.choices)
-    note = serializers.CharField(allow_blank=True, required=False, default="")
+    note = note_field(default="")
 
 
 class LookupIn(serializers.Serializer):
-    q = serializers.CharField(required=False, trim_whitespace=False,
-                              help_text="What was typed or scanned: a scan is read as a barcode, anything else as a lot number")
-    lot = serializers.CharField(required=False, trim_whitespace=False, help_text="Lot number (exact, case sensitive)")
-    barcode = serializers.CharField(required=False, trim_whitespace=False, help_text="A raw GS1 scan of a carton")
-    gtin = serializers.CharField(required=False, help_text="Narrow to the product of this GTIN")
-    brand = serializers.CharField(required=False, help_text="Narrow to this brand")
+    q = barcode_field(required=False,
+                      help_text="What was typed or scanned: a scan is read as a barcode, anything else as a lot number")
+    lot = serializers.CharField(required=False, trim_whitespace=False, max_length=SEARCH_MAX_LENGTH,
+                                help_text="Lot number (exact, case sensitive)")
+    barcode = barcode_field(required=False, help_text="A raw GS1 scan of a carton")
+    gtin = serializers.CharField(required=False, max_length=14, help_text="Narrow to the product of this GTIN")
+    brand = serializers.CharField(required=False, max_length=80, help_text="Narrow to this brand")
     match = serializers.ChoiceField(choices=MatchMode.CHOICES, default=MatchMode.EXACT)
 
     def validate(self, data):
@@ -426,6 +437,8 @@ class RecallViewSet(viewsets.ReadOnlyModelViewSet):
         url_path="export.xlsx",
         url_name="export",
         renderer_classes=[JSONRenderer, XlsxRenderer],
+        # The workbook is a response of its own; what is rendered is a refusal, always JSON.
+        content_negotiation_class=FirstRenderer,
         filter_backends=[],
         pagination_class=None,
     )

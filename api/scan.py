@@ -9,14 +9,15 @@ from rest_framework.views import APIView
 from api.access import record_patient_access
 from api.inventory_out import LocationOut, LotOut, PresentationOut, VialOut
 from api.permissions import InventoryPermission, ScanPermission
-from api.serializers import validated
-from core.roles import effective_roles, roles_may
+from api.serializers import barcode_field, location_code_field, validated
+from core.roles import effective_roles, patient_scope, roles_may
 from inventory.models import Lot
 from inventory.selectors import ScanResult, location_for_scan, scan_lookup, vial_queryset
 from core.text import grams_text
 from inventory.services import location_by_code, receipt_check, receipt_create, suspect_scan_record
 from recalls.selectors import latest_recall_reference
-from traceability.selectors import live_dispense_id, open_sessions_of, patient_for_wristband
+from traceability.models import Patient
+from traceability.selectors import live_dispense_id, open_sessions_of, patient_for_wristband, patients_in_scope
 
 
 def scan_actions(result: ScanResult, roles) -> list[str]:
@@ -42,7 +43,7 @@ def scan_actions(result: ScanResult, roles) -> list[str]:
 
 
 class ScanIn(serializers.Serializer):
-    barcode = serializers.CharField(trim_whitespace=False, max_length=512)
+    barcode = barcode_field()
 
 
 class WarningOut(serializers.Serializer):
@@ -119,7 +120,12 @@ class Scan(APIView):
         if location is not None:
             return Response({"kind": "location", **_NOT_A_CARTON, "location": LocationOut(location).data,
                              "patient": None, "sessions": []})
-        patient = patient_for_wristband(raw) if roles_may(roles, "patients.read") else None
+        # A wristband names a patient only to those who may see that patient (technicians: the
+        # patients of the coming days' sessions).
+        scope = patient_scope(request.user)
+        patient = patient_for_wristband(raw) if scope else None
+        if patient is not None and not patients_in_scope(Patient.objects.filter(pk=patient.pk), scope).exists():
+            patient = None
         if patient is not None:
             sessions = list(open_sessions_of(patient))
             record_patient_access(request, [patient.pk], via="scan-wristband")
@@ -134,9 +140,8 @@ class Scan(APIView):
 
 
 class ReceiptIn(serializers.Serializer):
-    location = serializers.CharField(help_text="Code of the location receiving the vials")
-    scans = serializers.ListField(child=serializers.CharField(trim_whitespace=False, max_length=512),
-                                  allow_empty=False, max_length=1000)
+    location = location_code_field(help_text="Code of the location receiving the vials")
+    scans = serializers.ListField(child=barcode_field(), allow_empty=False, max_length=1000)
 
 
 class ScanCautionOut(serializers.Serializer):
@@ -195,8 +200,7 @@ class LotTotalOut(serializers.Serializer):
 
 
 class ReceiptCheckIn(serializers.Serializer):
-    scans = serializers.ListField(child=serializers.CharField(trim_whitespace=False, max_length=512),
-                                  allow_empty=True, max_length=1000)
+    scans = serializers.ListField(child=barcode_field(), allow_empty=True, max_length=1000)
 
 
 class ReceiptCheckOut(serializers.Serializer):

@@ -13,9 +13,15 @@ from api.routers import OptionalSlashRouter
 
 from api.inventory_out import ProductBrief, VialOut
 from api.access import LogsPatientAccess, record_patient_access
-from api.permissions import DispensePermission, OverrideDecisionPermission, SessionPermission
+from api.permissions import (
+    DispensePermission,
+    OverrideDecisionPermission,
+    ReactionPermission,
+    SessionCompletePermission,
+    SessionPermission,
+)
 from api.filters import IdFilter
-from api.serializers import DateTimeField, validated
+from api.serializers import DateTimeField, ReasonField, barcode_field, location_code_field, note_field, validated
 from core.text import grams_text
 from inventory.rules import dispense_refusal
 from inventory.exceptions import SuspectProduct
@@ -24,6 +30,7 @@ from inventory.services import suspect_scan_record
 from inventory.services import location_by_code
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
 from traceability.picking import pick_vials
+from core.roles import patient_scope
 from traceability.selectors import (
     GIVEN_STATUSES,
     dispense_queryset,
@@ -31,6 +38,7 @@ from traceability.selectors import (
     reaction_queryset,
     session_queryset,
     sessions_with_dose_discrepancy,
+    sessions_in_scope,
 )
 from traceability.services import (
     dispense_check,
@@ -193,18 +201,18 @@ class SessionIn(serializers.Serializer):
     indication = serializers.ChoiceField(choices=InfusionSession.Indication.choices)
     indication_other = serializers.CharField(required=False, allow_blank=True, default="", max_length=120)
     site = serializers.CharField(required=False, allow_blank=True, default="", max_length=80)
-    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    notes = note_field(default="")
     ordered_grams = serializers.DecimalField(max_digits=7, decimal_places=2, required=False, allow_null=True)
     dose_g_per_kg = serializers.DecimalField(max_digits=5, decimal_places=3, required=False, allow_null=True)
     route = serializers.ChoiceField(choices=InfusionSession.Route.choices, default=InfusionSession.Route.IV)
 
 
 class SessionReasonIn(serializers.Serializer):
-    reason = serializers.CharField(allow_blank=True, required=False, default="")
+    reason = ReasonField()
 
 
 class VialRefIn(serializers.Serializer):
-    barcode = serializers.CharField(required=False, trim_whitespace=False, max_length=512, help_text="The raw scan")
+    barcode = barcode_field(required=False, help_text="The raw scan")
     vial = serializers.IntegerField(required=False, min_value=1, help_text="A vial id, when it was picked rather than scanned")
 
     def validate(self, data):
@@ -266,8 +274,8 @@ class DispenseCheckOut(serializers.Serializer):
 
 
 class ReturnIn(serializers.Serializer):
-    location = serializers.CharField(help_text="The scannable code of the shelf it goes back to")
-    reason = serializers.CharField(allow_blank=True, required=False, default="")
+    location = location_code_field(help_text="The scannable code of the shelf it goes back to")
+    reason = ReasonField()
 
 
 class ReactionIn(serializers.Serializer):
@@ -275,7 +283,7 @@ class ReactionIn(serializers.Serializer):
     type_other = serializers.CharField(required=False, allow_blank=True, default="", max_length=120)
     severity = serializers.ChoiceField(choices=AdverseReaction.Severity.choices)
     onset_at = DateTimeField()
-    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    notes = note_field(default="")
 
 
 # --- views -------------------------------------------------------------------------------------
@@ -356,8 +364,10 @@ def dispense_check_body(session: InfusionSession, vial) -> dict:
     }
 
 
-def _session(pk) -> InfusionSession:
-    return get_object_or_404(InfusionSession.objects.select_related("patient"), pk=pk)
+def _session(request, pk) -> InfusionSession:
+    """The session, if the caller may see it: a technician's are those of the coming days."""
+    sessions = sessions_in_scope(InfusionSession.objects.select_related("patient"), patient_scope(request.user))
+    return get_object_or_404(sessions, pk=pk)
 
 
 def _session_out(pk) -> dict:
@@ -372,7 +382,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     ordering_fields = ["scheduled_date", "created_at", "id"]
 
     def get_queryset(self):
-        return session_queryset().order_by("-scheduled_date", "-id")
+        return sessions_in_scope(session_queryset(), patient_scope(self.request.user)).order_by("-scheduled_date", "-id")
 
     @extend_schema(request=SessionIn, responses={201: SessionOut})
     def create(self, request):
@@ -396,7 +406,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
         """Start a scheduled infusion (the first dispense also starts it)."""
-        session = session_start(session=_session(pk), actor=request.user)
+        session = session_start(session=_session(request, pk), actor=request.user)
         return Response(_session_out(session.pk))
 
     @extend_schema(request=SessionReasonIn, responses={200: SessionOut})
@@ -404,17 +414,17 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     def cancel(self, request, pk=None):
         """Cancel an open session (reason required); refused while vials are dispensed to it."""
         data = validated(SessionReasonIn, request.data)
-        session = session_cancel(session=_session(pk), reason=data["reason"], actor=request.user)
+        session = session_cancel(session=_session(request, pk), reason=data["reason"], actor=request.user)
         return Response(_session_out(session.pk))
 
     @extend_schema(request=CompleteIn, responses={200: SessionOut})
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=[SessionCompletePermission])
     def complete(self, request, pk=None):
         """Complete the infusion, recording grams dispensed against grams ordered. Refused while a
         brand-switch flag is open, and when the grams given differ from the order beyond tolerance
         without a `discrepancy_reason`."""
         data = validated(CompleteIn, request.data)
-        session = session_complete(session=_session(pk), actor=request.user,
+        session = session_complete(session=_session(request, pk), actor=request.user,
                                    discrepancy_reason=data["discrepancy_reason"])
         return Response(_session_out(session.pk))
 
@@ -423,7 +433,8 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     def dose_discrepancies(self, request):
         """Sessions in progress whose grams given differ from the order beyond tolerance, oldest
         first, for the pharmacist's review."""
-        found = sessions_with_dose_discrepancy()
+        visible = set(sessions_in_scope(InfusionSession.objects.all(), patient_scope(request.user)).values_list("pk", flat=True))
+        found = [(session, dose) for session, dose in sessions_with_dose_discrepancy() if session.pk in visible]
         record_patient_access(request, [session.patient_id for session, _ in found])
         body = [{"session": session.pk, "patient": session.patient, "scheduled_date": session.scheduled_date,
                  "dose": _dose_body(dose)} for session, dose in found]
@@ -436,7 +447,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         confirm, the vial's own refusal if any, contraindications (with their overrides), cautions
         to acknowledge, and the dose after it."""
         data = validated(VialRefIn, request.data)
-        session = _session(pk)
+        session = _session(request, pk)
         vial = vial_from(data, request)
         record_patient_access(request, [session.patient_id])
         return Response(DispenseCheckOut(dispense_check_body(session, vial)).data)
@@ -446,7 +457,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     def dispenses(self, request, pk=None):
         """Dispense one vial to the session, by its raw scan or its id."""
         data = validated(DispenseIn, request.data)
-        session = _session(pk)
+        session = _session(request, pk)
         vial = vial_from(data, request)
         dispense = vial_dispense(session=session, vial=vial, actor=request.user, acknowledged=data["acknowledge"],
                                  patient_mrn=data.get("patient_mrn"))
@@ -462,7 +473,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     @action(detail=True, methods=["post"], permission_classes=[DispensePermission])
     def pick(self, request, pk=None):
         """Propose the vials to take from the shelf for the rest of the dose. Changes nothing."""
-        session = _session(pk)
+        session = _session(request, pk)
         pick = pick_vials(session=session)
         switch = None
         if pick.brand_switch is not None:
@@ -486,15 +497,19 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         }
         return Response(PickOut(body).data)
 
-    @extend_schema(methods=["GET"], responses={200: ReactionOut(many=True)})
+    @extend_schema(methods=["GET"], responses={200: ReactionOut(many=True)}, filters=False)
     @extend_schema(methods=["POST"], request=ReactionIn, responses={201: ReactionOut})
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], permission_classes=[ReactionPermission], filter_backends=[])
     def reactions(self, request, pk=None):
-        """The adverse reactions recorded in the session; POST records one."""
-        session = _session(pk)
+        """The adverse reactions recorded in the session, a page at a time; POST records one
+        (pharmacists)."""
+        session = _session(request, pk)
         if request.method == "GET":
             reactions = reaction_queryset().filter(session=session).order_by("onset_at", "pk")
-            return Response(ReactionOut(reactions, many=True).data)
+            page = self.paginator.paginate_queryset(reactions, request, view=self)
+            # The reactions are the session's patient's: logged as a read of that patient.
+            record_patient_access(request, [session.patient_id])
+            return self.get_paginated_response(ReactionOut(page, many=True).data)
         data = validated(ReactionIn, request.data)
         reaction = reaction_record(session=session, actor=request.user, **data)
         return Response(ReactionOut(reaction_queryset().get(pk=reaction.pk)).data, status=status.HTTP_201_CREATED)

@@ -12,7 +12,7 @@ from api.routers import OptionalSlashRouter
 from api.inventory_out import VialOut
 from api.lots import ReasonIn
 from api.permissions import InventoryPermission
-from api.serializers import validated
+from api.serializers import location_code_field, validated
 from inventory.models import Vial
 from inventory.selectors import vial_by_id, vial_queryset
 from inventory.services import location_by_code, vial_move, vial_return_to_supplier, vial_waste
@@ -36,7 +36,7 @@ class VialFilter(django_filters.FilterSet):
 
 
 class MoveIn(serializers.Serializer):
-    location = serializers.CharField(help_text="The location's scannable code")
+    location = location_code_field()
 
 
 class VialViewSet(viewsets.ReadOnlyModelViewSet):

@@ -28,7 +28,7 @@ from audit.selectors import (
     REASON,
     SNAPSHOT_START,
     TYPE,
-    USER,
+    who_and_role,
     WHEN,
     HistoryFilters,
     access_batches,
@@ -235,7 +235,7 @@ def write_history_workbook(
         labels = Labels()
         for batch in history_batches(spec, filters, labels=labels, chunk_size=chunk_size):
             for row, before in batch:
-                who, role = labels.user(row[USER])
+                who, role = who_and_role(row, labels)
                 values = list(row[SNAPSHOT_START:end])
                 for i in local_times:
                     if values[i] is not None:

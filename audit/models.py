@@ -4,7 +4,7 @@ the access log of patient data (who saw which patient, when, through which route
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
+from core.history import history_records
 
 
 class ExportJob(models.Model):
@@ -71,7 +71,7 @@ class ExportEvent(models.Model):
         "Checkpoint", on_delete=models.PROTECT, null=True, blank=True, related_name="exports"
     )
     exported_at = models.DateTimeField(default=timezone.now)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["-exported_at", "-id"]
@@ -190,7 +190,7 @@ class HistoryPurge(models.Model):
     up_to_seal = models.BigIntegerField()
     rows_deleted = models.JSONField(default=dict)
     purged_at = models.DateTimeField(default=timezone.now)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["-purged_at", "-id"]

@@ -23,7 +23,9 @@ from recalls.models import NotificationTask, Recall, RecallLot
 User = get_user_model()
 
 # The columns every history record has, before the snapshot's own columns.
-HISTORY_COLUMNS = ("history_id", "history_date", "history_type", "history_change_reason", "history_user_id", "id")
+HISTORY_COLUMNS = (
+    "history_id", "history_date", "history_type", "history_change_reason", "history_user_id", "id", "history_username",
+)
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
 
 

@@ -33,9 +33,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from heapq import merge
+from datetime import timezone as dt_timezone
 from itertools import islice
 
 from django.contrib.auth import get_user_model
+from django.core import signing
 from django.db.models import BooleanField, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -53,8 +55,15 @@ from recalls.selectors import MatchMode, lots_matching
 User = get_user_model()
 
 # Positions of the fixed columns in a history row (see registry.HISTORY_COLUMNS).
-HID, WHEN, TYPE, REASON, USER, OBJECT = range(6)
-SNAPSHOT_START = 6
+HID, WHEN, TYPE, REASON, USER, OBJECT, USERNAME = range(7)
+SNAPSHOT_START = 7
+
+
+def who_and_role(row: tuple, labels: Labels) -> tuple[str, str]:
+    """Who made a history record: the username the row kept (it outlives the account), and the
+    role the account has now."""
+    name, role = labels.user(row[USER])
+    return row[USERNAME] or name, role
 
 
 # --- Filters -----------------------------------------------------------------------------------
@@ -91,9 +100,15 @@ class HistoryFilters:
         return [(label, str(self.given[key])) for key, label in names.items() if key in self.given]
 
 
+# The history holds nothing from before this system or from the far future; a date outside these
+# bounds is a typing slip, and near the ends of the calendar the conversions to UTC overflow.
+EARLIEST_MOMENT = datetime(1900, 1, 1, tzinfo=dt_timezone.utc)
+LATEST_MOMENT = datetime(9001, 1, 2, tzinfo=dt_timezone.utc)
+
+
 def _parse_moment(value: str, *, name: str, end_of_day: bool) -> datetime:
     value = value.strip()
-    moment = None
+    moment, in_range = None, False
     try:
         day = parse_date(value) if len(value) == 10 else None
         if day is not None:
@@ -101,12 +116,17 @@ def _parse_moment(value: str, *, name: str, end_of_day: bool) -> datetime:
             moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
         else:
             moment = parse_datetime(value)
+        if moment is not None and timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, timezone.get_current_timezone())
+        in_range = moment is not None and EARLIEST_MOMENT <= moment <= LATEST_MOMENT
     except ValueError:
         moment = None
+    except OverflowError:
+        moment = EARLIEST_MOMENT  # a real date at the very end of the calendar: out of range
     if moment is None:
         raise InvalidHistoryFilter(f"{name}: {value!r} is not a date (YYYY-MM-DD) or date-time (ISO 8601).")
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.get_current_timezone())
+    if not in_range:
+        raise InvalidHistoryFilter(f"{name}: {value!r} is outside the years 1900 to 9000.", code="invalid_range")
     return moment
 
 
@@ -585,7 +605,7 @@ def changes_text(spec: AuditedModel, row: tuple, before: tuple | None, labels: L
 
 def entry(spec: AuditedModel, row: tuple, before: tuple | None, labels: Labels) -> dict:
     """One history record as plain data (the JSON API's row; the workbook writes the same fields)."""
-    who, role = labels.user(row[USER])
+    who, role = who_and_role(row, labels)
     changed = []
     for index, old, new in changes(spec, row, before):
         name, old_text, new_text = field_change(spec, index, old, new, labels)
@@ -621,19 +641,23 @@ class Cursor:
     history_id: int
     reverse: bool = False
 
+    # Signed: a cursor is the server's own note of where a page ended. A forged one is refused before
+    # any of it reaches a query.
+    SALT = "audit.history.cursor"
+
     def encode(self) -> str:
         data = {"w": self.when.isoformat(), "r": self.rank, "h": self.history_id, "b": int(self.reverse)}
-        return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
+        return signing.dumps(data, salt=self.SALT)
 
     @classmethod
     def decode(cls, raw: str) -> "Cursor":
         try:
-            data = json.loads(base64.urlsafe_b64decode(raw.encode()).decode())
+            data = signing.loads(raw, salt=cls.SALT)
             when = datetime.fromisoformat(data["w"])
             if timezone.is_naive(when):
                 raise ValueError("naive")
             return cls(when=when, rank=int(data["r"]), history_id=int(data["h"]), reverse=bool(data["b"]))
-        except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+        except (signing.BadSignature, ValueError, KeyError, TypeError, UnicodeDecodeError):
             raise InvalidCursor("The cursor is not valid; start again from the first page.") from None
 
 

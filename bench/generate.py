@@ -23,6 +23,11 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_DB = ROOT / "bench" / "out" / "bench.sqlite3"
 
 
+
+def _who(user) -> dict:
+    """The two columns of a history row that name who acted."""
+    return {"history_user_id": user.pk, "history_username": user.username}
+
 def setup_django() -> None:
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{DEFAULT_DB}")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -117,7 +122,7 @@ def generate(rows: int, *, seed: int = 7, batch: int = 5000) -> dict:
                 location_id=locations[location].pk if location is not None else None, status=status,
                 room_temp_since=when if location == 2 else None, beyond_use_date=lot.expiry_date,
                 received_at=start, history_date=when, history_type=kind, history_change_reason=reason,
-                history_user_id=users[rng.randrange(len(users))].pk,
+                **_who(users[rng.randrange(len(users))]),
             ))
             written["vials"] += 1
         if len(pending) >= batch:
@@ -140,7 +145,7 @@ def generate(rows: int, *, seed: int = 7, batch: int = 5000) -> dict:
                 id=session_id, patient_id=patient_id, scheduled_date=today, site="Bench centre",
                 indication="primary_immunodeficiency", ordered_grams=Decimal(grams), status="scheduled",
                 created_at=start, history_date=when, history_type=kind, history_change_reason=reason,
-                history_user_id=users[1].pk,
+                **_who(users[1]),
             ))
             written["sessions"] += 1
             when += timedelta(hours=1)
@@ -150,7 +155,7 @@ def generate(rows: int, *, seed: int = 7, batch: int = 5000) -> dict:
                 id=index + 1, session_id=session_id, vial_id=vial_id, product_id=products[0].pk,
                 grams=Decimal("10.00"), dispensed_by_id=users[0].pk, dispensed_at=when, status=status,
                 history_date=when, history_type=kind, history_change_reason=f"dispense to session {session_id}",
-                history_user_id=users[0].pk,
+                **_who(users[0]),
             ))
             written["dispenses"] += 1
             when += timedelta(minutes=30)

@@ -1,15 +1,20 @@
 """The admin's two kinds of page for audited models: records that only services change (read-only,
-with their history) and master data the admin edits through the same services as the API.
+with their history) and master data the admin edits through the same services as the API; and the
+user admin, hardened: a user who appears in the history is deactivated, never deleted.
 
 Either way the history is shown in words ("(none)" for an empty relation, people by name) and is
 never reverted: a correction is a new, audited action with a reason, not a return to an old row.
 """
 
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import DeletedObject
 from simple_history.template_utils import HistoricalRecordContextHelper
 
+from core.history import user_has_history
 from core.text import user_text
 
 
@@ -87,3 +92,35 @@ class ServiceAdmin(HistoryAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+
+User = get_user_model()
+
+
+@admin.action(description="Deactivate the selected users (they can no longer log in)")
+def deactivate(modeladmin, request, queryset) -> None:
+    for user in queryset.filter(is_active=True):
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+    messages.success(request, "The selected users are deactivated.")
+
+
+class HistoryKeepingUserAdmin(UserAdmin):
+    actions = [deactivate]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        # Bulk deletion would not ask about each user's history.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and user_has_history(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, HistoryKeepingUserAdmin)

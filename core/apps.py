@@ -21,3 +21,9 @@ class CoreConfig(AppConfig):
         from django.apps import apps
 
         post_migrate.connect(restore_roles, sender=apps.get_app_config("auth"), dispatch_uid="core.restore_roles")
+
+        from simple_history.signals import pre_create_historical_record
+
+        from core.history import remember_username
+
+        pre_create_historical_record.connect(remember_username, dispatch_uid="core.remember_username")

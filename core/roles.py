@@ -4,24 +4,36 @@ Roles are Django groups. The migration that creates them, the post-migrate hook 
 after a database flush, the demo users, the API's permission classes and the pages all read the
 names and the capability table below; none of them spells a role out again.
 
-| capability        | technician | pharmacist | recall coordinator | auditor |
-| ----------------- | ---------- | ---------- | ------------------ | ------- |
-| inventory.read    | yes        | yes        | yes                | yes     |
-| stock.change      | yes        | yes        |                    |         |
-| catalog.change    |            | yes        |                    |         |
-| lots.decide       |            | yes        |                    |         |
-| patients.read     | yes        | yes        | yes                | yes     |
-| patients.change   |            | yes        |                    |         |
-| sessions.read     | yes        | yes        | yes                | yes     |
-| sessions.change   | yes        | yes        |                    |         |
-| dispenses.read    | yes        | yes        |                    | yes     |
-| dispenses.change  | yes        | yes        |                    |         |
-| flags.read        | yes        | yes        |                    | yes     |
-| flags.decide      |            | yes        |                    |         |
-| overrides.decide  |            | yes        |                    |         |
-| recalls.read      |            | yes        | yes                | yes     |
-| recalls.change    |            | yes        | yes                |         |
-| history.read      |            |            |                    | yes     |
+| capability               | technician | pharmacist | recall coordinator | auditor |
+| ------------------------ | ---------- | ---------- | ------------------ | ------- |
+| inventory.read           | yes        | yes        | yes                | yes     |
+| scan                     | yes        | yes        | yes                | yes     |
+| stock.change             | yes        | yes        |                    |         |
+| catalog.change           |            | yes        |                    |         |
+| lots.decide              |            | yes        |                    |         |
+| patients.read            |            | yes        |                    | yes     |
+| patients.read_upcoming   | yes        |            |                    |         |
+| patients.change          |            | yes        |                    |         |
+| sessions.read            |            | yes        |                    | yes     |
+| sessions.read_upcoming   | yes        |            |                    |         |
+| sessions.order           |            | yes        |                    |         |
+| sessions.complete        | yes        | yes        |                    |         |
+| reactions.record         |            | yes        |                    |         |
+| dispenses.read           | yes        | yes        |                    | yes     |
+| dispenses.change         | yes        | yes        |                    |         |
+| flags.read               | yes        | yes        |                    | yes     |
+| flags.decide             |            | yes        |                    |         |
+| overrides.decide         |            | yes        |                    |         |
+| recalls.read             |            | yes        | yes                | yes     |
+| recalls.change           |            | yes        | yes                |         |
+| history.read             |            |            |                    | yes     |
+
+Patients, and the sessions, flags and history that name them, are seen whole by pharmacists and
+auditors. A technician sees them only for the patients with an open session in the coming days
+(`*.read_upcoming`, the window is UPCOMING_DAYS): enough to dispense, no more. A recall
+coordinator sees patients only through a recall: the look-up, the lookback and the notifications
+(`recalls.read`). Sessions are ordered, started and cancelled by pharmacists (`sessions.order`);
+technicians dispense into them and complete them. `patient_scope()` says which of these applies.
 
 Superusers pass every check.
 """
@@ -49,14 +61,18 @@ STOCK_ROLES = (TECHNICIAN, PHARMACIST)
 
 CAPABILITIES: dict[str, tuple[str, ...]] = {
     "inventory.read": ALL_ROLES,
+    "scan": ALL_ROLES,
     "stock.change": STOCK_ROLES,
     "catalog.change": (PHARMACIST,),
     "lots.decide": (PHARMACIST,),
-    "scan": ALL_ROLES,
-    "patients.read": (TECHNICIAN, PHARMACIST, RECALL_COORDINATOR, AUDITOR),
+    "patients.read": (PHARMACIST, AUDITOR),
+    "patients.read_upcoming": (TECHNICIAN,),
     "patients.change": (PHARMACIST,),
-    "sessions.read": (TECHNICIAN, PHARMACIST, RECALL_COORDINATOR, AUDITOR),
-    "sessions.change": STOCK_ROLES,
+    "sessions.read": (PHARMACIST, AUDITOR),
+    "sessions.read_upcoming": (TECHNICIAN,),
+    "sessions.order": (PHARMACIST,),
+    "sessions.complete": STOCK_ROLES,
+    "reactions.record": (PHARMACIST,),
     "dispenses.read": (TECHNICIAN, PHARMACIST, AUDITOR),
     "dispenses.change": STOCK_ROLES,
     "flags.read": (TECHNICIAN, PHARMACIST, AUDITOR),
@@ -66,6 +82,15 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "recalls.change": (PHARMACIST, RECALL_COORDINATOR),
     "history.read": (AUDITOR,),
 }
+
+# How far ahead a technician sees patients: today, the day before (an infusion that ran late) and
+# this many days to come.
+UPCOMING_DAYS = 7
+
+# Which patients a user sees (patient_scope): all of them, or those with an open session in the
+# coming days. None: no patient at all outside a recall.
+SCOPE_ALL = "all"
+SCOPE_UPCOMING = "upcoming"
 
 
 def user_roles(user) -> frozenset[str]:
@@ -106,6 +131,21 @@ def roles_may(roles: Iterable[str], capability: str) -> bool:
 
 def may(user, capability: str) -> bool:
     return roles_may(effective_roles(user), capability)
+
+
+def may_any(user, *capabilities: str) -> bool:
+    roles = effective_roles(user)
+    return any(roles_may(roles, capability) for capability in capabilities)
+
+
+def patient_scope(user) -> str | None:
+    """Which patients (and the sessions and flags that name them) the user sees outside a recall."""
+    roles = effective_roles(user)
+    if roles_may(roles, "patients.read"):
+        return SCOPE_ALL
+    if roles_may(roles, "patients.read_upcoming"):
+        return SCOPE_UPCOMING
+    return None
 
 
 def primary_role(user) -> str:

@@ -43,3 +43,23 @@ def user_text(user) -> str:
     if user is None:
         return "(none)"
     return person_text(user.get_username(), user.get_full_name())
+
+
+# How much text each kind of input may hold. The API states them in its schema and refuses more;
+# nothing a person types or a scanner sends needs more, and the bounds keep one request small.
+REASON_MAX_LENGTH = 200  # why an action was taken (the longest column a reason is kept in)
+NOTE_MAX_LENGTH = 2000  # free-text notes: allergies, an infusion's notes, a notification's outcome
+BARCODE_MAX_LENGTH = 512  # one scan: a GS1 DataMatrix holds far less
+CODE_MAX_LENGTH = 40  # a location code, as printed on its shelf label
+SEARCH_MAX_LENGTH = 120  # what is typed into a filter or a look-up field
+
+
+# Characters no text column can keep: PostgreSQL refuses NUL in text, and a lone UTF-16 surrogate
+# (which JSON's \ud800 escapes can produce) cannot be encoded as UTF-8 at all.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_character(text: str) -> str | None:
+    """The first character of `text` that no database can store, as U+XXXX, or None."""
+    found = _UNSTORABLE.search(text)
+    return None if found is None else f"U+{ord(found.group()):04X}"

@@ -6,11 +6,12 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
+from core.history import history_records
 
 from core.text import grams_text
 from inventory import ndc as ndc_rules
 from labels.gs1 import is_valid_gtin
+from labels.codes import LOCATION_CODE_RULE, printable_location_code
 
 
 def local_today() -> date:
@@ -53,7 +54,7 @@ def validate_ndc(value: str) -> None:
 
 class Manufacturer(models.Model):
     name = models.CharField(max_length=120, unique=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["name"]
@@ -84,7 +85,7 @@ class Product(models.Model):
     )
     storage_notes = models.TextField(blank=True)
     source_notes = models.TextField(blank=True, help_text="Where the facts come from")
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["brand"]
@@ -101,7 +102,7 @@ class Presentation(models.Model):
     # As printed on the carton (10, 11 or 12 digits, hyphens kept), beside the GTIN: not derived
     # from it, since 12-digit NDCs no longer fit inside a GTIN.
     ndc = models.CharField(max_length=ndc_rules.MAX_LENGTH, blank=True, validators=[validate_ndc])
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["product__brand", "grams"]
@@ -124,7 +125,7 @@ class Lot(models.Model):
     expiry_day_00 = models.BooleanField(default=False)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RELEASED)
     created_at = models.DateTimeField(default=timezone.now)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["expiry_date", "lot_number"]
@@ -138,6 +139,16 @@ class Lot(models.Model):
         return self.expiry_date < (today or local_today())
 
 
+def validate_location_code(value: str) -> None:
+    """A location code is printed on its shelf label and scanned back: it must be printable, and
+    have no space at either end (a scan is trimmed, so such a code could never be found)."""
+    if not printable_location_code(value) or value != value.strip():
+        raise ValidationError(
+            "A location code is %(rule)s, with no space at either end.", code="invalid_location_code",
+            params={"rule": LOCATION_CODE_RULE},
+        )
+
+
 class StorageLocation(models.Model):
     class Kind(models.TextChoices):
         REFRIGERATOR = "refrigerator"
@@ -145,10 +156,12 @@ class StorageLocation(models.Model):
         QUARANTINE = "quarantine"
 
     name = models.CharField(max_length=80, unique=True)
-    code = models.CharField(max_length=40, unique=True, help_text="Printed on the shelf label and scanned")
+    code = models.CharField(
+        max_length=40, unique=True, validators=[validate_location_code], help_text="Printed on the shelf label and scanned"
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     active = models.BooleanField(default=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["name"]
@@ -177,7 +190,7 @@ class Vial(models.Model):
     room_temp_since = models.DateTimeField(null=True, blank=True)
     beyond_use_date = models.DateField()
     received_at = models.DateTimeField(default=timezone.now)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["beyond_use_date", "id"]
@@ -218,7 +231,7 @@ class CasePackage(models.Model):
     gtin = models.CharField(max_length=14, unique=True, validators=[validate_case_gtin])
     presentation = models.ForeignKey(Presentation, on_delete=models.PROTECT, related_name="cases")
     units = models.PositiveIntegerField(help_text="Vials (or cartons) in the case")
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["gtin"]
@@ -245,7 +258,7 @@ class SuspectScan(models.Model):
     resolution = models.TextField(blank=True)
     resolved_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     resolved_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["-reported_at", "-id"]

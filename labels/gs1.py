@@ -25,6 +25,7 @@ from biip.gs1_element_strings import GS1ElementString
 from biip.symbology import GS1Symbology, SymbologyIdentifier
 
 from labels.exceptions import InvalidBarcode
+from labels.gs1_rules import association_problem, timed_date_problem
 
 GS = "\x1d"
 
@@ -56,7 +57,8 @@ _NAMES = {
     "21": "Serial",
 }
 _MAX_LENGTHS = {"10": MAX_LOT_LENGTH, "21": MAX_SERIAL_LENGTH}
-_DATE_AIS = frozenset({"11", "12", "13", "15", "16", "17"})
+_DATE_AIS = frozenset({"11", "12", "13", "15", "16", "17"})  # YYMMDD, day 00 allowed (biip checks)
+_TIMED_DATE_AIS = frozenset({"7003", "8008"})  # a date and a time: a real day, never 00
 _GTIN_AIS = frozenset({"01", "02", "03"})
 
 # Digital Link URIs from before the numeric-only syntax used short names for the keys.
@@ -244,7 +246,22 @@ def parse_scan(raw: str) -> ScanData:
     return _scan(pairs, raw=raw, symbology=_symbology_value(symbology), form=form)
 
 
-def _symbology(text: str) -> SymbologyIdentifier:
+@dataclass(frozen=True)
+class _Symbology:
+    """A symbology identifier biip does not know (DotCode): its value and whether it carries GS1 data."""
+
+    value: str
+    gs1_symbology: GS1Symbology | None
+
+
+# DotCode (ISO/IEC 21471) identifiers: ]J0 plain data, ]J1 GS1 (FNC1 in first position), ]J2 FNC1
+# in second position, ]J3 with ECI. biip's table lacks the "J" code character.
+_DOTCODE = {"]J0": None, "]J1": GS1Symbology.GS1_DOTCODE, "]J2": None, "]J3": None}
+
+
+def _symbology(text: str) -> SymbologyIdentifier | _Symbology:
+    if text[:3] in _DOTCODE:
+        return _Symbology(value=text[:3], gs1_symbology=_DOTCODE[text[:3]])
     try:
         return SymbologyIdentifier.extract(text)
     except (ParseError, ValueError, IndexError):
@@ -470,6 +487,10 @@ def _element(ai: GS1ApplicationIdentifier | None, value: str) -> GS1ElementStrin
             raise InvalidBarcode(f"{name} ({ai.ai}) must be {length} digits, got {value!r}", extra=extra)
     if ai.ai in _DATE_AIS and not _is_real_yymmdd(value):
         raise InvalidBarcode(f"{name} {value} is not a real date", extra=extra)
+    if ai.ai in _TIMED_DATE_AIS:
+        problem = timed_date_problem(ai.ai, value)
+        if problem is not None:
+            raise InvalidBarcode(f"{name} ({ai.ai}) {value}: {problem}", extra=extra)
     if ai.ai in _GTIN_AIS:
         normalize_gtin(value)
     try:
@@ -499,6 +520,9 @@ def _scan(
         elements[ai.ai] = element
     if "01" not in elements:
         raise InvalidBarcode("No GTIN (01) in the barcode")
+    problem = association_problem(list(elements), {code: _name(e.ai) for code, e in elements.items()})
+    if problem is not None:
+        raise InvalidBarcode(problem, code="gs1_rule", extra={"ais": list(elements)})
     expiry = elements.get("17")
     lot = elements.get("10")
     serial = elements.get("21")

@@ -28,6 +28,7 @@ from reportlab.pdfgen import canvas
 
 from core.errors import InvalidInput
 from labels import gs1
+from labels.codes import LOCATION_CODE_RULE, printable_location_code
 
 CONTENT_TYPES = {
     "png": "image/png",
@@ -65,8 +66,6 @@ _FONT_PATH = os.path.join(os.path.dirname(barcode.__file__), "fonts", "DejaVuSan
 
 # Location codes are our own identifiers: printable ASCII (what Code 128 carries) except the
 # characters ZPL reads as commands (^ ~) or Code 128 invocation codes (>).
-_LOCATION_CODE = re.compile(r"[\x20-\x7e]{1,40}")
-_ZPL_UNSAFE = frozenset("^~>")
 
 
 @dataclass(frozen=True)
@@ -104,9 +103,9 @@ def render_vial_label(data: LabelData, fmt: str) -> tuple[bytes, str]:
 def render_location_label(*, code: str, name: str, fmt: str) -> tuple[bytes, str]:
     """A Code 128 of the location code with the code and the location's name as text."""
     content_type = _content_type(fmt)
-    if not isinstance(code, str) or not _LOCATION_CODE.fullmatch(code) or _ZPL_UNSAFE & set(code):
+    if not printable_location_code(code):
         raise InvalidInput(
-            f"Location code {code!r} cannot be printed: use 1-40 printable ASCII characters except ^ ~ >",
+            f"Location code {code!r} cannot be printed: use {LOCATION_CODE_RULE}",
             code="invalid_location_code",
             extra={"code": code},
         )

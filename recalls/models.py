@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
+from core.history import history_records
 
 from inventory.models import Lot, Vial
 from traceability.models import Patient
@@ -63,7 +63,7 @@ class Recall(models.Model):
     close_reason = models.TextField(blank=True)
     # Lot numbers the notice named that match no lot here (created with allow_unknown): kept, not dropped.
     unmatched_lot_numbers = models.JSONField(default=list, blank=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["-recall_date", "-id"]
@@ -125,7 +125,7 @@ def class_text(scheme: str, recall_class: str) -> str:
 class RecallLot(models.Model):
     recall = models.ForeignKey(Recall, on_delete=models.PROTECT, related_name="recall_lots")
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="recall_lots")
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["recall", "lot"], name="recall_lot_once")]
@@ -147,7 +147,7 @@ class NotificationTask(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     updated_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["recall", "patient__name"]

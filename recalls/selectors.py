@@ -7,7 +7,6 @@ the lots, so a look-up over a lot of 40 000 vials costs what one over 2 vials do
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ from datetime import datetime
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import Left
 from django.utils import timezone
+from rapidfuzz import fuzz, process
 
 from core.errors import InvalidInput
 from inventory.models import Lot, Presentation, StorageLocation, Vial
@@ -343,27 +343,37 @@ def lot_lookup(
 def lot_number_suggestions(lot_number: str, *, limit: int = SUGGESTION_LIMIT) -> list[str]:
     """Known lot numbers close to one that matched nothing: the same in another case, lots that
     start with it, then near misses (a digit dropped or swapped, O for 0)."""
-    lot_number = lot_number.strip()
-    if not lot_number or len(lot_number) > 3 * Lot._meta.get_field("lot_number").max_length:
-        # Far longer than any lot number, it is no typo but something else pasted: no known lot is
-        # within difflib's cutoff of it, and SQLite refuses LIKE patterns past 50,000 bytes.
-        return []
-    near = list(
-        Lot.objects.filter(Q(lot_number__iexact=lot_number) | Q(lot_number__istartswith=lot_number))
-        .order_by("lot_number")
-        .values_list("lot_number", flat=True)
-        .distinct()[:limit]
-    )
-    known = set(Lot.objects.values_list("lot_number", flat=True).distinct())
+    return lot_number_suggestions_for([lot_number], limit=limit)[lot_number]
+
+
+def lot_number_suggestions_for(lot_numbers: list[str], *, limit: int = SUGGESTION_LIMIT) -> dict[str, list[str]]:
+    """lot_number_suggestions for many lot numbers at once: the known lot numbers are read once."""
+    max_length = 3 * Lot._meta.get_field("lot_number").max_length
+    wanted = [n for n in lot_numbers if n.strip() and len(n.strip()) <= max_length]
+    # Far longer than any lot number, it is no typo but something else pasted: no suggestion.
+    known = sorted(set(Lot.objects.values_list("lot_number", flat=True))) if wanted else []
     by_upper: dict[str, list[str]] = {}
-    for number in sorted(known):
+    for number in known:
         by_upper.setdefault(number.upper(), []).append(number)
-    close = difflib.get_close_matches(lot_number.upper(), list(by_upper), n=limit, cutoff=0.6)
-    suggestions: list[str] = []
-    for number in near + [n for upper in close for n in by_upper[upper]]:
-        if number != lot_number and number not in suggestions:
-            suggestions.append(number)
-    return suggestions[:limit]
+    uppers = list(by_upper)
+    result: dict[str, list[str]] = {}
+    for original in lot_numbers:
+        lot_number = original.strip()
+        if original not in wanted:
+            result[original] = []
+            continue
+        upper = lot_number.upper()
+        near = [n for n in known if n.upper().startswith(upper)][:limit]
+        # rapidfuzz's ratio is difflib's (2·matches / total length), computed in C: a pasted notice
+        # of a thousand unknown numbers against every lot we hold stays well within a second.
+        close = [match for match, _, _ in process.extract(upper, uppers, scorer=fuzz.ratio, score_cutoff=60,
+                                                          limit=limit)]
+        suggestions: list[str] = []
+        for number in near + [n for match in close for n in by_upper[match]]:
+            if number != lot_number and number not in suggestions:
+                suggestions.append(number)
+        result[original] = suggestions[:limit]
+    return result
 
 
 # Recall lists ------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from recalls.exceptions import (
     UnknownLots,
 )
 from recalls.models import ACTION_WITHIN, CLASSES_OF_SCHEME, NotificationTask, Recall, RecallLot
-from recalls.selectors import ON_HAND, affected_dispenses, lot_number_suggestions, patients_from
+from recalls.selectors import ON_HAND, affected_dispenses, lot_number_suggestions_for, patients_from
 
 
 LotRef = Lot | int | str
@@ -46,15 +46,25 @@ DISPOSE_ACTIONS = {
 }
 
 
+# The most lots one recall names. Real notices name a handful to a few hundred; the bound keeps one
+# request from holding a worker (and the lot query within every database's parameter limit).
+MAX_RECALL_LOTS = 1000
+
+
 def lot_numbers_from_text(text: str) -> list[str]:
     """One lot number per line, as pasted from a notice: trimmed, blank lines skipped, first
     occurrence kept. Case is kept: lot numbers are case sensitive."""
-    numbers: list[str] = []
-    for line in (text or "").splitlines():
-        number = line.strip()
-        if number and number not in numbers:
-            numbers.append(number)
-    return numbers
+    # dict.fromkeys: first occurrence kept, in linear time (a list scan made 40,000 lines take 32 s).
+    return list(dict.fromkeys(number for line in (text or "").splitlines() if (number := line.strip())))
+
+
+def _check_lot_count(count: int) -> None:
+    if count > MAX_RECALL_LOTS:
+        raise InvalidInput(
+            f"A recall names at most {MAX_RECALL_LOTS} lots ({count} given): split the notice into several recalls.",
+            code="too_many_lots",
+            extra={"max_lots": MAX_RECALL_LOTS},
+        )
 
 
 def _resolve_lots(refs: Sequence[LotRef], *, brand: str | None) -> tuple[list[Lot], list[str]]:
@@ -62,11 +72,9 @@ def _resolve_lots(refs: Sequence[LotRef], *, brand: str | None) -> tuple[list[Lo
 
     Unknown ids always refuse (they come from a picker, not a notice); a lot number shared by
     lots of several products refuses unless `brand` says which."""
+    _check_lot_count(len(refs))
     lot_ids = [ref.pk if isinstance(ref, Lot) else ref for ref in refs if isinstance(ref, (Lot, int))]
-    numbers: list[str] = []
-    for ref in refs:
-        if isinstance(ref, str) and ref.strip() and ref.strip() not in numbers:
-            numbers.append(ref.strip())
+    numbers = list(dict.fromkeys(ref.strip() for ref in refs if isinstance(ref, str) and ref.strip()))
 
     lots = list(Lot.objects.filter(pk__in=lot_ids).select_related("product"))
     missing_ids = sorted(set(lot_ids) - {lot.pk for lot in lots})
@@ -110,8 +118,7 @@ def _refuse_unknown(unknown: list[str]) -> None:
                                                           if len(unknown) > SUGGESTED_UNKNOWN_LOTS else "")
     raise UnknownLots(
         f"Unknown lot numbers: {shown}. Nothing was created.",
-        extra={"unknown_lots": unknown,
-               "suggestions": {n: lot_number_suggestions(n) for n in unknown[:SUGGESTED_UNKNOWN_LOTS]}},
+        extra={"unknown_lots": unknown, "suggestions": lot_number_suggestions_for(unknown[:SUGGESTED_UNKNOWN_LOTS])},
     )
 
 
@@ -266,6 +273,7 @@ def recall_create_from_text(
     numbers = lot_numbers_from_text(lots_text)
     if not numbers:
         raise InvalidInput("Paste at least one lot number, one per line.", code="no_lots")
+    _check_lot_count(len(numbers))
     return recall_create(
         reference=reference,
         source=source,

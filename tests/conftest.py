@@ -94,3 +94,13 @@ def client_for(db):
 def _fast_password_hashing(settings):
     # PBKDF2 is deliberately slow; tests create many users and need no strength here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    # Throttle counters live in the cache (this process's memory in tests): each test starts with none.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -46,3 +46,67 @@ def test_the_schema_validates_without_errors_or_warnings(tmp_path, capsys):
     assert (tmp_path / "schema.yml").stat().st_size > 0
     for module in INVENTORY_MODULES:
         assert module not in err, err
+
+
+def _schema() -> dict:
+    from drf_spectacular.generators import SchemaGenerator
+
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def _unbounded(schema: dict, components: dict, path: str, seen: set) -> list[str]:
+    """Strings without maxLength (unless an enum or a date) and arrays without maxItems."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return []
+        return _unbounded(components[name], components, path, seen | {name})
+    found = []
+    for option in schema.get("oneOf", []) + schema.get("anyOf", []) + schema.get("allOf", []):
+        found += _unbounded(option, components, path, seen)
+    kind = schema.get("type")
+    if kind == "string" and "maxLength" not in schema and "enum" not in schema \
+            and schema.get("format") not in ("date", "date-time", "decimal", "binary"):
+        found.append(path)
+    if kind == "array":
+        if "maxItems" not in schema:
+            found.append(path + "[]")
+        found += _unbounded(schema.get("items", {}), components, path + "[]", seen)
+    for name, child in schema.get("properties", {}).items():
+        found += _unbounded(child, components, f"{path}.{name}", seen)
+    return found
+
+
+def test_every_string_and_list_a_request_body_carries_has_a_stated_bound():
+    schema = _schema()
+    components = schema["components"]["schemas"]
+    unbounded = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                unbounded += _unbounded(media["schema"], components, f"{method.upper()} {path} ", set())
+
+    assert unbounded == []
+
+
+def test_every_operation_documents_its_refusals_with_the_one_error_body():
+    schema = _schema()
+    missing = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            public = (method, path) == ("post", "/api/auth/token")  # the one call made before logging in
+            wanted = {"400", "404"} | (set() if public else {"401", "403"})
+            if method in ("post", "put", "patch"):
+                wanted |= {"409", "413", "415"}
+            for code in wanted:
+                content = operation["responses"].get(code, {}).get("content", {})
+                if content.get("application/json", {}).get("schema") != {"$ref": "#/components/schemas/ErrorOut"}:
+                    missing.append(f"{method.upper()} {path} {code}")
+
+    assert missing == []
+
+
+def test_the_token_endpoint_documents_its_throttle():
+    operation = _schema()["paths"]["/api/auth/token"]["post"]
+
+    assert "429" in operation["responses"]

@@ -17,8 +17,13 @@ from traceability.models import (
 
 @admin.register(Patient)
 class PatientAdmin(HistoryAdmin):
+    """Patients are corrected, never deleted: sessions, dispenses and the access log name them."""
+
     list_display = ["mrn", "name", "date_of_birth", "iga_deficient"]
     search_fields = ["mrn", "name"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(InfusionSession)

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
+from core.history import history_records
 
 from inventory.models import Product, Vial
 
@@ -31,7 +31,7 @@ class Patient(models.Model):
     allergy_notes = models.TextField(blank=True)
     # A code printed on the patient's wristband as a GS1 GSRN (AI 8018), where the hospital issues them.
     gsrn = models.CharField("GSRN on the wristband", max_length=18, blank=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["name", "mrn"]
@@ -83,7 +83,7 @@ class InfusionSession(models.Model):
     # Why the grams given differ from the grams ordered beyond tolerance, given at completion.
     discrepancy_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["-scheduled_date", "-id"]
@@ -125,7 +125,7 @@ class Dispense(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     lot_decision_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["dispensed_at", "id"]
@@ -182,7 +182,7 @@ class BrandSwitchFlag(models.Model):
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     withdrawn_reason = models.TextField(blank=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["-raised_at", "-id"]
@@ -218,7 +218,7 @@ class AdverseReaction(models.Model):
     notes = models.TextField(blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["onset_at", "id"]
@@ -253,7 +253,7 @@ class DispenseOverride(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
-    history = HistoricalRecords()
+    history = history_records()
 
     class Meta:
         ordering = ["-requested_at", "-id"]

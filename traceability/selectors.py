@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db.models import Min, Prefetch, QuerySet, Sum
 
+from core.roles import SCOPE_ALL, SCOPE_UPCOMING, UPCOMING_DAYS
 from core.text import grams_text
 from inventory.models import Presentation, Product, Vial, local_today
 from labels.gs1 import gsrn_from_scan
@@ -218,3 +219,41 @@ def current_products(patient: Patient, *, exclude: InfusionSession | None = None
     """The brand(s) of the patient's last infusion (baseline_session); empty for a first infusion."""
     last = baseline_session(patient, exclude=exclude)
     return products_given(last) if last is not None else []
+
+
+# --- who sees which patients (core.roles.patient_scope) -----------------------------------------
+
+
+def upcoming_sessions() -> QuerySet[InfusionSession]:
+    """Open sessions from yesterday to UPCOMING_DAYS ahead: what a technician works on."""
+    today = local_today()
+    return InfusionSession.objects.filter(
+        status__in=InfusionSession.OPEN_STATUSES,
+        scheduled_date__gte=today - timedelta(days=1),
+        scheduled_date__lte=today + timedelta(days=UPCOMING_DAYS),
+    )
+
+
+def patients_in_scope(queryset: QuerySet[Patient], scope: str | None) -> QuerySet[Patient]:
+    if scope == SCOPE_ALL:
+        return queryset
+    if scope == SCOPE_UPCOMING:
+        return queryset.filter(pk__in=upcoming_sessions().values("patient_id"))
+    return queryset.none()
+
+
+def sessions_in_scope(queryset: QuerySet[InfusionSession], scope: str | None) -> QuerySet[InfusionSession]:
+    if scope == SCOPE_ALL:
+        return queryset
+    if scope == SCOPE_UPCOMING:
+        return queryset.filter(pk__in=upcoming_sessions().values("pk"))
+    return queryset.none()
+
+
+def flags_in_scope(queryset: QuerySet[BrandSwitchFlag], scope: str | None) -> QuerySet[BrandSwitchFlag]:
+    """Flags name the patient: a technician sees those of the sessions in the coming days."""
+    if scope == SCOPE_ALL:
+        return queryset
+    if scope == SCOPE_UPCOMING:
+        return queryset.filter(session_id__in=upcoming_sessions().values("pk"))
+    return queryset.none()

@@ -2,6 +2,7 @@
 what a page shows comes from the selectors and the role questions of core.roles."""
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
@@ -23,7 +24,9 @@ def _words(roles) -> list[str]:
 @ensure_csrf_cookie
 def scan_station(request):
     roles = effective_roles(request.user)
-    sessions = list(todays_open_sessions()) if roles_may(roles, "sessions.change") else []
+    if not roles_may(roles, "scan"):
+        raise PermissionDenied("Your role may not use the scan station.")
+    sessions = list(todays_open_sessions()) if roles_may(roles, "dispenses.change") else []
     # The session list names patients: the page is logged like any other read of patient data.
     patient_access_record(user=request.user, patient_ids=[s.patient_id for s in sessions], via="scan-station",
                           request=request)

@@ -1,9 +1,11 @@
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from audit.models import PatientAccess
 from inventory.models import local_today
 from tests.factories import InfusionSessionFactory, PatientFactory
 from tests.traceability.helpers import brand, completed_session, state
@@ -12,17 +14,69 @@ from tests.api.helpers import ROLES, refused
 
 pytestmark = pytest.mark.django_db
 
-READERS = {"technician", "pharmacist", "auditor", "recall_coordinator"}
+READERS = {"pharmacist", "auditor"}
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_patients_are_read_only_by_roles_that_need_them(role, client_for):
+def test_every_patient_is_read_only_by_pharmacists_and_auditors(role, client_for):
     patient = PatientFactory()
     client = client_for(role)
 
     for url in ("/api/patients/", f"/api/patients/{patient.pk}/", f"/api/patients/{patient.pk}/history"):
         response = client.get(url)
-        assert response.status_code == (200 if role in READERS else refused(role)), url
+        if role == "technician":
+            # A patient with no session in the coming days is none of a technician's business.
+            assert response.status_code == (200 if url == "/api/patients/" else 404), url
+            if url == "/api/patients/":
+                assert response.json()["results"] == []
+        else:
+            assert response.status_code == (200 if role in READERS else refused(role)), url
+
+
+def test_a_recall_coordinator_sees_no_patient_outside_a_recall(recall_client):
+    patient = PatientFactory()
+    InfusionSessionFactory(patient=patient)
+
+    for url in ("/api/patients/", f"/api/patients/{patient.pk}/", f"/api/patients/{patient.pk}/history"):
+        response = recall_client.get(url)
+        assert response.status_code == 403, url
+        assert patient.mrn not in response.content.decode()
+    assert not PatientAccess.objects.exists()
+
+
+@pytest.mark.parametrize(("days_ahead", "status", "seen"), [
+    (0, "scheduled", True),
+    (0, "in_progress", True),
+    (-1, "in_progress", True),
+    (7, "scheduled", True),
+    (8, "scheduled", False),
+    (-2, "scheduled", False),
+    (0, "cancelled", False),
+    (0, "completed", False),
+])
+def test_a_technician_sees_only_patients_with_an_open_session_in_the_coming_days(days_ahead, status, seen,
+                                                                                 tech_client):
+    patient = PatientFactory(allergy_notes="latex")
+    InfusionSessionFactory(patient=patient, scheduled_date=local_today() + timedelta(days=days_ahead), status=status)
+    PatientFactory()  # no session at all
+
+    listed = tech_client.get("/api/patients/").json()["results"]
+    detail = tech_client.get(f"/api/patients/{patient.pk}/")
+
+    assert [p["mrn"] for p in listed] == ([patient.mrn] if seen else [])
+    assert detail.status_code == (200 if seen else 404)
+    assert set(PatientAccess.objects.values_list("patient_id", flat=True)) == ({patient.pk} if seen else set())
+
+
+def test_a_technician_reads_only_the_coming_sessions_in_a_patient_s_history(tech_client):
+    privigen = brand("Privigen")
+    patient = PatientFactory()
+    completed_session(patient, privigen, days_ago=28)
+    today = InfusionSessionFactory(patient=patient, scheduled_date=local_today())
+
+    body = tech_client.get(f"/api/patients/{patient.pk}/history").json()
+
+    assert [s["id"] for s in body["infusions"]] == [today.pk]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -87,14 +141,14 @@ def test_put_and_delete_are_not_offered(pharmacist_client):
     assert pharmacist_client.put(f"/api/patients/{patient.pk}/", {}).status_code == 405
 
 
-def test_patients_filter_by_mrn_and_search_by_name(tech_client):
+def test_patients_filter_by_mrn_and_search_by_name(pharmacist_client):
     PatientFactory(mrn="MRN-1", name="Ann Smith")
     PatientFactory(mrn="MRN-2", name="Bob Smithers")
     PatientFactory(mrn="MRN-3", name="Carl Jones")
 
-    by_mrn = tech_client.get("/api/patients/", {"mrn": "mrn-2"}).json()["results"]
-    by_name = tech_client.get("/api/patients/", {"name": "smith"}).json()["results"]
-    search = tech_client.get("/api/patients/", {"search": "MRN-3"}).json()["results"]
+    by_mrn = pharmacist_client.get("/api/patients/", {"mrn": "mrn-2"}).json()["results"]
+    by_name = pharmacist_client.get("/api/patients/", {"name": "smith"}).json()["results"]
+    search = pharmacist_client.get("/api/patients/", {"search": "MRN-3"}).json()["results"]
 
     assert [p["mrn"] for p in by_mrn] == ["MRN-2"]
     assert [p["mrn"] for p in by_name] == ["MRN-1", "MRN-2"]
@@ -108,14 +162,14 @@ def test_an_unknown_patient_is_not_found(tech_client):
     assert response.json()["code"] == "not_found"
 
 
-def test_history_lists_every_infusion_newest_first_with_brands_lots_and_vials(tech_client):
+def test_history_lists_every_infusion_newest_first_with_brands_lots_and_vials(pharmacist_client):
     privigen, panzyga = brand("Privigen"), brand("Panzyga")
     patient = PatientFactory()
     old = completed_session(patient, privigen, days_ago=56)
     recent = completed_session(patient, panzyga, days_ago=28)
     today = InfusionSessionFactory(patient=patient, scheduled_date=local_today())
 
-    response = tech_client.get(f"/api/patients/{patient.pk}/history")
+    response = pharmacist_client.get(f"/api/patients/{patient.pk}/history")
 
     assert response.status_code == 200
     body = response.json()
@@ -144,22 +198,31 @@ def _count(client, url) -> int:
     return len(queries)
 
 
-def test_the_patient_list_costs_the_same_queries_for_one_or_many(tech_client):
+def test_the_patient_list_costs_the_same_queries_for_one_or_many(pharmacist_client):
     PatientFactory()
-    one = _count(tech_client, "/api/patients/")
+    one = _count(pharmacist_client, "/api/patients/")
     for _ in range(6):
         PatientFactory()
 
-    assert _count(tech_client, "/api/patients/") == one == 4  # count, page, access-log INSERT and its seals
+    assert _count(pharmacist_client, "/api/patients/") == one == 4  # count, page, access-log INSERT and its seals
 
 
-def test_the_history_costs_the_same_queries_for_one_or_many_infusions(tech_client):
+def test_a_technician_s_patient_list_costs_the_same_queries_for_one_or_many(tech_client):
+    InfusionSessionFactory()
+    one = _count(tech_client, "/api/patients/")
+    for _ in range(6):
+        InfusionSessionFactory()
+
+    assert _count(tech_client, "/api/patients/") == one == 3
+
+
+def test_the_history_costs_the_same_queries_for_one_or_many_infusions(pharmacist_client):
     privigen, panzyga = brand("Privigen"), brand("Panzyga")
     patient = PatientFactory()
     completed_session(patient, privigen, days_ago=7)
     url = f"/api/patients/{patient.pk}/history"
-    one = _count(tech_client, url)
+    one = _count(pharmacist_client, url)
     for days in range(14, 90, 14):
         completed_session(patient, privigen, panzyga, days_ago=days)
 
-    assert _count(tech_client, url) == one == 7  # 5 reads + the access-log INSERT and its seals
+    assert _count(pharmacist_client, url) == one == 7  # 5 reads + the access-log INSERT and its seals

@@ -172,12 +172,20 @@ def test_a_paste_of_many_unknown_lot_numbers_lists_them_all_and_suggests_for_the
 
 def test_create_from_text_far_longer_than_a_lot_number_is_refused_without_suggestions(recall_client):
     lot_with(1, 0, lot_number="AB12")
-    pasted = "AB12" * 15_000
+    pasted = "AB12" * 5_000
 
     response = recall_client.post("/api/recalls/", create_body(lots_text=pasted))
 
     assert (response.status_code, response.json()["code"]) == (400, "unknown_lots")
     assert response.json()["suggestions"] == {pasted: []}
+    assert not Recall.objects.exists()
+
+
+def test_pasted_lots_beyond_the_stated_size_are_refused_before_any_work(recall_client):
+    response = recall_client.post("/api/recalls/", create_body(lots_text="AB12" * 15_000))
+
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+    assert "lots_text" in response.json()["errors"]
     assert not Recall.objects.exists()
 
 
@@ -284,10 +292,12 @@ def test_lookup_of_an_unknown_lot_is_404_with_suggestions(auditor_client):
 def test_lookup_of_text_far_longer_than_a_lot_number_is_404_without_suggestions(auditor_client):
     lot_with(1, 0, lot_number="LE12A045")
 
-    response = auditor_client.get("/api/recalls/lookup", {"lot": "LE12A045" * 8_000})
+    response = auditor_client.get("/api/recalls/lookup", {"lot": "LE12A045" * 15})
 
     assert (response.status_code, response.json()["code"]) == (404, "lot_not_found")
     assert response.json()["suggestions"] == []
+    too_long = auditor_client.get("/api/recalls/lookup", {"lot": "LE12A045" * 8_000})
+    assert (too_long.status_code, too_long.json()["code"]) == (400, "invalid")
 
 
 def test_lookup_by_prefix(auditor_client):
@@ -378,7 +388,8 @@ def test_close_with_patients_pending_is_409(recall_client, recall):
 def test_close_records_who_when_and_why_and_a_second_close_is_409(recall_client, recall):
     task = recall.notifications.get()
     recall_client.post(f"/api/notifications/{task.pk}", {"status": "contacted"})
-    assert recall_client.post(f"/api/recalls/{recall.pk}/close", {}).json()["code"] == "reason_required"
+    assert recall_client.post(f"/api/recalls/{recall.pk}/close", {}).json()["code"] == "invalid"
+    assert recall_client.post(f"/api/recalls/{recall.pk}/close", {"reason": ""}).json()["code"] == "reason_required"
     body = recall_client.post(f"/api/recalls/{recall.pk}/close", {"reason": "All informed"}).json()
     assert (body["status"], body["closed_by"], body["close_reason"]) == ("closed", "rita", "All informed")
     assert body["closed_at"]

@@ -6,6 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from audit.models import PatientAccess
 from inventory.models import Lot, StorageLocation, Vial, local_today
 from tests.factories import (
     AdverseReactionFactory,
@@ -23,8 +24,9 @@ from tests.api.helpers import ROLES, expected_status, refused
 
 pytestmark = pytest.mark.django_db
 
-READERS = {"technician", "pharmacist", "auditor", "recall_coordinator"}
+READERS = {"technician", "pharmacist", "auditor"}
 ACTORS = {"technician", "pharmacist"}
+ORDERERS = {"pharmacist"}
 
 
 def scan_of(vial: Vial) -> str:
@@ -47,7 +49,7 @@ def test_sessions_are_read_by_the_roles_that_need_them(role, client_for):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_only_technicians_and_pharmacists_order_start_and_cancel_sessions(role, client_for):
+def test_only_pharmacists_order_start_and_cancel_sessions(role, client_for):
     client = client_for(role)
     patient = PatientFactory()
     to_start, to_cancel = InfusionSessionFactory(), InfusionSessionFactory()
@@ -59,9 +61,12 @@ def test_only_technicians_and_pharmacists_order_start_and_cancel_sessions(role, 
     started = client.post(f"/api/sessions/{to_start.pk}/start")
     cancelled = client.post(f"/api/sessions/{to_cancel.pk}/cancel", {"reason": "unwell"})
 
-    assert created.status_code == expected_status(role, ACTORS, 201)
-    assert started.status_code == expected_status(role, ACTORS, 200)
-    assert cancelled.status_code == expected_status(role, ACTORS, 200)
+    assert created.status_code == expected_status(role, ORDERERS, 201)
+    assert started.status_code == expected_status(role, ORDERERS, 200)
+    assert cancelled.status_code == expected_status(role, ORDERERS, 200)
+    if role not in ORDERERS:
+        assert InfusionSession.objects.count() == 2
+        assert set(InfusionSession.objects.values_list("status", flat=True)) == {"scheduled"}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -133,7 +138,7 @@ def test_the_dispense_list_refuses_bad_filters(query, tech_client):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_only_technicians_and_pharmacists_complete_sessions_and_record_reactions(role, client_for):
+def test_technicians_and_pharmacists_complete_sessions_but_only_pharmacists_record_reactions(role, client_for):
     client = client_for(role)
     session = DispenseFactory(session__status=InfusionSession.Status.IN_PROGRESS, session__ordered_grams=Decimal("10")).session
     onset = (timezone.now() - timedelta(minutes=5)).isoformat()
@@ -143,17 +148,19 @@ def test_only_technicians_and_pharmacists_complete_sessions_and_record_reactions
     )
     completed = client.post(f"/api/sessions/{session.pk}/complete")
 
-    assert reaction.status_code == expected_status(role, ACTORS, 201)
+    assert reaction.status_code == expected_status(role, ORDERERS, 201)
     assert completed.status_code == expected_status(role, ACTORS, 200)
+    if role not in ORDERERS:
+        assert not AdverseReaction.objects.exists()
 
 
 # --- ordering -----------------------------------------------------------------------------------
 
 
-def test_a_session_ordered_in_grams_per_kg_gets_its_grams_from_the_weight(tech_client):
+def test_a_session_ordered_in_grams_per_kg_gets_its_grams_from_the_weight(pharmacist_client):
     patient = PatientFactory(weight_kg=Decimal("80"))
 
-    response = tech_client.post(
+    response = pharmacist_client.post(
         "/api/sessions/",
         {"patient": patient.pk, "scheduled_date": str(local_today()), "indication": "primary_immunodeficiency",
          "dose_g_per_kg": "0.5", "site": "Day unit"},
@@ -167,11 +174,11 @@ def test_a_session_ordered_in_grams_per_kg_gets_its_grams_from_the_weight(tech_c
     assert body["dispenses"] == [] and body["flags"] == [] and body["reactions"] == []
 
 
-def test_a_dose_per_kg_for_a_patient_without_weight_is_refused_and_nothing_is_created(tech_client):
+def test_a_dose_per_kg_for_a_patient_without_weight_is_refused_and_nothing_is_created(pharmacist_client):
     patient = PatientFactory(weight_kg=None)
     before = state()
 
-    response = tech_client.post(
+    response = pharmacist_client.post(
         "/api/sessions/",
         {"patient": patient.pk, "scheduled_date": str(local_today()), "indication": "itp", "dose_g_per_kg": "1"},
     )
@@ -181,8 +188,8 @@ def test_a_dose_per_kg_for_a_patient_without_weight_is_refused_and_nothing_is_cr
     assert state() == before
 
 
-def test_an_order_for_an_unknown_patient_is_invalid(tech_client):
-    response = tech_client.post(
+def test_an_order_for_an_unknown_patient_is_invalid(pharmacist_client):
+    response = pharmacist_client.post(
         "/api/sessions/",
         {"patient": 999999, "scheduled_date": str(local_today()), "indication": "itp", "ordered_grams": "10"},
     )
@@ -191,11 +198,11 @@ def test_an_order_for_an_unknown_patient_is_invalid(tech_client):
     assert response.json()["code"] == "invalid"
 
 
-def test_a_session_with_live_dispenses_is_not_cancelled(tech_client):
+def test_a_session_with_live_dispenses_is_not_cancelled(pharmacist_client):
     dispense = DispenseFactory()
     before = state()
 
-    response = tech_client.post(f"/api/sessions/{dispense.session_id}/cancel", {"reason": "unwell"})
+    response = pharmacist_client.post(f"/api/sessions/{dispense.session_id}/cancel", {"reason": "unwell"})
 
     assert response.status_code == 409
     assert response.json()["code"] == "session_has_live_dispenses"
@@ -203,10 +210,10 @@ def test_a_session_with_live_dispenses_is_not_cancelled(tech_client):
     assert state() == before
 
 
-def test_start_of_a_session_in_progress_is_a_conflict(tech_client):
+def test_start_of_a_session_in_progress_is_a_conflict(pharmacist_client):
     session = InfusionSessionFactory(status=InfusionSession.Status.IN_PROGRESS)
 
-    response = tech_client.post(f"/api/sessions/{session.pk}/start/")
+    response = pharmacist_client.post(f"/api/sessions/{session.pk}/start/")
 
     assert response.status_code == 409
     assert response.json()["code"] == "session_state_conflict"
@@ -267,11 +274,11 @@ def test_a_recalled_vial_is_refused_with_its_code_and_nothing_changes(tech_clien
     assert state() == before
 
 
-def test_a_dispense_to_a_completed_session_is_refused(tech_client):
+def test_a_dispense_to_a_completed_session_is_refused(pharmacist_client):
     session = InfusionSessionFactory(status=InfusionSession.Status.COMPLETED)
     [vial] = stock(brand("Privigen"))
 
-    response = tech_client.post(f"/api/sessions/{session.pk}/dispenses", {"vial": vial.pk})
+    response = pharmacist_client.post(f"/api/sessions/{session.pk}/dispenses", {"vial": vial.pk})
 
     assert response.status_code == 409
     assert response.json()["code"] == "session_not_open"
@@ -337,7 +344,7 @@ def test_a_return_without_a_reason_is_refused(tech_client):
     dispense = DispenseFactory()
     before = state()
 
-    response = tech_client.post(f"/api/dispenses/{dispense.pk}/return", {"location": fridge().code})
+    response = tech_client.post(f"/api/dispenses/{dispense.pk}/return", {"location": fridge().code, "reason": " "})
 
     assert response.status_code == 400
     assert response.json()["code"] == "reason_required"
@@ -439,26 +446,27 @@ def test_completion_waits_for_the_pharmacist_to_acknowledge_the_switch(tech_clie
     assert completed.json()["completed_by"] == "alice"
 
 
-def test_reactions_are_recorded_and_listed_under_the_session(tech_client):
+def test_reactions_are_recorded_and_listed_under_the_session(pharmacist_client):
     session = InfusionSessionFactory(status=InfusionSession.Status.IN_PROGRESS)
     onset = timezone.now() - timedelta(minutes=20)
 
-    created = tech_client.post(
+    created = pharmacist_client.post(
         f"/api/sessions/{session.pk}/reactions",
         {"type": "fever_chills", "severity": "moderate", "onset_at": onset.isoformat(), "notes": "rate halved"},
     )
-    listed = tech_client.get(f"/api/sessions/{session.pk}/reactions")
+    listed = pharmacist_client.get(f"/api/sessions/{session.pk}/reactions")
 
     assert created.status_code == 201
-    assert created.json()["recorded_by"] == "alice"
-    assert [r["type"] for r in listed.json()] == ["fever_chills"]
+    assert created.json()["recorded_by"] == "paul"
+    assert listed.json()["count"] == 1
+    assert [r["type"] for r in listed.json()["results"]] == ["fever_chills"]
 
 
 @pytest.mark.parametrize("onset", ["9999-12-31T23:59:59", "0001-01-01T00:00:00Z", "not a time"])
-def test_a_reaction_onset_off_the_calendar_is_a_400_and_records_nothing(onset, tech_client):
+def test_a_reaction_onset_off_the_calendar_is_a_400_and_records_nothing(onset, pharmacist_client):
     session = InfusionSessionFactory(status=InfusionSession.Status.IN_PROGRESS)
 
-    response = tech_client.post(
+    response = pharmacist_client.post(
         f"/api/sessions/{session.pk}/reactions", {"type": "headache", "severity": "mild", "onset_at": onset}
     )
 
@@ -467,10 +475,10 @@ def test_a_reaction_onset_off_the_calendar_is_a_400_and_records_nothing(onset, t
     assert not AdverseReaction.objects.exists()
 
 
-def test_a_reaction_on_a_session_never_started_is_a_conflict(tech_client):
+def test_a_reaction_on_a_session_never_started_is_a_conflict(pharmacist_client):
     session = InfusionSessionFactory()
 
-    response = tech_client.post(
+    response = pharmacist_client.post(
         f"/api/sessions/{session.pk}/reactions",
         {"type": "headache", "severity": "mild", "onset_at": timezone.now().isoformat()},
     )
@@ -516,18 +524,80 @@ def _busy_session():
     return session
 
 
-def test_the_session_list_costs_the_same_queries_for_one_or_many(tech_client):
+def test_the_session_list_costs_the_same_queries_for_one_or_many(pharmacist_client):
     _busy_session()
-    one = _count(tech_client, "/api/sessions/")
+    one = _count(pharmacist_client, "/api/sessions/")
     for _ in range(5):
         _busy_session()
 
-    assert _count(tech_client, "/api/sessions/") == one == 7  # 5 reads + the access-log INSERT and its seals
+    assert _count(pharmacist_client, "/api/sessions/") == one == 7  # 5 reads + the access-log INSERT and its seals
 
 
-def test_a_session_detail_costs_the_same_queries_however_full(tech_client):
+def test_a_session_detail_costs_the_same_queries_however_full(pharmacist_client):
     empty = InfusionSessionFactory()
     busy = _busy_session()
 
     # 4 reads + the access-log INSERT and its seals
-    assert _count(tech_client, f"/api/sessions/{empty.pk}/") == _count(tech_client, f"/api/sessions/{busy.pk}/") == 6
+    assert _count(pharmacist_client, f"/api/sessions/{empty.pk}/") == _count(pharmacist_client, f"/api/sessions/{busy.pk}/") == 6
+
+
+
+# --- who sees which sessions --------------------------------------------------------------------
+
+
+def test_a_technician_sees_only_the_open_sessions_of_the_coming_days(tech_client):
+    soon = InfusionSessionFactory(scheduled_date=local_today() + timedelta(days=3))
+    later = InfusionSessionFactory(scheduled_date=local_today() + timedelta(days=30))
+    done = completed_session(PatientFactory(), brand("Privigen"), days_ago=14)
+
+    listed = [s["id"] for s in tech_client.get("/api/sessions/").json()["results"]]
+
+    assert listed == [soon.pk]
+    for hidden in (later, done):
+        for url in (f"/api/sessions/{hidden.pk}/", f"/api/sessions/{hidden.pk}/reactions"):
+            response = tech_client.get(url)
+            assert response.status_code == 404, url
+            assert hidden.patient.mrn not in response.content.decode()
+
+
+def test_a_technician_cannot_dispense_into_a_session_beyond_the_coming_days(tech_client):
+    later = InfusionSessionFactory(scheduled_date=local_today() + timedelta(days=30))
+    [vial] = stock(brand("Privigen"))
+    before = state()
+
+    response = tech_client.post(f"/api/sessions/{later.pk}/dispenses", {"vial": vial.pk})
+
+    assert response.status_code == 404
+    assert state() == before
+
+
+def test_a_technician_sees_only_the_flags_of_the_coming_sessions(tech_client):
+    soon = BrandSwitchFlagFactory(session=InfusionSessionFactory())
+    old = BrandSwitchFlagFactory(session=completed_session(PatientFactory(), brand("Privigen"), days_ago=14))
+
+    listed = [f["id"] for f in tech_client.get("/api/flags/").json()["results"]]
+
+    assert listed == [soon.pk]
+    assert tech_client.get(f"/api/flags/{old.pk}/").status_code == 404
+
+
+def test_a_recall_coordinator_reads_no_session_nor_what_is_nested_in_one(recall_client):
+    session = DispenseFactory(session__status=InfusionSession.Status.IN_PROGRESS).session
+    BrandSwitchFlagFactory(session=session)
+
+    for url in ("/api/sessions/", f"/api/sessions/{session.pk}/", f"/api/sessions/{session.pk}/reactions",
+                "/api/flags/", "/api/dispenses/"):
+        response = recall_client.get(url)
+        assert response.status_code == 403, url
+        assert session.patient.mrn not in response.content.decode()
+
+
+def test_the_reactions_of_a_session_are_a_page_and_their_read_is_logged(auditor_client):
+    session = InfusionSessionFactory(status=InfusionSession.Status.IN_PROGRESS)
+    AdverseReactionFactory.create_batch(3, session=session)
+
+    body = auditor_client.get(f"/api/sessions/{session.pk}/reactions", {"page_size": 2}).json()
+
+    assert (body["count"], len(body["results"])) == (3, 2)
+    assert body["next"] is not None
+    assert list(PatientAccess.objects.values_list("patient_id", "via")) == [(session.patient_id, "session-reactions")]

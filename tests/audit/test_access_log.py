@@ -96,6 +96,11 @@ ENDPOINTS = {
     "recall export": (lambda w: f"/api/recalls/{w.recall.pk}/export.xlsx", "recall-export", "ab"),
     "notification list": (lambda w: f"/api/recalls/{w.recall.pk}/notifications/", "recall-notifications", "ab"),
     "notification detail": (lambda w: f"/api/notifications/{_task(w, w.bob)}", "notification-detail", "b"),
+    "session reactions": (lambda w: f"/api/sessions/{_session(w, w.bob)}/reactions", "session-reactions", "b"),
+    "history of patients": (lambda w: "/api/audit/history/?model=patients", "audit-history", "ab"),
+    "history of sessions": (lambda w: "/api/audit/history/?model=sessions", "audit-history", "ab"),
+    "history of notifications": (lambda w: "/api/audit/history/?model=notifications", "audit-history", "ab"),
+    "history of one patient": (lambda w: "/api/audit/history/?patient=MRN-BOB", "audit-history", "b"),
 }
 
 
@@ -117,7 +122,8 @@ def test_each_read_of_patient_data_records_who_saw_which_patient_and_through_wha
 
 
 LISTS = {
-    "/api/patients/": PatientFactory,
+    # A technician sees the patients with a session in the coming days.
+    "/api/patients/": lambda: InfusionSessionFactory().patient,
     "/api/sessions/": InfusionSessionFactory,
     "/api/flags/": BrandSwitchFlagFactory,
 }

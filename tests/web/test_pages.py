@@ -12,7 +12,9 @@ PASSWORD = "pw-secret-123"
 def logged_in(role: str | None) -> Client:
     client = Client()
     user = UserFactory(role=role) if role else UserFactory()
-    assert client.login(username=user.username, password=PASSWORD)
+    # force_login: django-axes needs the request that a login page gives; the page itself is
+    # exercised by the browser tests and tests/api/test_auth.py.
+    client.force_login(user)
     return client
 
 
@@ -22,6 +24,17 @@ def test_pages_send_an_anonymous_visitor_to_the_login_page(url):
     response = Client().get(url)
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_a_user_in_no_role_is_refused_the_scan_station_and_sees_no_patient():
+    InfusionSessionFactory(patient__name="Maria Lopez")
+
+    response = logged_in(None).get("/scan/")
+
+    assert response.status_code == 403
+    assert "Maria Lopez" not in response.content.decode()
+    assert not PatientAccess.objects.exists()
 
 
 @pytest.mark.django_db
