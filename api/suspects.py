@@ -1,7 +1,6 @@
 """Suspect products: a scan naming a vial we hold by GTIN and serial on another lot or expiry is
 put before a pharmacist. Everyone who reads inventory reads them; pharmacists resolve them."""
 
-import django_filters
 from django.shortcuts import get_object_or_404
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema

@@ -186,7 +186,7 @@ def write_history_workbook(
     )
     for batch in timeline_batches(filters, labels=labels, models=specs, chunk_size=chunk_size):
         for spec, row, before in batch:
-            who, role = labels.user(row[USER])
+            who, role = who_and_role(row, labels)
             timeline.append(
                 [
                     local(row[WHEN]),

@@ -24,10 +24,7 @@ the rows needed only as the "previous record" (the last one before `since`, and 
 records in between) are read as context and not written.
 """
 
-import base64
-import binascii
 import difflib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta

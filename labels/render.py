@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from xml.dom import minidom

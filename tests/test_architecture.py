@@ -28,7 +28,7 @@ def _house(tmp_path: Path, imports: dict[str, str]) -> Path:
     """A stand-in house with the project's contracts, whose apps import what `imports` says."""
     tmp_path.mkdir(exist_ok=True)
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
-    lines = ["[importlinter]", f"root_packages =\n    " + "\n    ".join(config["root_packages"])]
+    lines = ["[importlinter]", "root_packages =\n    " + "\n    ".join(config["root_packages"])]
     for n, contract in enumerate(config["contracts"]):
         lines.append(f"\n[importlinter:contract:{n}]")
         for key, value in contract.items():

@@ -10,14 +10,13 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Min, Sum
 from django.utils import timezone
 
 from core.history import audited_create, audited_save
 from core.errors import InvalidInput
 from core.text import grams_text
 from inventory.exceptions import AlreadyDispensed
-from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, local_today
+from inventory.models import Lot, Product, StorageLocation, Vial, local_today
 from inventory.rules import ensure_dispensable
 from inventory.services import lock_vial, place_vial, require_reason
 from labels.gs1 import has_valid_check_digit as is_valid_gtin_like

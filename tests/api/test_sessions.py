@@ -20,7 +20,7 @@ from tests.factories import (
 )
 from tests.traceability.helpers import brand, completed_session, fridge, state, stock
 from traceability.models import AdverseReaction, BrandSwitchFlag, InfusionSession
-from tests.api.helpers import ROLES, expected_status, refused
+from tests.api.helpers import ROLES, expected_status
 
 pytestmark = pytest.mark.django_db
 
@@ -431,10 +431,10 @@ def test_completion_waits_for_the_pharmacist_to_acknowledge_the_switch(tech_clie
         tech_client.post(f"/api/sessions/{session.pk}/dispenses", {"vial": vial.pk})
     before = state()
 
-    refused = tech_client.post(f"/api/sessions/{session.pk}/complete")
+    answer = tech_client.post(f"/api/sessions/{session.pk}/complete")
 
-    assert refused.status_code == 409
-    assert refused.json()["code"] == "open_brand_switch_flag"
+    assert answer.status_code == 409
+    assert answer.json()["code"] == "open_brand_switch_flag"
     assert state() == before
     flag = BrandSwitchFlag.objects.get()
     pharmacist_client.post(f"/api/flags/{flag.pk}/acknowledge", {"reason": "shortage"})

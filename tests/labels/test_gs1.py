@@ -241,7 +241,7 @@ def test_expiry_day_00_is_the_last_day_of_the_month(yymmdd, expected):
 
 
 def test_wrong_check_digit_is_refused_with_the_expected_digit():
-    error = refusal(f"]d201003094427000511726123110ABC")
+    error = refusal("]d201003094427000511726123110ABC")
     assert error.message == "GTIN 00309442700051 has a wrong check digit (expected 0)"
     assert error.extra["ai"] == "01"
 

@@ -16,7 +16,7 @@ from recalls.services import recall_create
 from tests.factories import InfusionSessionFactory, LotFactory, PatientFactory, PresentationFactory, UserFactory
 from tests.inventory.helpers import carton, carton_of, in_a_year
 from tests.traceability.helpers import brand, completed_session, fridge, refused, stock
-from traceability.models import BrandSwitchFlag, Dispense, InfusionSession
+from traceability.models import BrandSwitchFlag, InfusionSession
 from traceability.services import (
     dispense_lot_decision,
     dispense_return_to_stock,

@@ -6,7 +6,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from core.errors import ApplicationError
 from inventory.models import Product, local_today

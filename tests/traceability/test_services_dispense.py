@@ -155,6 +155,7 @@ def test_a_first_infusion_raises_an_advisory_flag_that_does_not_hold_completion(
     dispense = vial_dispense(session=session, vial=vial, actor=user)
 
     [flag] = BrandSwitchFlag.objects.all()
+    assert flag.raised_by == dispense
     assert (flag.kind, flag.status) == (BrandSwitchFlag.Kind.FIRST_INFUSION, "open")
     assert "First immunoglobulin infusion" in dispense_advice([flag]) and "hour after" in dispense_advice([flag])
     assert flag.kind not in BrandSwitchFlag.BLOCKING_KINDS

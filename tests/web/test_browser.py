@@ -99,7 +99,7 @@ def wedge_scan(page, *parts: str, field: str = "#scan-input") -> None:
 
 def scan_vial(page, vial: Vial) -> None:
     wedge_scan(page, *carton_of(vial).split(GS))
-    page.wait_for_selector(f"#card .brand")
+    page.wait_for_selector("#card .brand")
 
 
 def in_view(page, selector: str) -> bool:
@@ -159,7 +159,7 @@ def test_technician_receives_a_case_dispenses_with_a_brand_switch_and_the_recall
     for serial in ("CASE0001", "CASE0002", "CASE0003"):
         # ]d2 symbology prefix, fixed-length fields first, GS after the lot, as a DataMatrix reads.
         wedge_scan(page, f"]d201{gtin}17{expiry}10OCT77A", f"21{serial}")
-        page.wait_for_function(f"document.querySelectorAll('#receive-rows tr').length >= 1")
+        page.wait_for_function("document.querySelectorAll('#receive-rows tr').length >= 1")
     page.wait_for_function("document.querySelectorAll('#receive-rows tr').length === 3")
     wedge_scan(page, f"]d201{gtin}17{expiry}10OCT77A", "21CASE0002")  # the same carton again
     page.wait_for_selector("#message.red")
