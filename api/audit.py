@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 from api.access import record_patient_access
 from api.pagination import MAX_PAGE_SIZE, PageSizeSchema, checked_page_size
 from api.permissions import HistoryPermission
+from api.schema import ErrorOut
 from api.serializers import IdField, validated
 from core.text import BARCODE_MAX_LENGTH
 from audit.exceptions import ExportFailed, ExportNotFound, ExportNotReady, InvalidCursor
@@ -229,7 +230,7 @@ class HistoryExport(APIView):
         responses={
             (200, XLSX): OpenApiResponse(OpenApiTypes.BINARY, description="the workbook"),
             202: OpenApiResponse(ExportJobOut, description="too many rows for a direct download: a job"),
-            404: OpenApiResponse(description="nothing matched, or the lot / patient / user / vial is unknown"),
+            404: OpenApiResponse(ErrorOut, description="nothing matched, or the lot / patient / user / vial is unknown"),
         },
     )
     def get(self, request):

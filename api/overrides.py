@@ -16,8 +16,9 @@ from api.permissions import OverrideDecisionPermission, OverridePermission
 from api.routers import OptionalSlashRouter
 from api.serializers import validated
 from api.sessions import SessionPatientOut, _session, _user, vial_from
-from traceability.models import DispenseOverride
-from traceability.selectors import override_queryset
+from core.roles import patient_scope
+from traceability.models import DispenseOverride, InfusionSession
+from traceability.selectors import override_queryset, sessions_in_scope
 from traceability.services import override_decide, override_request
 
 
@@ -70,7 +71,9 @@ class OverrideViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveM
     filterset_class = OverrideFilter
 
     def get_queryset(self):
-        return override_queryset()
+        # Overrides name the patient: a technician sees those of the coming days' sessions.
+        scope = patient_scope(self.request.user)
+        return override_queryset().filter(session__in=sessions_in_scope(InfusionSession.objects.all(), scope))
 
     @extend_schema(request=OverrideRequestIn, responses={201: OverrideOut})
     def create(self, request):

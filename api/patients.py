@@ -142,7 +142,7 @@ class Wristband(APIView):
     )
     def get(self, request, pk: int):
         fmt = validated(WristbandFormatIn, request.query_params)["format"]
-        patient = get_object_or_404(patient_queryset(), pk=pk)
+        patient = get_object_or_404(patients_in_scope(patient_queryset(), patient_scope(request.user)), pk=pk)
         record_patient_access(request, [patient.pk])
         content, content_type = render_wristband(
             mrn=patient.mrn, name=patient.name, date_of_birth=patient.date_of_birth, gsrn=patient.gsrn, fmt=fmt

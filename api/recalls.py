@@ -26,7 +26,7 @@ from api.access import LogsPatientAccess, record_patient_access
 from api.audit import FirstRenderer
 from api.permissions import RecallPermission
 from api.serializers import MAX_ID, ReasonField, barcode_field, note_field, validated
-from core.text import NOTE_MAX_LENGTH, SEARCH_MAX_LENGTH
+from core.text import NOTE_MAX_LENGTH, REASON_MAX_LENGTH, SEARCH_MAX_LENGTH
 from inventory.models import Vial
 from recalls.models import NotificationTask, Recall, RecallLot
 from recalls.export import XLSX_CONTENT_TYPE, recall_workbook, recall_workbook_filename
@@ -277,7 +277,7 @@ class ClassifyIn(serializers.Serializer):
     scheme = serializers.ChoiceField(choices=Recall.Scheme.choices)
     recall_class = serializers.ChoiceField(choices=Recall.RecallClass.choices)
     action_due = serializers.DateTimeField(required=False)
-    reason = serializers.CharField(allow_blank=True, required=False, default="",
+    reason = serializers.CharField(allow_blank=True, required=False, default="", max_length=REASON_MAX_LENGTH,
                                    help_text="Where the class comes from, e.g. the regulator's update")
 
 

@@ -57,10 +57,12 @@ SNAPSHOT_START = 7
 
 
 def who_and_role(row: tuple, labels: Labels) -> tuple[str, str]:
-    """Who made a history record: the username the row kept (it outlives the account), and the
-    role the account has now."""
-    name, role = labels.user(row[USER])
-    return row[USERNAME] or name, role
+    """Who made a history record, as people name them ("tina (Tina Tech)") with the role the account
+    has now; when the account is gone, the username the row kept (it outlives the account)."""
+    found = labels.get(User, row[USER]) if row[USER] is not None else None
+    if found is not None:
+        return found
+    return row[USERNAME] or (f"user #{row[USER]}" if row[USER] is not None else ""), ""
 
 
 # --- Filters -----------------------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """The safe point of dispense over HTTP: the same checks and codes as the service, the check the
 card shows before F6, overrides asked and decided, wristbands, and completion's dose check."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+
+from inventory.models import local_today
 
 from tests.api.helpers import ROLES, expected_status
 from tests.factories import InfusionSessionFactory, PatientFactory, StorageLocationFactory, UserFactory
@@ -119,6 +122,7 @@ def test_a_wristband_scan_names_the_patient_and_their_open_sessions(tech_client,
 
 def test_a_gsrn_wristband_scan_names_its_patient(tech_client):
     patient = PatientFactory(gsrn="095011010000000018")
+    InfusionSessionFactory(patient=patient)  # a technician sees the patients of the coming days
     response = tech_client.post("/api/scan", {"barcode": "]C18018095011010000000018"})
     assert response.json()["kind"] == "patient" and response.json()["patient"]["id"] == patient.pk
 
@@ -172,6 +176,7 @@ def test_a_wristband_carries_the_mrn_as_code_128_and_scans_back_to_the_patient(t
 
 def test_a_wristband_of_a_patient_with_a_gsrn_is_a_gs1_128_of_ai_8018(tech_client):
     patient = PatientFactory(gsrn="095011010000000018")
+    InfusionSessionFactory(patient=patient)
     response = tech_client.get(f"/api/patients/{patient.pk}/wristband")
     [text] = _decoded(response.content)
     assert text.replace("(", "").replace(")", "") == "8018095011010000000018"  # zxing reads GS1 as HRI
@@ -188,5 +193,13 @@ def test_a_wristband_prints_as_pdf_and_zpl(tech_client, session, fmt, content_ty
 @pytest.mark.parametrize("role", ROLES)
 def test_only_roles_that_read_patients_print_wristbands(role, client_for, session):
     response = client_for(role).get(f"/api/patients/{session.patient_id}/wristband")
-    assert response.status_code == expected_status(
-        role, {"technician", "pharmacist", "auditor", "recall_coordinator"}, 200)
+    # Recall coordinators see patients only through a recall (core.roles).
+    assert response.status_code == expected_status(role, {"technician", "pharmacist", "auditor"}, 200)
+
+
+def test_a_technician_gets_no_patient_from_the_wristband_of_someone_not_due_soon(tech_client):
+    stranger = PatientFactory(mrn="MRN-FAR")
+    InfusionSessionFactory(patient=stranger, scheduled_date=local_today() + timedelta(days=40))
+    response = tech_client.post("/api/scan", {"barcode": "MRN-FAR"})
+    assert response.json().get("kind") != "patient"
+    assert tech_client.get(f"/api/patients/{stranger.pk}/wristband").status_code == 404

@@ -12,6 +12,8 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from audit.models import ExportJob
+from inventory.models import SuspectScan
+from traceability.models import DispenseOverride
 from core.roles import CAPABILITIES, ROLES
 from tests.factories import (
     BrandSwitchFlagFactory,
@@ -81,6 +83,18 @@ RULES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("POST", "/api/sessions/{id}/complete/"): "sessions.complete",
     ("POST", "/api/sessions/{id}/dispenses/"): "dispenses.change",
     ("POST", "/api/sessions/{id}/pick/"): "dispenses.change",
+    ("POST", "/api/sessions/{id}/dispense-check/"): "dispenses.change",
+    ("GET", "/api/sessions/dose-discrepancies/"): SESSIONS_READ,
+    ("GET", "/api/overrides/"): "dispenses.read",
+    ("POST", "/api/overrides/"): "dispenses.change",
+    ("GET", "/api/overrides/{id}/"): "dispenses.read",
+    ("POST", "/api/overrides/{id}/grant/"): "overrides.decide",
+    ("POST", "/api/overrides/{id}/decline/"): "overrides.decide",
+    ("POST", "/api/dispenses/{id}/lot-decision/"): "overrides.decide",
+    ("GET", "/api/suspect-scans/"): "inventory.read",
+    ("GET", "/api/suspect-scans/{id}/"): "inventory.read",
+    ("POST", "/api/suspect-scans/{id}/resolve/"): "lots.decide",
+    ("GET", "/api/patients/{id}/wristband"): PATIENTS_READ,
     ("GET", "/api/sessions/{id}/reactions/"): SESSIONS_READ,
     ("POST", "/api/sessions/{id}/reactions/"): "reactions.record",
     ("GET", "/api/dispenses/"): "dispenses.read",
@@ -95,6 +109,7 @@ RULES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("POST", "/api/recalls/"): "recalls.change",
     ("GET", "/api/recalls/{id}/"): "recalls.read",
     ("POST", "/api/recalls/{id}/close/"): "recalls.change",
+    ("POST", "/api/recalls/{id}/classify/"): "recalls.change",
     ("POST", "/api/recalls/{id}/dispose/"): "recalls.change",
     ("GET", "/api/recalls/{id}/export.xlsx/"): "recalls.read",
     ("GET", "/api/recalls/{id}/lookback/"): "recalls.read",
@@ -153,7 +168,11 @@ def rows(db) -> dict[str, int]:
     RecallLotFactory(recall=recall, lot=vial.lot)
     task = NotificationTaskFactory(recall=recall, patient=session.patient)
     job = ExportJob.objects.create(requested_by=UserFactory(), filters={})
+    override = DispenseOverride.objects.create(
+        session=session, product=dispense.product, check_code="iga_content", detail="x", requested_by=UserFactory())
+    suspect = SuspectScan.objects.create(vial=vial, raw="x", scanned_lot="OTHER", reported_by=UserFactory())
     return {
+        "overrides": override.pk, "suspect-scans": suspect.pk,
         "vials": vial.pk, "lots": vial.lot_id, "locations": StorageLocationFactory().pk,
         "products": vial.presentation.product_id, "presentations": vial.presentation_id,
         "patients": session.patient_id, "sessions": session.pk, "dispenses": dispense.pk, "flags": flag.pk,
