@@ -27,7 +27,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from api.permissions import HistoryPermission
-from api.serializers import validated
+from api.serializers import ModelSerializer, validated
 from audit.exceptions import ExportFailed, ExportNotFound, ExportNotReady, InvalidCursor
 from audit.models import ExportEvent, ExportJob, PatientAccess
 from audit.registry import audited_models
@@ -141,7 +141,7 @@ class HistoryList(APIView):
         )
 
 
-class ExportJobOut(serializers.ModelSerializer):
+class ExportJobOut(ModelSerializer):
     requested_by = serializers.CharField(source="requested_by.username")
     status = serializers.CharField(help_text="queued, running, done or failed")
     progress = serializers.FloatField(help_text="0 to 1")
@@ -261,7 +261,7 @@ class AccessPatientOut(serializers.Serializer):
     name = serializers.CharField()
 
 
-class AccessOut(serializers.ModelSerializer):
+class AccessOut(ModelSerializer):
     user = serializers.CharField(source="user.username")
     patient = AccessPatientOut()
 

@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from api.serializers import ModelSerializer
+
 from inventory.models import Lot, Manufacturer, Presentation, Product, StorageLocation, Vial
 
 
@@ -10,13 +12,13 @@ class Meta:
         fields = ["id", "name"]
 
 
-class PresentationBrief(serializers.ModelSerializer):
+class PresentationBrief(ModelSerializer):
     class Meta:
         model = Presentation
         fields = ["id", "gtin", "grams", "volume_ml", "ndc"]
 
 
-class ProductOut(serializers.ModelSerializer):
+class ProductOut(ModelSerializer):
     manufacturer = serializers.CharField(source="manufacturer.name", read_only=True)
     manufacturer_id = serializers.PrimaryKeyRelatedField(
         source="manufacturer", queryset=Manufacturer.objects.all(), write_only=True
@@ -32,7 +34,7 @@ class ProductOut(serializers.ModelSerializer):
         ]
 
 
-class ProductBrief(serializers.ModelSerializer):
+class ProductBrief(ModelSerializer):
     manufacturer = serializers.CharField(source="manufacturer.name", read_only=True)
 
     class Meta:
@@ -40,7 +42,7 @@ class ProductBrief(serializers.ModelSerializer):
         fields = ["id", "brand", "manufacturer", "route", "concentration_pct", "excipient", "iga_ug_per_ml"]
 
 
-class PresentationOut(serializers.ModelSerializer):
+class PresentationOut(ModelSerializer):
     product = ProductBrief(read_only=True)
     product_id = serializers.PrimaryKeyRelatedField(source="product", queryset=Product.objects.all(), write_only=True)
 
@@ -49,13 +51,13 @@ class PresentationOut(serializers.ModelSerializer):
         fields = ["id", "gtin", "grams", "volume_ml", "ndc", "product", "product_id"]
 
 
-class LocationOut(serializers.ModelSerializer):
+class LocationOut(ModelSerializer):
     class Meta:
         model = StorageLocation
         fields = ["id", "name", "code", "kind", "active"]
 
 
-class LotOut(serializers.ModelSerializer):
+class LotOut(ModelSerializer):
     product = ProductBrief(read_only=True)
     expired = serializers.SerializerMethodField()
     vials_in_stock = serializers.IntegerField(read_only=True, required=False)
@@ -68,13 +70,13 @@ class LotOut(serializers.ModelSerializer):
         return lot.is_expired()
 
 
-class LotBrief(serializers.ModelSerializer):
+class LotBrief(ModelSerializer):
     class Meta:
         model = Lot
         fields = ["id", "lot_number", "expiry_date", "status"]
 
 
-class VialOut(serializers.ModelSerializer):
+class VialOut(ModelSerializer):
     gtin = serializers.CharField(source="presentation.gtin", read_only=True)
     brand = serializers.CharField(source="presentation.product.brand", read_only=True)
     product_id = serializers.IntegerField(source="presentation.product_id", read_only=True)

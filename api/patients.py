@@ -12,14 +12,14 @@ from api.routers import OptionalSlashRouter
 
 from api.access import LogsPatientAccess
 from api.permissions import PatientPermission
-from api.serializers import validated
+from api.serializers import ModelSerializer, validated
 from api.sessions import SessionOut
 from traceability.models import Patient
 from traceability.selectors import patient_history, patient_queryset
 from traceability.services import patient_create, patient_update
 
 
-class PatientOut(serializers.ModelSerializer):
+class PatientOut(ModelSerializer):
     class Meta:
         model = Patient
         fields = ["id", "mrn", "name", "date_of_birth", "weight_kg", "iga_deficient", "allergy_notes"]

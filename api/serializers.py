@@ -1,5 +1,7 @@
 """Small helpers shared by the API modules."""
 
+import copy
+
 from rest_framework import serializers
 
 # The largest value a (big) integer primary key can hold. An id beyond it names no row, and some
@@ -31,3 +33,21 @@ class DateTimeField(serializers.DateTimeField):
             return super().enforce_timezone(value)
         except OverflowError:
             self.fail("overflow")
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    """DRF's ModelSerializer, with its fields worked out from the model once per class.
+
+    DRF introspects the model and builds every field again for each serializer instance, nested
+    ones included: most of the time of a small response (a scan card builds ten of them). Here
+    the first instance of a class builds them and later instances get a deep copy, which is what
+    DRF itself does for declared fields: each instance still owns fresh, unbound field objects.
+    """
+
+    def get_fields(self):
+        cls = type(self)
+        built = cls.__dict__.get("_fields_built_once")
+        if built is None:
+            built = super().get_fields()
+            cls._fields_built_once = built
+        return copy.deepcopy(built)

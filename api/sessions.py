@@ -15,7 +15,7 @@ from api.inventory_out import ProductBrief, VialOut
 from api.access import LogsPatientAccess
 from api.permissions import DispensePermission, SessionPermission
 from api.filters import IdFilter
-from api.serializers import DateTimeField, validated
+from api.serializers import DateTimeField, ModelSerializer, validated
 from inventory.selectors import vial_by_id, vial_from_scan
 from inventory.services import location_by_code
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
@@ -47,13 +47,13 @@ def _user() -> UsernameField:
     return UsernameField(read_only=True, allow_null=True)
 
 
-class SessionPatientOut(serializers.ModelSerializer):
+class SessionPatientOut(ModelSerializer):
     class Meta:
         model = Patient
         fields = ["id", "mrn", "name"]
 
 
-class FlagOut(serializers.ModelSerializer):
+class FlagOut(ModelSerializer):
     from_product = ProductBrief(read_only=True)
     to_product = ProductBrief(read_only=True)
     acknowledged_by = _user()
@@ -71,7 +71,7 @@ class FlagOut(serializers.ModelSerializer):
         return flag_advice(flag)
 
 
-class DispenseOut(serializers.ModelSerializer):
+class DispenseOut(ModelSerializer):
     vial = VialOut(read_only=True)
     product = ProductBrief(read_only=True)
     dispensed_by = _user()
@@ -85,7 +85,7 @@ class DispenseOut(serializers.ModelSerializer):
         ]
 
 
-class ReactionOut(serializers.ModelSerializer):
+class ReactionOut(ModelSerializer):
     recorded_by = _user()
 
     class Meta:
@@ -101,7 +101,7 @@ class SessionLotOut(serializers.Serializer):
     brand = serializers.CharField()
 
 
-class SessionOut(serializers.ModelSerializer):
+class SessionOut(ModelSerializer):
     """A session with what was given in it. Everything nested comes from session_queryset()'s
     prefetches, so a page costs the same few queries whatever its length."""
 

@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from core.errors import ApplicationError
 from inventory.exceptions import UnknownLot, UnknownProduct, UnknownVial
@@ -13,12 +14,23 @@ from inventory.rules import AMBER, RED, RecallReference, dispense_refusal, lot_f
 from labels.gs1 import ScanData, parse_scan
 
 def vial_queryset() -> QuerySet[Vial]:
-    return Vial.objects.select_related("presentation__product__manufacturer", "lot", "location")
+    """Vials with everything a vial's card shows, in one query: presentation, product and maker,
+    and the lot with its own product (serialisers and the stock rules read `vial.lot.product`)."""
+    return Vial.objects.select_related("presentation__product__manufacturer", "lot__product__manufacturer", "location")
 
 
 def lot_queryset() -> QuerySet[Lot]:
+    # A correlated subquery, not a JOIN + GROUP BY: the database counts the vials of the lots on
+    # the page only, instead of grouping every vial of every lot before the first page is cut.
+    on_shelf = (
+        Vial.objects.filter(_on_shelf("status"), lot=OuterRef("pk"))
+        .order_by()
+        .values("lot")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return Lot.objects.select_related("product__manufacturer").annotate(
-        vials_in_stock=Count("vials", filter=_on_shelf("vials__status"))
+        vials_in_stock=Coalesce(Subquery(on_shelf), 0)
     )
 
 
@@ -153,17 +165,21 @@ def scan_lookup(raw: str, *, today: date | None = None, recall_reference: Recall
     today = today or local_today()
     scan = parse_scan(raw)
     result = ScanResult(scan=scan)
-    result.presentation = presentation_queryset().filter(gtin=scan.gtin).first()
-    if result.presentation is None:
-        _warn(result, "unknown_product", RED, f"GTIN {scan.gtin} is not in the product catalog.")
-        return result
-
     undecided: ApplicationError | None = None
     try:
+        # A received vial brings its presentation, product and lot along: one query in all.
         result.vial = _find_vial(scan)
     except ApplicationError as error:
         # Several unserialised vials of the lot are on the shelf: the carton cannot say which one.
         undecided = error
+    if result.vial is not None:
+        result.presentation = result.vial.presentation
+    else:
+        result.presentation = presentation_queryset().filter(gtin=scan.gtin).first()
+    if result.presentation is None:
+        _warn(result, "unknown_product", RED, f"GTIN {scan.gtin} is not in the product catalog.")
+        return result
+
     if result.vial is not None:
         result.lot = result.vial.lot
     else:
