@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev demo worker browser clean
+.PHONY: run serve test install install-dev demo worker browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,17 @@ run: demo
 
 worker: install
 	$(VENV)/bin/celery -A config worker -l info
+
+# Production serving: gunicorn (config/gunicorn.conf.py: two sync workers per core, persistent
+# database connections) on PostgreSQL, static files through WhiteNoise after collectstatic.
+SERVE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ivig
+serve: install
+	@url="$${DATABASE_URL:-$(SERVE_DATABASE_URL)}"; case "$$url" in postgres*) ;; \
+		*) echo "make serve runs on PostgreSQL: set DATABASE_URL=postgres://…"; exit 2;; esac
+	DATABASE_URL="$${DATABASE_URL:-$(SERVE_DATABASE_URL)}" $(PY) manage.py migrate --noinput
+	DATABASE_URL="$${DATABASE_URL:-$(SERVE_DATABASE_URL)}" $(PY) manage.py collectstatic --noinput --verbosity 0
+	DATABASE_URL="$${DATABASE_URL:-$(SERVE_DATABASE_URL)}" GUNICORN_BIND=$(HOST):$(PORT) \
+		$(VENV)/bin/gunicorn -c config/gunicorn.conf.py config.wsgi:application
 
 # Headless Chromium for the browser tests comes from Debian's package, never from a download.
 browser:

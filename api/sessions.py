@@ -302,7 +302,9 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         dispense = vial_dispense(session=session, vial=vial, actor=request.user)
         flags = list(flag_queryset().filter(raised_by=dispense).order_by("pk"))
         body = {
-            "dispense": DispenseOut(dispense_queryset().get(pk=dispense.pk)).data,
+            # The service's own objects: the locked vial brings lot, product and maker, the user is
+            # the caller; nothing is read again to answer.
+            "dispense": DispenseOut(dispense).data,
             "flags_raised": FlagOut(flags, many=True).data,
             "advice": dispense_advice(flags),
         }

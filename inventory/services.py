@@ -426,11 +426,12 @@ def place_vial(vial: Vial, location: StorageLocation, *, now: datetime) -> str:
 
 
 def lock_vial(vial_id: int) -> Vial:
-    """The vial's row, locked, with what the stock rules read (lot, product, presentation, location)."""
+    """The vial's row, locked, with what the stock rules read (lot, product, presentation, location)
+    and what a response shows of it (the product's maker), so nothing is read again to answer."""
     # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the location outer join.
     return (
         Vial.objects.select_for_update(of=("self",))
-        .select_related("lot__product", "presentation__product", "location")
+        .select_related("lot__product", "presentation__product__manufacturer", "location")
         .get(pk=vial_id)
     )
 

@@ -3,7 +3,7 @@
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, Subquery
 
 from inventory.models import Product, local_today
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
@@ -87,15 +87,30 @@ def last_completed_session(patient: Patient, *, exclude: InfusionSession | None 
 def products_given(session: InfusionSession) -> list[Product]:
     """The products the session's patient received in it, most grams first (then by brand), so the
     first one is the brand the patient is "on"."""
+    return _by_grams(
+        Dispense.objects.filter(session=session, status__in=GIVEN_STATUSES).select_related("product__manufacturer")
+    )
+
+
+def _by_grams(dispenses) -> list[Product]:
     grams: dict[int, Decimal] = defaultdict(Decimal)
     products: dict[int, Product] = {}
-    for dispense in Dispense.objects.filter(session=session, status__in=GIVEN_STATUSES).select_related("product__manufacturer"):
+    for dispense in dispenses:
         grams[dispense.product_id] += dispense.grams
         products[dispense.product_id] = dispense.product
     return sorted(products.values(), key=lambda p: (-grams[p.pk], p.brand))
 
 
 def current_products(patient: Patient, *, exclude: InfusionSession | None = None) -> list[Product]:
-    """The brand(s) of the patient's most recent completed infusion; empty for a first infusion."""
-    last = last_completed_session(patient, exclude=exclude)
-    return products_given(last) if last is not None else []
+    """The brand(s) of the patient's most recent completed infusion; empty for a first infusion.
+
+    One query: the dispenses of that session, found by a subquery (see last_completed_session)."""
+    sessions = InfusionSession.objects.filter(patient=patient, status=InfusionSession.Status.COMPLETED)
+    if exclude is not None and exclude.pk:
+        sessions = sessions.exclude(pk=exclude.pk)
+    last = sessions.order_by("-scheduled_date", "-completed_at", "-id").values("pk")[:1]
+    return _by_grams(
+        Dispense.objects.filter(session_id=Subquery(last), status__in=GIVEN_STATUSES).select_related(
+            "product__manufacturer"
+        )
+    )
