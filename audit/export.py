@@ -2,7 +2,7 @@
 
 Rows go from the database cursor (`.iterator()`) through one batch in memory into the workbook,
 whose sheets are streamed to the file (or to temporary files), so memory stays flat whatever the
-number of rows. The writer is our own (audit.xlsx: rows formatted straight into the zip); bench/
+number of rows. The writer is our own (core.xlsx: rows formatted straight into the zip); bench/
 compares it with XlsxWriter's and openpyxl's streaming modes, which write the same workbook through
 the same `book` interface, and bench/README.md has the figures behind the choice.
 """
@@ -32,7 +32,7 @@ from audit.selectors import (
     history_batches,
     selected_models,
 )
-from audit.xlsx import StreamingWorkbook
+from core.xlsx import StreamingWorkbook
 
 # Excel's limit is 1,048,576 rows a sheet, the header included; a longer history continues on
 # "<Sheet> (2)", "<Sheet> (3)", ….
