@@ -132,14 +132,16 @@ class SessionOut(ModelSerializer):
 
     @extend_schema_field(SessionLotOut(many=True))
     def get_lots(self, session: InfusionSession):
+        # Plain values, as SessionLotOut would give them: a serialiser built per session of a
+        # page (or of a patient's 100 sessions) costs more than the rest of the session.
         lots = {}
         for d in self._given(session):
             lot = d.vial.lot
             lots[lot.pk] = {
-                "id": lot.pk, "lot_number": lot.lot_number, "expiry_date": lot.expiry_date, "status": lot.status,
-                "brand": d.product.brand,
+                "id": lot.pk, "lot_number": lot.lot_number, "expiry_date": lot.expiry_date.isoformat(),
+                "status": lot.status, "brand": d.product.brand,
             }
-        return SessionLotOut(sorted(lots.values(), key=lambda row: row["lot_number"]), many=True).data
+        return sorted(lots.values(), key=lambda row: row["lot_number"])
 
     def get_open_flags(self, session: InfusionSession) -> int:
         return sum(1 for flag in session.flags.all() if flag.status == BrandSwitchFlag.Status.OPEN)
