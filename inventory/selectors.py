@@ -13,10 +13,23 @@ from inventory.models import Lot, Presentation, Product, StorageLocation, Vial, 
 from inventory.rules import AMBER, RED, RecallReference, dispense_refusal, lot_findings, vial_findings
 from labels.gs1 import ScanData, parse_scan
 
+# A product's storage and source notes are paragraphs of text that no list, card or rule shows:
+# joined into every row of a list they would be read (and decoded) again for each row.
+PRODUCT_NOTES = ("storage_notes", "source_notes")
+
+
+def without_product_notes(queryset: QuerySet, *paths: str) -> QuerySet:
+    """`queryset` with the notes of the products at these select_related paths left unread."""
+    return queryset.defer(*[f"{path}__{note}" for path in paths for note in PRODUCT_NOTES])
+
+
 def vial_queryset() -> QuerySet[Vial]:
     """Vials with everything a vial's card shows, in one query: presentation, product and maker,
     and the lot with its own product (serialisers and the stock rules read `vial.lot.product`)."""
-    return Vial.objects.select_related("presentation__product__manufacturer", "lot__product__manufacturer", "location")
+    return without_product_notes(
+        Vial.objects.select_related("presentation__product__manufacturer", "lot__product__manufacturer", "location"),
+        "presentation__product", "lot__product",
+    )
 
 
 def lot_queryset() -> QuerySet[Lot]:

@@ -421,7 +421,15 @@ def notification_list(*, recall: Recall | None = None) -> QuerySet[NotificationT
         NotificationTask.objects.filter(**({"recall": recall} if recall is not None else {}))
         .select_related("recall", "patient", "updated_by")
         .prefetch_related(
-            Prefetch("vials", queryset=Vial.objects.select_related("presentation", "lot__product").order_by("serial"))
+            Prefetch(
+                "vials",
+                # What a notification shows of a vial (serial, GTIN, brand, lot), and no more: a
+                # recall of a big lot prefetches thousands.
+                queryset=Vial.objects.select_related("presentation", "lot__product")
+                .only("id", "serial", "presentation__id", "presentation__gtin", "lot__id", "lot__lot_number",
+                      "lot__product__id", "lot__product__brand")
+                .order_by("serial"),
+            )
         )
         .order_by("patient__name", "patient__mrn", "pk")
     )

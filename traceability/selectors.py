@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.db.models import Prefetch, QuerySet, Subquery
 
 from inventory.models import Product, local_today
+from inventory.selectors import without_product_notes
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
 
 # What a patient was given: a vial returned unopened to stock was not.
@@ -17,23 +18,29 @@ def patient_queryset() -> QuerySet[Patient]:
 
 
 def dispense_queryset() -> QuerySet[Dispense]:
-    return Dispense.objects.select_related(
-        "vial__lot",
-        "vial__presentation__product",
-        "vial__location",
-        "product__manufacturer",
-        "dispensed_by",
-        "closed_by",
+    return without_product_notes(
+        Dispense.objects.select_related(
+            "vial__lot",
+            "vial__presentation__product",
+            "vial__location",
+            "product__manufacturer",
+            "dispensed_by",
+            "closed_by",
+        ),
+        "vial__presentation__product", "product",
     )
 
 
 def flag_queryset() -> QuerySet[BrandSwitchFlag]:
-    return BrandSwitchFlag.objects.select_related(
-        "session__patient",
-        "from_product__manufacturer",
-        "to_product__manufacturer",
-        "acknowledged_by",
-        "raised_by",
+    return without_product_notes(
+        BrandSwitchFlag.objects.select_related(
+            "session__patient",
+            "from_product__manufacturer",
+            "to_product__manufacturer",
+            "acknowledged_by",
+            "raised_by",
+        ),
+        "from_product", "to_product",
     )
 
 
@@ -48,8 +55,11 @@ def session_queryset() -> QuerySet[InfusionSession]:
         Prefetch("dispenses", queryset=dispense_queryset().order_by("dispensed_at", "id")),
         Prefetch(
             "flags",
-            queryset=BrandSwitchFlag.objects.select_related(
-                "from_product__manufacturer", "to_product__manufacturer", "acknowledged_by"
+            queryset=without_product_notes(
+                BrandSwitchFlag.objects.select_related(
+                    "from_product__manufacturer", "to_product__manufacturer", "acknowledged_by"
+                ),
+                "from_product", "to_product",
             ).order_by("raised_at", "id"),
         ),
         Prefetch("reactions", queryset=reaction_queryset().order_by("onset_at", "id")),
