@@ -297,12 +297,10 @@ def generate(*, vials: int, patients: int, seed: int = 7, today: date | None = N
 
     counters = defaultdict(int)
     notify: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))  # recall -> patient -> vials
-    stock_lots_used: dict[int, int] = defaultdict(int)
     last_product: dict[int, int] = {}
     chronic_patients: list[tuple[int, int]] = []  # (patient id, product id)
 
     def lot_for(product_id: int, day: date) -> LotPlan:
-        nonlocal big_given
         if (product_id == big.product_id and big_given < big_target and big.created + timedelta(days=10) <= day
                 and rng.random() < 0.5):
             return big
@@ -500,7 +498,6 @@ def generate(*, vials: int, patients: int, seed: int = 7, today: date | None = N
         if plan.recall_id is not None and vrow["status"] == "in_stock":
             vrow["status"] = "quarantined"
         sink.add(Vial, **{k: v for k, v in vrow.items() if not k.startswith("_")})
-        stock_lots_used[plan.pk] += 1
         counters["shelf_vials"] += 1
 
     # Lots, now that we know which ones received vials, with the recalls that name them.

@@ -520,6 +520,20 @@ def measure_in_process(report: Report, keys: dict[str, str], *, repeat: int, qui
         elapsed, queries, _ = timed(dispense, repeat=repeat)
         report.add("dispense, in process", ms(elapsed), "—", "—", str(queries), "(statements)", None)
 
+    # History export with our own writer (the "keep" figure): every history row of the
+    # big lot and what it reached (vials, dispenses, sessions, recalls). Floor: none; rows/s.
+    if want("export"):
+        from audit.export import write_history_workbook
+        from audit.selectors import parse_filters
+
+        def history_export():
+            return write_history_workbook(io.BytesIO(), parse_filters(lot=BIG_LOT_NUMBER), exported_by="bench")
+
+        elapsed, queries, result = timed(history_export, repeat=max(3, repeat // 5), rollback=False)
+        rows = result.rows
+        report.add(f"history export, lot {BIG_LOT_NUMBER} ({rows:,} rows)", f"{rows / elapsed:,.0f} rows/s", "—", "—",
+                   str(queries), "≈ 25,000 rows/s (keep)", None)
+
     # Patient history: the patient with 100 infusions. Floor: the selector's queries alone.
     patient = Patient.objects.filter(mrn=HISTORY_PATIENT_MRN).first()
     sessions = patient.sessions.count() if patient else 0

@@ -21,7 +21,8 @@
     return el("table", { class: "grid" }, [thead, tbody]);
   }
 
-  async function lookup(value) {
+  // keepMessage: the refresh after opening a recall keeps its confirmation on screen.
+  async function lookup(value, { keepMessage = false } = {}) {
     value = value.trim();
     if (!value) return;
     const params = new URLSearchParams();
@@ -36,7 +37,7 @@
       message((result.data.detail || "Not found.") + (suggestions.length ? " Did you mean: " + suggestions.join(", ") + "?" : ""), "red");
       return;
     }
-    message("", "");
+    if (!keepMessage) message("", "");
     if (result.data.truncated) message("More lots match than are shown: type more of the lot number.", "amber");
     result.data.results.forEach((lot) => box.appendChild(renderLot(lot)));
   }
@@ -87,7 +88,7 @@
       if (!result.ok) { message(result.data.detail || "Refused.", "red"); return; }
       message("Recall " + result.data.reference + " opened: lot " + lot.lot_number + " recalled, on-hand vials quarantined, " +
         result.data.progress.total + " patient(s) to notify.", "green");
-      lookup(lot.lot_number);
+      lookup(lot.lot_number, { keepMessage: true });
     });
     return form;
   }
