@@ -11,7 +11,7 @@ from api.permissions import InventoryPermission, ScanPermission
 from api.serializers import validated
 from core.roles import effective_roles, roles_may
 from inventory.models import Lot
-from inventory.selectors import ScanResult, scan_lookup, vial_queryset
+from inventory.selectors import ScanResult, scan_lookup
 from core.text import grams_text
 from inventory.services import location_by_code, receipt_check, receipt_create
 from recalls.selectors import latest_recall_reference
@@ -106,9 +106,9 @@ class ReceiptCreate(APIView):
     def post(self, request):
         data = validated(ReceiptIn, request.data)
         vials = receipt_create(location=location_by_code(data["location"]), scans=data["scans"], actor=request.user)
-        fresh = {v.pk: v for v in vial_queryset().filter(pk__in=[v.pk for v in vials])}
-        return Response({"received": len(vials), "vials": VialOut([fresh[v.pk] for v in vials], many=True).data},
-                        status=201)
+        # The vials as the service wrote them, with their presentation, product, lot and location:
+        # nothing is read back.
+        return Response({"received": len(vials), "vials": VialOut(vials, many=True).data}, status=201)
 
 
 class ProblemOut(serializers.Serializer):

@@ -94,11 +94,14 @@ def _choose_interpretation(scan: ScanData, presentation: Presentation) -> ScanDa
     )
 
 
-def _parse_receipt_line(index: int, raw: str, presentations: dict[str, Presentation] | None = None) -> ReceiptLine:
+def _parse_receipt_line(
+    index: int, raw: str, presentations: dict[str, Presentation] | None = None, scan: ScanData | None = None
+) -> ReceiptLine:
     """One scan of a delivery, read. `presentations` (GTIN → presentation, fetched for the whole
-    delivery at once) saves a query per carton; a GTIN missing from it is unknown."""
+    delivery at once) saves a query per carton; a GTIN missing from it is unknown. `scan`: the
+    scan already parsed, if it was."""
     try:
-        scan = parse_scan(raw)
+        scan = scan if scan is not None else parse_scan(raw)
         if presentations is None:
             presentation = presentation_by_gtin(scan.gtin)
         elif scan.gtin in presentations:
@@ -119,23 +122,24 @@ def _parse_receipt_line(index: int, raw: str, presentations: dict[str, Presentat
     return ReceiptLine(index=index, raw=raw, scan=scan, presentation=presentation)
 
 
-def _presentations_for(scans: list[str]) -> dict[str, Presentation]:
-    """The catalog presentations a delivery's scans name, by GTIN, in one query. Scans that do not
-    parse are skipped here; reading them line by line reports them in order."""
-    gtins = set()
+def _presentations_for(scans: list[str]) -> tuple[dict[str, Presentation], list[ScanData | None]]:
+    """Each scan parsed (None where it does not parse: reading it line by line reports why, in
+    order), and the catalog presentations the scans name, by GTIN, in one query."""
+    parsed: list[ScanData | None] = []
     for raw in scans:
         try:
-            gtins.add(parse_scan(raw).gtin)
+            parsed.append(parse_scan(raw))
         except ApplicationError:
-            continue
+            parsed.append(None)
+    gtins = {scan.gtin for scan in parsed if scan is not None}
     if not gtins:
-        return {}
-    return {p.gtin: p for p in Presentation.objects.select_related("product").filter(gtin__in=gtins)}
+        return {}, parsed
+    return {p.gtin: p for p in Presentation.objects.select_related("product").filter(gtin__in=gtins)}, parsed
 
 
 def _parse_receipt_lines(scans: list[str]) -> list[ReceiptLine]:
-    presentations = _presentations_for(scans)
-    return [_parse_receipt_line(index, raw, presentations) for index, raw in enumerate(scans)]
+    presentations, parsed = _presentations_for(scans)
+    return [_parse_receipt_line(index, raw, presentations, parsed[index]) for index, raw in enumerate(scans)]
 
 
 def _lot_for_receipt(line: ReceiptLine, *, actor: User, today: date) -> Lot:
@@ -285,11 +289,11 @@ def receipt_check(*, scans: list[str], today: date | None = None) -> ReceiptChec
     seen: dict[tuple[int, str], int] = {}
     expiry_of: dict[tuple[int, str], date] = {}
     totals: dict[tuple[str, str], tuple[int, Decimal]] = {}
-    presentations = _presentations_for(scans)
+    presentations, scans_read = _presentations_for(scans)
     parsed: list[tuple[int, str, ReceiptLine | ApplicationError]] = []
     for index, raw in enumerate(scans):
         try:
-            parsed.append((index, raw, _parse_receipt_line(index, raw, presentations)))
+            parsed.append((index, raw, _parse_receipt_line(index, raw, presentations, scans_read[index])))
         except ApplicationError as error:
             parsed.append((index, raw, error))
     # What the database already holds for the whole case, in two queries rather than two per carton.
