@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev demo worker beat browser clean
+.PHONY: run serve test install install-dev demo worker beat browser clean
 
 # The server refuses to start without a secret key (unless DEBUG=1). For the demo, one is made once
 # and kept in var/secret_key; production sets SECRET_KEY or SECRET_KEY_FILE itself.
@@ -51,6 +51,17 @@ worker: install $(SECRET_KEY_FILE)
 # The scheduled checkpoints of the sealed history (AUDIT_CHECKPOINT_MINUTES); needs REDIS_URL.
 beat: install
 	$(VENV)/bin/celery -A config beat -l info
+
+# Production serving: gunicorn (config/gunicorn.conf.py: two sync workers per core, persistent
+# database connections) on PostgreSQL, static files through WhiteNoise after collectstatic.
+SERVE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ivig
+serve: install $(SECRET_KEY_FILE)
+	@url="$${DATABASE_URL:-$(SERVE_DATABASE_URL)}"; case "$$url" in postgres*) ;; \
+		*) echo "make serve runs on PostgreSQL: set DATABASE_URL=postgres://…"; exit 2;; esac
+	DATABASE_URL="$${DATABASE_URL:-$(SERVE_DATABASE_URL)}" $(PY) manage.py migrate --noinput
+	DATABASE_URL="$${DATABASE_URL:-$(SERVE_DATABASE_URL)}" $(PY) manage.py collectstatic --noinput --verbosity 0
+	DATABASE_URL="$${DATABASE_URL:-$(SERVE_DATABASE_URL)}" GUNICORN_BIND=$(HOST):$(PORT) \
+		$(VENV)/bin/gunicorn -c config/gunicorn.conf.py config.wsgi:application
 
 # Headless Chromium for the browser tests comes from Debian's package, never from a download.
 browser:

@@ -30,7 +30,7 @@ from api.access import record_patient_access
 from api.pagination import MAX_PAGE_SIZE, PageSizeSchema, checked_page_size
 from api.permissions import HistoryPermission
 from api.schema import ErrorOut
-from api.serializers import IdField, validated
+from api.serializers import IdField, ModelSerializer, validated
 from core.text import BARCODE_MAX_LENGTH
 from audit.exceptions import ExportFailed, ExportNotFound, ExportNotReady, InvalidCursor
 from audit.models import ExportEvent, ExportJob, PatientAccess
@@ -166,7 +166,7 @@ class HistoryList(APIView):
         )
 
 
-class ExportJobOut(serializers.ModelSerializer):
+class ExportJobOut(ModelSerializer):
     requested_by = serializers.CharField(source="requested_by.username")
     status = serializers.CharField(help_text="queued, running, done or failed")
     progress = serializers.FloatField(help_text="0 to 1")
@@ -292,7 +292,7 @@ class AccessPatientOut(serializers.Serializer):
     name = serializers.CharField()
 
 
-class AccessOut(serializers.ModelSerializer):
+class AccessOut(ModelSerializer):
     user = serializers.CharField(source="user.username")
     patient = AccessPatientOut()
 

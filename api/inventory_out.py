@@ -2,17 +2,18 @@
 
 from rest_framework import serializers
 
+from api.serializers import ModelSerializer
 from core.text import NOTE_MAX_LENGTH
 from inventory.models import Lot, Manufacturer, Presentation, Product, StorageLocation, Vial
 
 
-class PresentationBrief(serializers.ModelSerializer):
+class PresentationBrief(ModelSerializer):
     class Meta:
         model = Presentation
         fields = ["id", "gtin", "grams", "volume_ml", "ndc"]
 
 
-class ProductOut(serializers.ModelSerializer):
+class ProductOut(ModelSerializer):
     manufacturer = serializers.CharField(source="manufacturer.name", read_only=True)
     manufacturer_id = serializers.PrimaryKeyRelatedField(
         source="manufacturer", queryset=Manufacturer.objects.all(), write_only=True
@@ -29,7 +30,7 @@ class ProductOut(serializers.ModelSerializer):
         extra_kwargs = {"storage_notes": {"max_length": NOTE_MAX_LENGTH}, "source_notes": {"max_length": NOTE_MAX_LENGTH}}
 
 
-class ProductBrief(serializers.ModelSerializer):
+class ProductBrief(ModelSerializer):
     manufacturer = serializers.CharField(source="manufacturer.name", read_only=True)
 
     class Meta:
@@ -37,7 +38,7 @@ class ProductBrief(serializers.ModelSerializer):
         fields = ["id", "brand", "manufacturer", "route", "concentration_pct", "excipient", "iga_ug_per_ml"]
 
 
-class PresentationOut(serializers.ModelSerializer):
+class PresentationOut(ModelSerializer):
     product = ProductBrief(read_only=True)
     product_id = serializers.PrimaryKeyRelatedField(source="product", queryset=Product.objects.all(), write_only=True)
 
@@ -46,13 +47,13 @@ class PresentationOut(serializers.ModelSerializer):
         fields = ["id", "gtin", "grams", "volume_ml", "ndc", "product", "product_id"]
 
 
-class LocationOut(serializers.ModelSerializer):
+class LocationOut(ModelSerializer):
     class Meta:
         model = StorageLocation
         fields = ["id", "name", "code", "kind", "active"]
 
 
-class LotOut(serializers.ModelSerializer):
+class LotOut(ModelSerializer):
     product = ProductBrief(read_only=True)
     expired = serializers.SerializerMethodField()
     vials_in_stock = serializers.IntegerField(read_only=True, required=False)
@@ -65,13 +66,13 @@ class LotOut(serializers.ModelSerializer):
         return lot.is_expired()
 
 
-class LotBrief(serializers.ModelSerializer):
+class LotBrief(ModelSerializer):
     class Meta:
         model = Lot
         fields = ["id", "lot_number", "expiry_date", "status"]
 
 
-class VialOut(serializers.ModelSerializer):
+class VialOut(ModelSerializer):
     gtin = serializers.CharField(source="presentation.gtin", read_only=True)
     brand = serializers.CharField(source="presentation.product.brand", read_only=True)
     product_id = serializers.IntegerField(source="presentation.product_id", read_only=True)

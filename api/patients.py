@@ -18,7 +18,7 @@ from api.access import LogsPatientAccess, record_patient_access
 from api.labels import LabelNegotiation
 from labels.wristband import WRISTBAND_FORMATS, render_wristband
 from api.permissions import PatientPermission
-from api.serializers import note_field, validated
+from api.serializers import ModelSerializer, note_field, validated
 from api.sessions import SessionOut
 from traceability.models import Patient
 from core.roles import patient_scope
@@ -26,7 +26,7 @@ from traceability.selectors import patient_history, patient_queryset, patients_i
 from traceability.services import CLINICAL_PROFILE, patient_create, patient_update
 
 
-class PatientOut(serializers.ModelSerializer):
+class PatientOut(ModelSerializer):
     class Meta:
         model = Patient
         fields = ["id", "mrn", "name", "date_of_birth", "weight_kg", *CLINICAL_PROFILE, "allergy_notes", "gsrn"]

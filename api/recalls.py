@@ -25,7 +25,7 @@ from api.inventory_out import LocationOut, LotBrief, ProductBrief, VialOut
 from api.access import LogsPatientAccess, record_patient_access
 from api.audit import FirstRenderer
 from api.permissions import RecallPermission
-from api.serializers import MAX_ID, ReasonField, barcode_field, note_field, validated
+from api.serializers import MAX_ID, ModelSerializer, ReasonField, barcode_field, note_field, validated
 from core.text import NOTE_MAX_LENGTH, REASON_MAX_LENGTH, SEARCH_MAX_LENGTH
 from inventory.models import Vial
 from recalls.models import NotificationTask, Recall, RecallLot
@@ -58,12 +58,25 @@ class PatientBrief(serializers.Serializer):
     mrn = serializers.CharField()
     name = serializers.CharField()
 
+    def to_representation(self, patient) -> dict:
+        # Note: written out for speed, as the serialisers below (a lookback holds thousands of
+        # lines); tests/api/test_recalls.py checks each gives what DRF gives from the fields.
+        return {"id": patient.id, "mrn": patient.mrn, "name": patient.name}
+
 
 class SessionBrief(serializers.Serializer):
     id = serializers.IntegerField()
     scheduled_date = serializers.DateField()
     status = serializers.CharField()
     site = serializers.CharField()
+
+    def to_representation(self, session) -> dict:
+        return {"id": session.id, "scheduled_date": _date(session.scheduled_date), "status": session.status,
+                "site": session.site}
+
+
+def _date(value) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 class RecallBrief(serializers.Serializer):
@@ -84,6 +97,11 @@ class LookbackVialOut(serializers.Serializer):
     status = serializers.CharField()
     beyond_use_date = serializers.DateField()
 
+    def to_representation(self, vial) -> dict:
+        return {"id": vial.id, "serial": vial.serial, "gtin": vial.presentation.gtin,
+                "grams": self.fields["grams"].to_representation(vial.presentation.grams), "status": vial.status,
+                "beyond_use_date": _date(vial.beyond_use_date)}
+
 
 class DispenseLineOut(serializers.Serializer):
     id = serializers.IntegerField()
@@ -98,6 +116,30 @@ class DispenseLineOut(serializers.Serializer):
     dispensed_by = serializers.CharField(source="dispensed_by.username")
     closed_at = serializers.DateTimeField(allow_null=True)
     closed_reason = serializers.CharField()
+
+    def to_representation(self, dispense) -> dict:
+        # A dispense shows in its lot's list and again under its patient: it is serialised once
+        # per response and the same line used in both places.
+        lines = self.context.setdefault("_dispense_lines", {})
+        line = lines.get(dispense.pk)
+        if line is None:
+            f, vial = self.fields, dispense.vial
+            lot = vial.lot
+            line = lines[dispense.pk] = {
+                "id": dispense.id,
+                "status": dispense.status,
+                "vial": f["vial"].to_representation(vial),
+                "brand": lot.product.brand,
+                "lot_number": lot.lot_number,
+                "patient": f["patient"].to_representation(dispense.session.patient),
+                "session": f["session"].to_representation(dispense.session),
+                "grams": f["grams"].to_representation(dispense.grams),
+                "dispensed_at": f["dispensed_at"].to_representation(dispense.dispensed_at),
+                "dispensed_by": dispense.dispensed_by.username,
+                "closed_at": f["closed_at"].to_representation(dispense.closed_at) if dispense.closed_at else None,
+                "closed_reason": dispense.closed_reason,
+            }
+        return line
 
 
 class LocationStockOut(serializers.Serializer):
@@ -152,7 +194,7 @@ class RecallLotOut(serializers.Serializer):
     status = serializers.CharField(source="lot.status")
 
 
-class RecallOut(serializers.ModelSerializer):
+class RecallOut(ModelSerializer):
     class_text = serializers.CharField(read_only=True, help_text='e.g. "MHRA class 2: action within 48 hours"')
     created_by = serializers.CharField(source="created_by.username")
     closed_by = serializers.CharField(source="closed_by.username", allow_null=True, default=None)
@@ -180,7 +222,7 @@ class NotificationVialOut(serializers.Serializer):
     lot_number = serializers.CharField(source="lot.lot_number")
 
 
-class NotificationOut(serializers.ModelSerializer):
+class NotificationOut(ModelSerializer):
     recall_reference = serializers.CharField(source="recall.reference")
     patient = PatientBrief()
     vials = NotificationVialOut(many=True)

@@ -12,7 +12,8 @@ from api.permissions import InventoryPermission, ScanPermission
 from api.serializers import barcode_field, location_code_field, validated
 from core.roles import effective_roles, patient_scope, roles_may
 from inventory.models import Lot
-from inventory.selectors import ScanResult, location_for_scan, scan_lookup, vial_queryset
+from labels.exceptions import InvalidBarcode
+from inventory.selectors import ScanResult, location_for_scan, scan_lookup
 from core.text import grams_text
 from inventory.services import location_by_code, receipt_check, receipt_create, suspect_scan_record
 from recalls.selectors import latest_recall_reference
@@ -116,6 +117,21 @@ class Scan(APIView):
         data = validated(ScanIn, request.data)
         raw = data["barcode"]
         roles = effective_roles(request.user)
+        # A carton first: it is what the bench scans all day, and it costs one query. What no GS1
+        # reading makes sense of may be a shelf label or a wristband.
+        try:
+            result = scan_lookup(raw, recall_reference=latest_recall_reference)
+        except InvalidBarcode:
+            answer = self._label_or_wristband(request, raw)
+            if answer is None:
+                raise
+            return answer
+        if result.suspect is not None:
+            suspect_scan_record(raw=raw, suspect=result.suspect, actor=request.user)
+        result.kind, result.location, result.patient, result.sessions = "carton", None, None, []
+        return Response(ScanOut(result, context={"roles": roles}).data)
+
+    def _label_or_wristband(self, request, raw: str) -> Response | None:
         location = location_for_scan(raw)
         if location is not None:
             return Response({"kind": "location", **_NOT_A_CARTON, "location": LocationOut(location).data,
@@ -126,17 +142,13 @@ class Scan(APIView):
         patient = patient_for_wristband(raw) if scope else None
         if patient is not None and not patients_in_scope(Patient.objects.filter(pk=patient.pk), scope).exists():
             patient = None
-        if patient is not None:
-            sessions = list(open_sessions_of(patient))
-            record_patient_access(request, [patient.pk], via="scan-wristband")
-            return Response({"kind": "patient", **_NOT_A_CARTON, "location": None,
-                             "patient": ScanPatientOut(patient).data,
-                             "sessions": ScanSessionOut(sessions, many=True).data})
-        result = scan_lookup(raw, recall_reference=latest_recall_reference)
-        if result.suspect is not None:
-            suspect_scan_record(raw=raw, suspect=result.suspect, actor=request.user)
-        result.kind, result.location, result.patient, result.sessions = "carton", None, None, []
-        return Response(ScanOut(result, context={"roles": roles}).data)
+        if patient is None:
+            return None
+        sessions = list(open_sessions_of(patient))
+        record_patient_access(request, [patient.pk], via="scan-wristband")
+        return Response({"kind": "patient", **_NOT_A_CARTON, "location": None,
+                         "patient": ScanPatientOut(patient).data,
+                         "sessions": ScanSessionOut(sessions, many=True).data})
 
 
 class ReceiptIn(serializers.Serializer):
@@ -165,10 +177,10 @@ class ReceiptCreate(APIView):
     def post(self, request):
         data = validated(ReceiptIn, request.data)
         vials = receipt_create(location=location_by_code(data["location"]), scans=data["scans"], actor=request.user)
-        fresh = {v.pk: v for v in vial_queryset().filter(pk__in=[v.pk for v in vials])}
+        # The vials as the service wrote them, with their presentation, product, lot and location:
+        # nothing is read back.
         return Response(
-            ReceiptOut({"received": len(vials), "vials": [fresh[v.pk] for v in vials], "cautions": vials.cautions}).data,
-            status=201,
+            ReceiptOut({"received": len(vials), "vials": list(vials), "cautions": vials.cautions}).data, status=201
         )
 
 

@@ -3,7 +3,7 @@ patient data, then one sheet per kind of record that has rows; streamed to a fil
 
 Rows go from the database cursor (`.iterator()`) through one batch in memory into the workbook,
 whose sheets are streamed to the file (or to temporary files), so memory stays flat whatever the
-number of rows. The writer is our own (audit.xlsx: rows formatted straight into the zip); bench/
+number of rows. The writer is our own (core.xlsx: rows formatted straight into the zip); bench/
 compares it with XlsxWriter's and openpyxl's streaming modes, which write the same workbook through
 the same `book` interface, and bench/README.md has the figures behind the choice.
 
@@ -38,7 +38,7 @@ from audit.selectors import (
     readable_json,
     timeline_batches,
 )
-from audit.xlsx import StreamingWorkbook
+from core.xlsx import StreamingWorkbook
 from traceability.models import Patient
 
 # Excel's limit is 1,048,576 rows a sheet, the header included; a longer history continues on

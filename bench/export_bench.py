@@ -1,6 +1,6 @@
 """Export benchmark: our streamed history export vs django-import-export, same rows, same run.
 
-    .venv/bin/python bench/generate.py --rows 200000
+    .venv/bin/python bench/history_rows.py --rows 200000
     .venv/bin/python bench/export_bench.py                       # all cases on the vials history
     .venv/bin/python bench/export_bench.py --cases ours-stream --tracemalloc
 
@@ -30,7 +30,7 @@ def _rss_mb() -> float:
 
 
 def run_case(case: str, *, trace: bool) -> dict:
-    from bench.generate import setup_django
+    from bench.history_rows import setup_django
 
     setup_django()
     import tracemalloc

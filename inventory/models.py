@@ -130,7 +130,11 @@ class Lot(models.Model):
     class Meta:
         ordering = ["expiry_date", "lot_number"]
         constraints = [models.UniqueConstraint(fields=["product", "lot_number"], name="lot_unique_per_product")]
-        indexes = [models.Index(fields=["lot_number"])]
+        indexes = [
+            models.Index(fields=["lot_number"]),
+            # The lots list, first page: ORDER BY expiry_date, lot_number, id LIMIT 50.
+            models.Index(fields=["expiry_date", "lot_number", "id"], name="lot_list_order"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.product.brand} lot {self.lot_number}"
@@ -198,7 +202,16 @@ class Vial(models.Model):
             # GTIN + serial identifies one physical unit (DSCSA); a second receipt is a suspect product.
             models.UniqueConstraint(fields=["presentation", "serial"], name="vial_unique_gtin_serial"),
         ]
-        indexes = [models.Index(fields=["status", "beyond_use_date"])]
+        indexes = [
+            # Stock by status, first to expire first: ?status=in_stock, the expiring-stock report, the pick.
+            models.Index(fields=["status", "beyond_use_date"]),
+            # The vials list, first page: ORDER BY beyond_use_date, id LIMIT 50 over every vial.
+            models.Index(fields=["beyond_use_date", "id"], name="vial_list_order"),
+            # Vials on the shelf per lot, counted for each lot of the lots list (lot_queryset), and
+            # a lot's vials by status (lot quarantine and release, recall disposal): lot_id = %s AND
+            # status IN (...), answered from the index alone.
+            models.Index(fields=["lot", "status"], name="vial_lot_status"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.presentation} · lot {self.lot.lot_number} · serial {self.serial}"

@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from core.errors import ApplicationError
 from inventory.exceptions import CaseBarcode, LotConflict, SuspectProduct, UnknownLot, UnknownProduct, UnknownVial
@@ -12,13 +13,37 @@ from inventory.models import CasePackage, Lot, Presentation, Product, StorageLoc
 from inventory.rules import AMBER, RED, RecallReference, carton_cautions, dispense_refusal, lot_findings, vial_findings
 from labels.gs1 import ScanData, parse_scan
 
+# A product's storage and source notes are paragraphs of text that no list, card or rule shows:
+# joined into every row of a list they would be read (and decoded) again for each row.
+PRODUCT_NOTES = ("storage_notes", "source_notes")
+
+
+def without_product_notes(queryset: QuerySet, *paths: str) -> QuerySet:
+    """`queryset` with the notes of the products at these select_related paths left unread."""
+    return queryset.defer(*[f"{path}__{note}" for path in paths for note in PRODUCT_NOTES])
+
+
 def vial_queryset() -> QuerySet[Vial]:
-    return Vial.objects.select_related("presentation__product__manufacturer", "lot", "location")
+    """Vials with everything a vial's card shows, in one query: presentation, product and maker,
+    and the lot with its own product (serialisers and the stock rules read `vial.lot.product`)."""
+    return without_product_notes(
+        Vial.objects.select_related("presentation__product__manufacturer", "lot__product__manufacturer", "location"),
+        "presentation__product", "lot__product",
+    )
 
 
 def lot_queryset() -> QuerySet[Lot]:
+    # A correlated subquery, not a JOIN + GROUP BY: the database counts the vials of the lots on
+    # the page only, instead of grouping every vial of every lot before the first page is cut.
+    on_shelf = (
+        Vial.objects.filter(_on_shelf("status"), lot=OuterRef("pk"))
+        .order_by()
+        .values("lot")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return Lot.objects.select_related("product__manufacturer").annotate(
-        vials_in_stock=Count("vials", filter=_on_shelf("vials__status"))
+        vials_in_stock=Coalesce(Subquery(on_shelf), 0)
     )
 
 
@@ -221,7 +246,21 @@ def scan_lookup(raw: str, *, today: date | None = None, recall_reference: Recall
     today = today or local_today()
     scan = parse_scan(raw)
     result = ScanResult(scan=scan)
-    result.presentation = presentation_queryset().filter(gtin=scan.gtin).first()
+    undecided: ApplicationError | None = None
+    try:
+        # A received vial brings its presentation, product and lot along: one query in all.
+        result.vial = _find_vial(scan)
+    except SuspectProduct as suspect:
+        result.suspect = suspect
+        _warn(result, suspect.code, RED, suspect.message)
+        return result
+    except ApplicationError as error:
+        # Several unserialised vials of the lot are on the shelf: the carton cannot say which one.
+        undecided = error
+    if result.vial is not None:
+        result.presentation = result.vial.presentation
+    else:
+        result.presentation = presentation_queryset().filter(gtin=scan.gtin).first()
     if result.presentation is None:
         try:
             ensure_not_a_case(scan.gtin)
@@ -231,16 +270,6 @@ def scan_lookup(raw: str, *, today: date | None = None, recall_reference: Recall
         _warn(result, "unknown_product", RED, f"GTIN {scan.gtin} is not in the product catalog.")
         return result
 
-    undecided: ApplicationError | None = None
-    try:
-        result.vial = _find_vial(scan)
-    except SuspectProduct as suspect:
-        result.suspect = suspect
-        _warn(result, suspect.code, RED, suspect.message)
-        return result
-    except ApplicationError as error:
-        # Several unserialised vials of the lot are on the shelf: the carton cannot say which one.
-        undecided = error
     if result.vial is not None:
         result.lot = result.vial.lot
     else:

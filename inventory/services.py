@@ -113,10 +113,23 @@ def _choose_interpretation(scan: ScanData, presentation: Presentation) -> ScanDa
     )
 
 
-def _parse_receipt_line(index: int, raw: str) -> ReceiptLine:
+def _parse_receipt_line(
+    index: int, raw: str, presentations: dict[str, Presentation] | None = None, scan: ScanData | None = None
+) -> ReceiptLine:
+    """One scan of a delivery, read. `presentations` (GTIN → presentation, fetched for the whole
+    delivery at once) saves a query per carton; a GTIN missing from it is unknown. `scan`: the
+    scan already parsed, if it was."""
     try:
-        scan = parse_scan(raw)
-        presentation = presentation_by_gtin(scan.gtin)
+        scan = scan if scan is not None else parse_scan(raw)
+        if presentations is None:
+            presentation = presentation_by_gtin(scan.gtin)
+        elif scan.gtin in presentations:
+            presentation = presentations[scan.gtin]
+        else:
+            raise UnknownProduct(
+                f"GTIN {scan.gtin} is not in the product catalog. Ask a pharmacist to add the presentation before receiving it.",
+                extra={"gtin": scan.gtin},
+            )
         scan = _choose_interpretation(scan, presentation)
         if not scan.lot:
             raise InvalidBarcode("The barcode carries no lot number (10); a vial cannot be received without one.",
@@ -135,8 +148,24 @@ def _parse_receipt_line(index: int, raw: str) -> ReceiptLine:
     return ReceiptLine(index=index, raw=raw, scan=scan, presentation=presentation)
 
 
+def _presentations_for(scans: list[str]) -> tuple[dict[str, Presentation], list[ScanData | None]]:
+    """Each scan parsed (None where it does not parse: reading it line by line reports why, in
+    order), and the catalog presentations the scans name, by GTIN, in one query."""
+    parsed: list[ScanData | None] = []
+    for raw in scans:
+        try:
+            parsed.append(parse_scan(raw))
+        except ApplicationError:
+            parsed.append(None)
+    gtins = {scan.gtin for scan in parsed if scan is not None}
+    if not gtins:
+        return {}, parsed
+    return {p.gtin: p for p in Presentation.objects.select_related("product").filter(gtin__in=gtins)}, parsed
+
+
 def _parse_receipt_lines(scans: list[str]) -> list[ReceiptLine]:
-    return [_parse_receipt_line(index, raw) for index, raw in enumerate(scans)]
+    presentations, parsed = _presentations_for(scans)
+    return [_parse_receipt_line(index, raw, presentations, parsed[index]) for index, raw in enumerate(scans)]
 
 
 def _lot_for_receipt(line: ReceiptLine, *, actor: User, today: date) -> Lot:
@@ -270,7 +299,8 @@ def receipt_create(*, location: StorageLocation, scans: list[str], actor: User) 
 
     try:
         with transaction.atomic():
-            # One INSERT for the vials and one for their history rows, however large the case.
+            # One multi-row INSERT for the vials and one for their history rows (batched by the
+            # database's limit on parameters), not two statements per carton.
             audited_bulk_create(Vial, vials, actor=actor, reason=f"received into {location.code}")
     except IntegrityError:
         # Two receipts of the same serial raced past the check above; the constraint decides.
@@ -314,11 +344,20 @@ def receipt_check(*, scans: list[str], today: date | None = None) -> ReceiptChec
     seen: dict[tuple[int, str], int] = {}
     expiry_of: dict[tuple[int, str], date] = {}
     totals: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    presentations, scans_read = _presentations_for(scans)
+    parsed: list[tuple[int, str, ReceiptLine | ApplicationError]] = []
     for index, raw in enumerate(scans):
         try:
-            line = _parse_receipt_line(index, raw)
+            parsed.append((index, raw, _parse_receipt_line(index, raw, presentations, scans_read[index])))
         except ApplicationError as error:
-            checked.append(CheckedLine(index=index, raw=raw, line=None, problem=error))
+            parsed.append((index, raw, error))
+    # What the database already holds for the whole case, in two queries rather than two per carton.
+    lines_read = [line for _, _, line in parsed if isinstance(line, ReceiptLine)]
+    received = _received_serials(lines_read)
+    lots_held = _lots_held(lines_read)
+    for index, raw, line in parsed:
+        if isinstance(line, ApplicationError):
+            checked.append(CheckedLine(index=index, raw=raw, line=None, problem=line))
             continue
         item = CheckedLine(index=index, raw=raw, line=line)
         checked.append(item)
@@ -333,13 +372,13 @@ def receipt_check(*, scans: list[str], today: date | None = None) -> ReceiptChec
                         code="repeated_in_case", extra={"scan_index": index, "repeats": seen[key]},
                     )
                 seen[key] = index
-                if Vial.objects.filter(presentation=presentation, serial=scan.serial).exists():
+                if (presentation.pk, scan.serial) in received:
                     raise DuplicateSerial(
                         f"Scan {index + 1}: GTIN {presentation.gtin} serial {scan.serial} was already received.",
                         extra={"scan_index": index},
                     )
             lot_key = (presentation.product_id, scan.lot)
-            lot = Lot.objects.filter(product_id=presentation.product_id, lot_number=scan.lot).first()
+            lot = lots_held.get(lot_key)
             expiry = lot.expiry_date if lot is not None else expiry_of.get(lot_key, scan.expiry)
             if expiry is None:
                 raise InvalidBarcode(
@@ -367,6 +406,28 @@ def receipt_check(*, scans: list[str], today: date | None = None) -> ReceiptChec
         vials, grams = totals.get((presentation.product.brand, scan.lot), (0, Decimal("0")))
         totals[(presentation.product.brand, scan.lot)] = (vials + 1, grams + presentation.grams)
     return ReceiptCheck(lines=checked, totals=totals)
+
+
+def _received_serials(lines: list[ReceiptLine]) -> set[tuple[int, str]]:
+    """(presentation id, serial) of the lines' vials already received."""
+    wanted = {(line.presentation.pk, line.scan.serial) for line in lines if line.scan.serial}
+    if not wanted:
+        return set()
+    found = Vial.objects.filter(
+        presentation_id__in={pk for pk, _ in wanted}, serial__in={serial for _, serial in wanted}
+    ).values_list("presentation_id", "serial")
+    return set(found) & wanted
+
+
+def _lots_held(lines: list[ReceiptLine]) -> dict[tuple[int, str], Lot]:
+    """The lots the lines name that exist already, by (product id, lot number)."""
+    wanted = {(line.presentation.product_id, line.scan.lot) for line in lines}
+    if not wanted:
+        return {}
+    lots = Lot.objects.filter(
+        product_id__in={pk for pk, _ in wanted}, lot_number__in={number for _, number in wanted}
+    )
+    return {(lot.product_id, lot.lot_number): lot for lot in lots if (lot.product_id, lot.lot_number) in wanted}
 
 
 def _holds_quarantine(location: StorageLocation, lot: Lot) -> bool:
@@ -424,11 +485,12 @@ def place_vial(vial: Vial, location: StorageLocation, *, now: datetime) -> str:
 
 
 def lock_vial(vial_id: int) -> Vial:
-    """The vial's row, locked, with what the stock rules read (lot, product, presentation, location)."""
+    """The vial's row, locked, with what the stock rules read (lot, product, presentation, location)
+    and what a response shows of it (the product's maker), so nothing is read again to answer."""
     # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the location outer join.
     return (
         Vial.objects.select_for_update(of=("self",))
-        .select_related("lot__product", "presentation__product", "location")
+        .select_related("lot__product", "presentation__product__manufacturer", "location")
         .get(pk=vial_id)
     )
 

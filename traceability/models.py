@@ -35,6 +35,8 @@ class Patient(models.Model):
 
     class Meta:
         ordering = ["name", "mrn"]
+        # The patients list, first page: ORDER BY name, mrn LIMIT 50.
+        indexes = [models.Index(fields=["name", "mrn"], name="patient_list_order")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.mrn})"
@@ -87,7 +89,12 @@ class InfusionSession(models.Model):
 
     class Meta:
         ordering = ["-scheduled_date", "-id"]
-        indexes = [models.Index(fields=["patient", "status", "scheduled_date"])]
+        indexes = [
+            models.Index(fields=["patient", "status", "scheduled_date"]),
+            # The sessions list, first page: ORDER BY scheduled_date DESC, id DESC LIMIT 50 (read
+            # backwards), and today's sessions at the scan station (scheduled_date = today).
+            models.Index(fields=["scheduled_date", "id"], name="session_list_order"),
+        ]
 
     def __str__(self) -> str:
         return f"session {self.pk} · {self.patient.mrn} · {self.scheduled_date}"
@@ -129,6 +136,10 @@ class Dispense(models.Model):
 
     class Meta:
         ordering = ["dispensed_at", "id"]
+        indexes = [
+            # The dispenses list, first page: ORDER BY dispensed_at DESC, id DESC LIMIT 50.
+            models.Index(fields=["dispensed_at", "id"], name="dispense_list_order"),
+        ]
         constraints = [
             # A vial is given at most once: the database refuses a second live dispense even if a
             # service check were bypassed. A vial returned unopened to stock may be dispensed again.
@@ -186,6 +197,10 @@ class BrandSwitchFlag(models.Model):
 
     class Meta:
         ordering = ["-raised_at", "-id"]
+        indexes = [
+            # The flags list, first page: ORDER BY raised_at DESC, id DESC LIMIT 50 (and ?open=true).
+            models.Index(fields=["raised_at", "id"], name="flag_list_order"),
+        ]
 
     def __str__(self) -> str:
         return f"brand switch {self.from_product.brand} → {self.to_product.brand} (session {self.session_id})"

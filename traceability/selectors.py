@@ -10,6 +10,7 @@ from django.db.models import Min, Prefetch, QuerySet, Sum
 from core.roles import SCOPE_ALL, SCOPE_UPCOMING, UPCOMING_DAYS
 from core.text import grams_text
 from inventory.models import Presentation, Product, Vial, local_today
+from inventory.selectors import without_product_notes
 from labels.gs1 import gsrn_from_scan
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
 
@@ -22,23 +23,29 @@ def patient_queryset() -> QuerySet[Patient]:
 
 
 def dispense_queryset() -> QuerySet[Dispense]:
-    return Dispense.objects.select_related(
-        "vial__lot",
-        "vial__presentation__product",
-        "vial__location",
-        "product__manufacturer",
-        "dispensed_by",
-        "closed_by",
+    return without_product_notes(
+        Dispense.objects.select_related(
+            "vial__lot",
+            "vial__presentation__product",
+            "vial__location",
+            "product__manufacturer",
+            "dispensed_by",
+            "closed_by",
+        ),
+        "vial__presentation__product", "product",
     )
 
 
 def flag_queryset() -> QuerySet[BrandSwitchFlag]:
-    return BrandSwitchFlag.objects.select_related(
-        "session__patient",
-        "from_product__manufacturer",
-        "to_product__manufacturer",
-        "acknowledged_by",
-        "raised_by",
+    return without_product_notes(
+        BrandSwitchFlag.objects.select_related(
+            "session__patient",
+            "from_product__manufacturer",
+            "to_product__manufacturer",
+            "acknowledged_by",
+            "raised_by",
+        ),
+        "from_product", "to_product",
     )
 
 
@@ -59,8 +66,11 @@ def session_queryset() -> QuerySet[InfusionSession]:
         Prefetch("dispenses", queryset=dispense_queryset().order_by("dispensed_at", "id")),
         Prefetch(
             "flags",
-            queryset=BrandSwitchFlag.objects.select_related(
-                "from_product__manufacturer", "to_product__manufacturer", "acknowledged_by"
+            queryset=without_product_notes(
+                BrandSwitchFlag.objects.select_related(
+                    "from_product__manufacturer", "to_product__manufacturer", "acknowledged_by"
+                ),
+                "from_product", "to_product",
             ).order_by("raised_at", "id"),
         ),
         Prefetch("reactions", queryset=reaction_queryset().order_by("onset_at", "id")),
@@ -207,9 +217,15 @@ def lots_out_of_use_in(session: InfusionSession) -> list[Dispense]:
 def products_given(session: InfusionSession) -> list[Product]:
     """The products the session's patient received in it, most grams first (then by brand), so the
     first one is the brand the patient is "on"."""
+    return _by_grams(
+        Dispense.objects.filter(session=session, status__in=GIVEN_STATUSES).select_related("product__manufacturer")
+    )
+
+
+def _by_grams(dispenses) -> list[Product]:
     grams: dict[int, Decimal] = defaultdict(Decimal)
     products: dict[int, Product] = {}
-    for dispense in Dispense.objects.filter(session=session, status__in=GIVEN_STATUSES).select_related("product__manufacturer"):
+    for dispense in dispenses:
         grams[dispense.product_id] += dispense.grams
         products[dispense.product_id] = dispense.product
     return sorted(products.values(), key=lambda p: (-grams[p.pk], p.brand))

@@ -435,7 +435,7 @@ def test_export_honours_an_xlsx_accept_header(auditor_client, recall):
 def test_lookup_query_count_is_constant(client_for, django_assert_num_queries, size):
     lot = lot_with(size // 2, size // 2, lot_number=f"SZ{size}")
     client = client_for("auditor")
-    with django_assert_num_queries(7):  # roles, lots, vials, dispenses, recall links, access-log INSERT, seals
+    with django_assert_num_queries(8):  # roles, lots, vials, vials by status, dispenses, recall links, access-log INSERT, seals
         response = client.get("/api/recalls/lookup", {"lot": lot.lot_number})
     assert response.json()["results"][0]["counts"]["vials"] == size
 
@@ -444,7 +444,8 @@ def test_lookup_query_count_is_constant(client_for, django_assert_num_queries, s
 def test_lookback_query_count_is_constant(client_for, django_assert_num_queries, size):
     recall = make_recall(lot_with(size // 2, size // 2))
     client = client_for("auditor")
-    with django_assert_num_queries(8):  # roles, recall, lots, vials, dispenses, recall links, access-log INSERT, seals
+    # roles, recall, lots, vials, vials by status, dispenses, recall links, access-log INSERT, seals
+    with django_assert_num_queries(9):
         client.get(f"/api/recalls/{recall.pk}/lookback")
 
 
@@ -471,6 +472,38 @@ def test_notification_list_query_count_is_constant(client_for, django_assert_num
 def test_export_query_count_is_constant(client_for, django_assert_num_queries, patients):
     recall = make_recall(lot_with(3, patients))
     client = client_for("auditor")
-    # roles, recall, lots, vials, dispenses, recall links, tasks, task vials, progress, access-log INSERT, seals
-    with django_assert_num_queries(11):
+    # roles, recall, lots, vials, vials by status, dispenses, recall links, tasks, task vials, progress,
+    # access-log INSERT, seals
+    with django_assert_num_queries(12):
         client.get(f"/api/recalls/{recall.pk}/export.xlsx")
+
+
+def test_the_written_out_lookback_serialisers_give_what_drf_gives_from_their_fields(technician):
+    from rest_framework import serializers
+
+    from api.recalls import DispenseLineOut, LookbackVialOut, PatientBrief, SessionBrief
+    from recalls.selectors import lot_lookup
+    from traceability.models import Dispense
+    from traceability.services import dispense_waste
+
+    lot = lot_with(1, 2)
+    dispense_waste(dispense=Dispense.objects.filter(vial__lot=lot).order_by("pk").first(), reason="partly used",
+                   actor=technician)
+    result = lot_lookup(lot=lot.lot_number).results[0]
+    assert {d.status for d in result.dispenses} == {"dispensed", "wasted"}
+    for d in result.dispenses:
+        for serializer, instance in ((DispenseLineOut(), d), (LookbackVialOut(), d.vial),
+                                     (PatientBrief(), d.session.patient), (SessionBrief(), d.session)):
+            assert serializer.to_representation(instance) == serializers.Serializer.to_representation(serializer, instance)
+    for vial in result.vials:
+        serializer = LookbackVialOut()
+        assert serializer.to_representation(vial) == serializers.Serializer.to_representation(serializer, vial)
+
+
+def test_each_dispense_is_serialised_once_per_response_and_shown_in_both_places(client_for):
+    lot = lot_with(0, 3)
+    body = client_for("recall_coordinator").get("/api/recalls/lookup", {"lot": lot.lot_number}).json()
+    result = body["results"][0]
+    by_patient = [line for exposure in result["patients"] for line in exposure["dispenses"]]
+    assert sorted(line["id"] for line in by_patient) == sorted(line["id"] for line in result["dispenses"])
+    assert {line["id"]: line for line in by_patient} == {line["id"]: line for line in result["dispenses"]}

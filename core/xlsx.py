@@ -1,4 +1,7 @@
-"""A small streaming .xlsx writer for the history export: rows go straight into the zip as XML.
+"""A small streaming .xlsx writer for exports: rows go straight into the zip as XML.
+
+It lives on the ground floor because two floors export: the audit wing (the history export) and
+recalls (the lookback workbook).
 
 Why not only openpyxl or XlsxWriter: both build every cell through several Python calls (objects,
 attribute lists, escaping passes). For the history export that per-cell cost is the whole budget:
@@ -24,7 +27,7 @@ from core.text import spreadsheet_text
 EPOCH = datetime(1899, 12, 30)
 EPOCH_ORDINAL = EPOCH.toordinal()
 # Style indexes in styles.xml below.
-DATETIME_STYLE, DATE_STYLE, BOLD_STYLE = 1, 2, 3
+DATETIME_STYLE, DATE_STYLE, BOLD_STYLE, MINUTES_STYLE, WRAP_STYLE = 1, 2, 3, 4, 5
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -34,17 +37,20 @@ XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 
 STYLES = (
     XML_HEAD + f'<styleSheet xmlns="{MAIN_NS}">'
-    '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss"/>'
-    '<numFmt numFmtId="165" formatCode="yyyy-mm-dd"/></numFmts>'
+    '<numFmts count="3"><numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss"/>'
+    '<numFmt numFmtId="165" formatCode="yyyy-mm-dd"/><numFmt numFmtId="166" formatCode="yyyy-mm-dd hh:mm"/></numFmts>'
     '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
     '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
     '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>'
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<cellXfs count="6"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+    '<xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1">'
+    '<alignment vertical="top" wrapText="1"/></xf></cellXfs>'
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
 )
@@ -93,7 +99,10 @@ class StreamingWorkbook:
         self.sheets: list[dict] = []  # in workbook order
         self.open_sheet: "StreamingSheet | None" = None
 
-    def add_sheet(self, title: str, headers, widths, *, position: int | None = None) -> "StreamingSheet":
+    def add_sheet(self, title: str, headers, widths, *, position: int | None = None, autofilter: bool = True,
+                  datetime_style: int = DATETIME_STYLE) -> "StreamingSheet":
+        """A sheet with a bold frozen header. `datetime_style`: DATETIME_STYLE (to the second) or
+        MINUTES_STYLE; `autofilter=False` for a sheet that is not a table (a summary)."""
         if self.open_sheet is not None:
             self.open_sheet.close()
         number = len(self.sheets) + 1
@@ -102,7 +111,8 @@ class StreamingWorkbook:
             self.sheets.append(info)
         else:
             self.sheets.insert(position, info)
-        self.open_sheet = StreamingSheet(self, info, headers, widths)
+        self.open_sheet = StreamingSheet(self, info, headers, widths, autofilter=autofilter,
+                                         datetime_style=datetime_style)
         return self.open_sheet
 
     def close(self) -> None:
@@ -159,9 +169,12 @@ def repr_sheet(title: str) -> str:
 
 
 class StreamingSheet:
-    def __init__(self, book: StreamingWorkbook, info: dict, headers, widths) -> None:
+    def __init__(self, book: StreamingWorkbook, info: dict, headers, widths, *, autofilter: bool = True,
+                 datetime_style: int = DATETIME_STYLE) -> None:
         self.book = book
         self.info = info
+        self.autofilter = autofilter
+        self.datetime_style = datetime_style
         self.width = len(headers)
         self.letters = [column_letter(i) for i in range(max(self.width, 1))]
         self.rows = 0  # data rows, the header not counted
@@ -204,7 +217,7 @@ class StreamingSheet:
             elif kind is bool:
                 add(f'<c r="{letter}{r}" t="b"><v>{int(value)}</v></c>')
             elif kind is datetime:
-                add(f'<c r="{letter}{r}" s="{DATETIME_STYLE}"><v>{excel_serial(value)}</v></c>')
+                add(f'<c r="{letter}{r}" s="{self.datetime_style}"><v>{excel_serial(value)}</v></c>')
             elif kind is date:
                 add(f'<c r="{letter}{r}" s="{DATE_STYLE}"><v>{excel_serial(value)}</v></c>')
             elif isinstance(value, bool):
@@ -212,7 +225,7 @@ class StreamingSheet:
             elif isinstance(value, (int, float, Decimal)):
                 add(f'<c r="{letter}{r}"><v>{value}</v></c>')
             elif isinstance(value, datetime):
-                add(f'<c r="{letter}{r}" s="{DATETIME_STYLE}"><v>{excel_serial(value)}</v></c>')
+                add(f'<c r="{letter}{r}" s="{self.datetime_style}"><v>{excel_serial(value)}</v></c>')
             elif isinstance(value, date):
                 add(f'<c r="{letter}{r}" s="{DATE_STYLE}"><v>{excel_serial(value)}</v></c>')
             else:
@@ -220,6 +233,26 @@ class StreamingSheet:
         self._pending.append(f'<row r="{r}">{"".join(cells)}</row>')
         if len(self._pending) >= StreamingWorkbook.BLOCK:
             self._flush()
+
+    def append_styled(self, values, styles) -> None:
+        """One row with a style of its own for each cell (BOLD_STYLE, WRAP_STYLE, DATE_STYLE, …, or
+        None for none): for the few rows of a summary, not for tables."""
+        self.rows += 1
+        r = self.rows + 1
+        cells = []
+        for letter, value, style in zip(self.letters, values, styles):
+            if value is None or value == "":
+                continue
+            s = f' s="{style}"' if style is not None else ""
+            if isinstance(value, bool):
+                cells.append(f'<c r="{letter}{r}"{s} t="b"><v>{int(value)}</v></c>')
+            elif isinstance(value, (int, float, Decimal)):
+                cells.append(f'<c r="{letter}{r}"{s}><v>{value}</v></c>')
+            elif isinstance(value, (datetime, date)):
+                cells.append(f'<c r="{letter}{r}"{s}><v>{excel_serial(value)}</v></c>')
+            else:
+                cells.append(f'<c r="{letter}{r}"{s} t="inlineStr">{text(str(value))}</c>')
+        self._pending.append(f'<row r="{r}">{"".join(cells)}</row>')
 
     def _flush(self) -> None:
         if self._pending:
@@ -231,8 +264,11 @@ class StreamingSheet:
             return
         self._flush()
         last = self.letters[self.width - 1]
-        self.info["filter"] = f"$A$1:${last}${self.rows + 1}"
-        self._stream.write(f'</sheetData><autoFilter ref="A1:{last}{self.rows + 1}"/></worksheet>'.encode())
+        if self.autofilter:
+            self.info["filter"] = f"$A$1:${last}${self.rows + 1}"
+            self._stream.write(f'</sheetData><autoFilter ref="A1:{last}{self.rows + 1}"/></worksheet>'.encode())
+        else:
+            self._stream.write(b"</sheetData></worksheet>")
         self._stream.close()
         self.closed = True
         if self.book.open_sheet is self:
