@@ -126,6 +126,7 @@ def _parse_receipt_line(
         elif scan.gtin in presentations:
             presentation = presentations[scan.gtin]
         else:
+            ensure_not_a_case(scan.gtin)
             raise UnknownProduct(
                 f"GTIN {scan.gtin} is not in the product catalog. Ask a pharmacist to add the presentation before receiving it.",
                 extra={"gtin": scan.gtin},
