@@ -23,6 +23,18 @@ names and the capability table below; none of them spells a role out again.
 | recalls.change    |            | yes        | yes                |         |
 | history.read      |            |            |                    | yes     |
 
+The nurse, and the rows of the administration record, the lot signal and FHIR:
+
+| capability        | technician | pharmacist | recall coordinator | auditor | nurse |
+| ----------------- | ---------- | ---------- | ------------------ | ------- | ----- |
+| infusions.read    | yes        | yes        |                    | yes     | yes   |
+| infusions.record  |            | yes        |                    |         | yes   |
+| signals.read      |            | yes        | yes                | yes     |       |
+| fhir.read         |            | yes        |                    | yes     | yes   |
+
+A nurse holds only these rows: the infusion page and its API show the sessions, patients and vials
+the nurse gives, and record administrations, the home infusions a patient reports, and reactions.
+
 Superusers pass every check.
 """
 
@@ -32,7 +44,8 @@ TECHNICIAN = "technician"
 PHARMACIST = "pharmacist"
 AUDITOR = "auditor"
 RECALL_COORDINATOR = "recall_coordinator"
-ROLES = (TECHNICIAN, PHARMACIST, AUDITOR, RECALL_COORDINATOR)
+NURSE = "nurse"
+ROLES = (TECHNICIAN, PHARMACIST, AUDITOR, RECALL_COORDINATOR, NURSE)
 SUPERUSER = "superuser"
 
 # Roles as a person reads them, on pages and in exports.
@@ -41,6 +54,7 @@ ROLE_WORDS = {
     PHARMACIST: "pharmacist",
     AUDITOR: "auditor",
     RECALL_COORDINATOR: "recall coordinator",
+    NURSE: "nurse",
     SUPERUSER: "administrator",
 }
 
@@ -65,6 +79,13 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "recalls.read": (PHARMACIST, RECALL_COORDINATOR, AUDITOR),
     "recalls.change": (PHARMACIST, RECALL_COORDINATOR),
     "history.read": (AUDITOR,),
+    # The administration record: what ran, when, how fast, and what became of each vial.
+    "infusions.read": (TECHNICIAN, PHARMACIST, AUDITOR, NURSE),
+    "infusions.record": (PHARMACIST, NURSE),
+    # Reactions per lot against the rest of the brand: for whoever decides on recalls.
+    "signals.read": (PHARMACIST, RECALL_COORDINATOR, AUDITOR),
+    # FHIR R4 for the hospital's EHR: patients, dispenses, administrations, adverse events.
+    "fhir.read": (PHARMACIST, AUDITOR, NURSE),
 }
 
 
