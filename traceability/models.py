@@ -285,9 +285,9 @@ class Administration(models.Model):
     premedication, and what became of each vial (VialFate)."""
 
     class Status(models.TextChoices):
-        RUNNING = "running"
-        PAUSED = "paused"
-        FINISHED = "finished"
+        RUNNING = "running", "running"
+        PAUSED = "paused", "paused"
+        FINISHED = "finished", "finished"
         STOPPED = "stopped", "stopped early"
 
     ENDED = (Status.FINISHED, Status.STOPPED)
@@ -321,7 +321,7 @@ class AdministrationStep(models.Model):
     a pause (with the reason), a resume (with the rate), a finish, or a stop (with the reason)."""
 
     class Kind(models.TextChoices):
-        START = "start"
+        START = "start", "started"
         RATE = "rate", "rate changed"
         PAUSE = "pause", "paused"
         RESUME = "resume", "resumed"
