@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import administrations, flags, overrides, suspects
+from api import administrations, flags, overrides, signals, suspects
 
 from api import audit, auth, labels as label_routes, catalog, locations, lots, patients, recalls, scan, sessions, stock, vials
 
@@ -25,5 +25,6 @@ urlpatterns = [
     path("", include(overrides.urlpatterns)),
     path("", include(suspects.urlpatterns)),
     path("", include(recalls.urlpatterns)),
+    path("", include(signals.urlpatterns)),
     path("", include(audit.urlpatterns)),
 ]
