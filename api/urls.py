@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import administrations, flags, overrides, signals, suspects
+from api import administrations, fhir, flags, overrides, signals, suspects
 
 from api import audit, auth, labels as label_routes, catalog, locations, lots, patients, recalls, scan, sessions, stock, vials
 
@@ -26,5 +26,6 @@ urlpatterns = [
     path("", include(suspects.urlpatterns)),
     path("", include(recalls.urlpatterns)),
     path("", include(signals.urlpatterns)),
+    path("", include(fhir.urlpatterns)),
     path("", include(audit.urlpatterns)),
 ]

@@ -278,3 +278,41 @@ def current_products(patient: Patient, *, exclude: InfusionSession | None = None
     """The brand(s) of the patient's last infusion (baseline_session); empty for a first infusion."""
     last = baseline_session(patient, exclude=exclude)
     return products_given(last) if last is not None else []
+
+
+# --- reads for FHIR (api.fhir and the export_fhir command) ----------------------------------------
+# Each takes the patient and a half-open time range [since, until) and costs a fixed number of
+# queries whatever it returns; the export pages through them by primary key.
+
+
+def dispenses_for_fhir() -> QuerySet[Dispense]:
+    """Dispenses with the patient, the vial's product, lot and maker, and the flag each raised."""
+    return dispense_queryset().select_related("session__patient", "vial__presentation__product__manufacturer") \
+        .prefetch_related(Prefetch("flags", queryset=BrandSwitchFlag.objects.select_related(
+            "from_product", "to_product", "acknowledged_by").order_by("pk")))
+
+
+def _given_dispenses(to_attr: str = "given_dispenses") -> Prefetch:
+    return Prefetch(
+        "session__dispenses",
+        queryset=dispense_queryset().select_related("vial__presentation__product__manufacturer")
+        .filter(status__in=GIVEN_STATUSES).order_by("pk"),
+        to_attr=to_attr,
+    )
+
+
+def administrations_for_fhir() -> QuerySet[Administration]:
+    """Administrations with their steps, fates and the vials given in their session."""
+    return administration_queryset().prefetch_related(_given_dispenses())
+
+
+def reactions_for_fhir() -> QuerySet[AdverseReaction]:
+    """Reactions with the patient and the vials suspected: those given in the session, or those of
+    the home infusion the reaction followed."""
+    return AdverseReaction.objects.select_related(
+        "session__patient", "recorded_by", "administration", "home_infusion",
+    ).prefetch_related(
+        _given_dispenses(),
+        Prefetch("home_infusion__vials", queryset=HomeInfusionVial.objects.select_related(
+            "dispense__vial__lot", "dispense__vial__presentation__product__manufacturer").order_by("dispense_id")),
+    )
