@@ -166,9 +166,12 @@ def lots_lookback(lots: Sequence[Lot]) -> list[LotLookback]:
         .select_related("presentation", "location")
         .order_by("lot_id", "serial", "pk")
     )
+    # What became of each vial rides on the same query: the infusion it ran in (started, ended),
+    # its fate at the bedside, or the day the patient reported using it at home.
     dispenses = list(
         Dispense.objects.filter(vial__lot_id__in=by_id)
-        .select_related("vial__presentation", "session__patient", "dispensed_by", "closed_by")
+        .select_related("vial__presentation", "session__patient", "dispensed_by", "closed_by",
+                        "session__administration", "fate", "home_use__home_infusion")
         .order_by("dispensed_at", "pk")
     )
     links = list(
