@@ -9,7 +9,7 @@ from audit.services import patient_access_record
 from core.roles import ROLE_WORDS, effective_roles, roles_may
 from inventory.models import local_today
 from inventory.selectors import locations_for_placing
-from traceability.models import BrandSwitchFlag
+from traceability.models import AdverseReaction, BrandSwitchFlag, VialFate
 from recalls.models import CLASSES_OF_SCHEME, Recall, class_text
 from traceability.selectors import todays_open_sessions
 
@@ -77,3 +77,29 @@ def review(request):
                          for value, label in BrandSwitchFlag.Reason.choices],
     }
     return render(request, "web/review.html", context, status=200 if allowed else 403)
+
+
+@login_required
+@ensure_csrf_cookie
+def infusion(request):
+    """The nurse's page, for a tablet at the bedside: today's sessions, then start, step the rate,
+    pause and resume, record a reaction, and finish (or stop) with each vial's fate. Every action
+    is an API call; the page decides nothing."""
+    roles = effective_roles(request.user)
+    allowed = roles_may(roles, "infusions.read")
+
+    def options(choices):
+        return [{"value": value, "label": label[:1].upper() + label[1:]} for value, label in choices]
+
+    context = {
+        "roles": _words(roles),
+        "allowed": allowed,
+        "can_record": roles_may(roles, "infusions.record"),
+        "choices": {
+            "reaction_types": options(AdverseReaction.Type.choices),
+            "severities": options(AdverseReaction.Severity.choices),
+            "fates": options(VialFate.Fate.choices),
+            "today": local_today().isoformat(),
+        },
+    }
+    return render(request, "web/infusion.html", context, status=200 if allowed else 403)
