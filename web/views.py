@@ -1,6 +1,7 @@
 """Server-rendered pages. They carry no rules of their own: every action calls the JSON API, and
 what a page shows comes from the selectors and the role questions of core.roles."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -47,6 +48,9 @@ def recall_lookup(request):
         "roles": _words(roles),
         "can_look_up": roles_may(roles, "recalls.read"),
         "can_manage_recalls": roles_may(roles, "recalls.change"),
+        "can_see_signals": roles_may(roles, "signals.read"),
+        "signal_alpha": settings.LOT_SIGNAL_ALPHA,
+        "signal_min_reactions": settings.LOT_SIGNAL_MIN_REACTIONS,
         "initial_lot": request.GET.get("lot", "").strip(),
         # The recall just opened here: its message is shown again, from the server, after a refresh.
         "initial_recall": request.GET.get("recall", "") if request.GET.get("recall", "").isdigit() else "",

@@ -104,3 +104,19 @@ def test_the_infusion_page_is_not_for_a_recall_coordinator(tablet, live_server, 
     log_in(tablet, live_server, "rick", "/scan/")
     response = tablet.goto(f"{live_server.url}/infusion/")
     assert response.status == 403
+
+
+def test_the_recall_coordinator_sees_the_lot_signal_with_its_patients_on_the_recall_page(tablet, live_server, ward):
+    from tests.factories import LotFactory
+    from tests.recalls.test_signals import infusions
+
+    privigen = brand("Privigen")
+    infusions(LotFactory(product=privigen, lot_number="BAD-7"), 5, 4)
+    infusions(LotFactory(product=privigen, lot_number="GOOD-7"), 20, 1)
+    UserFactory(username="rick", role="recall_coordinator")
+    log_in(tablet, live_server, "rick", "/recall/")
+    tablet.wait_for_selector("#signals .signal[data-lot='BAD-7']")
+    text = tablet.inner_text("#signals")
+    assert "Privigen lot BAD-7: 4 reaction(s) in 5 infusion(s), 800 per 1,000" in text
+    assert "4 patient(s)" in text
+    shot(tablet, "recall-4-lot-signal")
