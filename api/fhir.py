@@ -331,6 +331,13 @@ DATE_PREFIXES = ("eq", "ge", "gt", "le", "lt")
 
 def _day_bounds(value: str) -> tuple[datetime, datetime]:
     """The instants a FHIR date value covers: a day (in the site's zone) or a moment."""
+    try:
+        return _bounds(value)
+    except OverflowError:  # the very edge of the calendar: no day after 9999-12-31
+        raise InvalidInput(f"{value!r} is out of range.", code="invalid_date") from None
+
+
+def _bounds(value: str) -> tuple[datetime, datetime]:
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         try:
             day = date.fromisoformat(value)
@@ -354,6 +361,8 @@ def _day_bounds(value: str) -> tuple[datetime, datetime]:
 def parse_search(params) -> Search:
     """FHIR search parameters: `patient` (Patient/{id}, or an MRN), `identifier` (an MRN, with or
     without `system|`), and `date` (repeatable, with prefixes eq, ge, gt, le, lt)."""
+    if any("\x00" in value for values in params.lists() for value in values[1]):
+        raise InvalidInput("A search parameter holds a NUL character.", code="invalid")
     patient_id = mrn = None
     reference = (params.get("patient") or "").strip()
     if reference:
@@ -504,7 +513,7 @@ class FhirSearch(APIView):
         entries = [{"fullUrl": f"{base}{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
                    for r in resources(resource, page)]
         links = [{"relation": "self", "url": request.build_absolute_uri()}]
-        if offset + count < total:
+        if count and offset + count < total:
             query = params.copy()
             query["_offset"] = str(offset + count)
             query["_count"] = str(count)

@@ -2,7 +2,11 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from traceability.models import (
+    Administration,
+    AdministrationStep,
     AdverseReaction,
+    HomeInfusion,
+    VialFate,
     BrandSwitchFlag,
     Dispense,
     InfusionSession,
@@ -48,3 +52,34 @@ class BrandSwitchFlagAdmin(NoDeleteAdmin):
 @admin.register(AdverseReaction)
 class AdverseReactionAdmin(NoDeleteAdmin):
     list_display = ["id", "session", "type", "severity", "onset_at"]
+
+
+class AdministrationStepInline(admin.TabularInline):
+    model = AdministrationStep
+    extra = 0
+    can_delete = False
+    fields = ["kind", "at", "rate_ml_per_h", "rate_ml_per_kg_per_h", "reason", "recorded_by"]
+    readonly_fields = fields
+
+
+@admin.register(Administration)
+class AdministrationAdmin(NoDeleteAdmin):
+    list_display = ["id", "session", "status", "started_at", "ended_at", "started_by"]
+    list_filter = ["status"]
+    list_select_related = ["session__patient", "started_by"]
+    raw_id_fields = ["session"]
+    inlines = [AdministrationStepInline]
+
+
+@admin.register(VialFate)
+class VialFateAdmin(NoDeleteAdmin):
+    list_display = ["id", "administration", "dispense", "fate", "volume_left_ml", "recorded_by"]
+    list_filter = ["fate"]
+    raw_id_fields = ["administration", "dispense"]
+
+
+@admin.register(HomeInfusion)
+class HomeInfusionAdmin(NoDeleteAdmin):
+    list_display = ["id", "session", "infused_on", "sites", "recorded_by"]
+    list_select_related = ["session__patient", "recorded_by"]
+    raw_id_fields = ["session"]

@@ -29,7 +29,7 @@ from traceability.infusion import (
     administration_start,
     home_infusion_report,
 )
-from traceability.models import AdverseReaction, Administration, BrandSwitchFlag, Dispense, InfusionSession, Patient
+from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
 from traceability.services import (
     dispense_check,
     product_differences,

@@ -38,6 +38,12 @@ SHEETS = [
     "Recall lots",
     "Notification tasks",
     "Exports",
+    # The administration record's models reach the workbook by themselves (audit.registry).
+    "Administrations",
+    "Administration steps",
+    "Vial fates",
+    "Home infusions",
+    "Home infusion vials",
 ]
 LEAD = ["When (America/New_York)", "Who", "Role", "Action", "Reason", "Object id", "Object", "Changes"]
 

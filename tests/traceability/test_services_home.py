@@ -12,7 +12,7 @@ from inventory.models import local_today
 from tests.factories import LotFactory, PatientFactory, UserFactory
 from tests.traceability.helpers import brand, state, stock
 from traceability.infusion import home_infusion_report
-from traceability.models import AdverseReaction, Dispense, HomeInfusion, HomeInfusionVial, InfusionSession
+from traceability.models import AdverseReaction, Dispense, HomeInfusion, HomeInfusionVial
 from traceability.services import reaction_record, session_create, vial_dispense
 
 pytestmark = pytest.mark.django_db
