@@ -305,7 +305,7 @@ def _record_fate(administration: Administration, dispense: Dispense, *, fate: st
     dispense_waste would (the rest of it is thrown away)."""
     if dispense.status == Dispense.Status.DISPENSED and fate == VialFate.Fate.PARTIAL:
         vial = lock_vial(dispense.vial_id)
-        dispense = Dispense.objects.select_for_update().select_related("vial__presentation").get(pk=dispense.pk)
+        dispense = Dispense.objects.select_for_update(of=("self",)).select_related("vial__presentation").get(pk=dispense.pk)
         why = f"part infused in session {session.pk}: {grams_text(volume_left_ml)} mL left, wasted"
         vial.status = Vial.Status.WASTED
         vial.location = None

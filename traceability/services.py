@@ -855,7 +855,7 @@ def override_decide(*, override: DispenseOverride, grant: bool, reason: str, act
     """A pharmacist grants or declines a requested override, saying why (the reason is kept)."""
     reason = require_reason(reason)
     session = _lock_session(InfusionSession(pk=override.session_id))
-    override = DispenseOverride.objects.select_for_update().select_related("product").get(pk=override.pk)
+    override = DispenseOverride.objects.select_for_update(of=("self",)).select_related("product").get(pk=override.pk)
     if override.status != DispenseOverride.Status.REQUESTED:
         decided = timezone.localtime(override.decided_at)
         raise OverrideStateConflict(
