@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
-from api.fhir import Search, _day_bounds, pages, patient_resource, resources, search_rows
+from api.fhir import Search, _day_bounds, json_default, pages, patient_resource, resources, search_rows
 from core.errors import ApplicationError
 from traceability.models import Patient
 
@@ -52,14 +52,15 @@ class Command(BaseCommand):
                         for row in page:
                             patients.add(row.session.patient_id)
                         for resource in resources(kind, page):
-                            out.write(json.dumps(resource, ensure_ascii=False, separators=(",", ":")) + "\n")
+                            out.write(json.dumps(resource, ensure_ascii=False, separators=(",", ":"), default=json_default) + "\n")
                             counts[kind] += 1
                         bar.update(len(page))
             counts["Patient"] = 0
             with open(folder / "Patient.ndjson", "w", encoding="utf-8") as out:
                 for page in pages(Patient.objects.filter(pk__in=sorted(patients)).order_by("pk")):
                     for patient in page:
-                        out.write(json.dumps(patient_resource(patient), ensure_ascii=False, separators=(",", ":")) + "\n")
+                        out.write(json.dumps(patient_resource(patient), ensure_ascii=False, separators=(",", ":"),
+                                           default=json_default) + "\n")
                         counts["Patient"] += 1
 
         request = "manage.py export_fhir --since " + options["since"] + (
