@@ -22,6 +22,7 @@ from inventory.rules import ensure_dispensable
 from inventory.services import lock_vial, place_vial, require_reason
 from labels.gs1 import has_valid_check_digit as is_valid_gtin_like
 from traceability.clinical import CAUTION, CONTRAINDICATION, ClinicalFinding, clinical_findings
+from traceability.infusion import rate_at
 from traceability.exceptions import (
     LotOutOfUseInSession,
     CautionsToAcknowledge,
@@ -214,8 +215,9 @@ def session_create(
     setting: str = InfusionSession.Setting.CLINIC,
     actor,
 ) -> InfusionSession:
-    """Order an infusion (`setting="home"`: a supply the patient infuses at home). The dose is given in grams, or in g/kg and then multiplied by the
-    patient's weight now: a later change of weight does not change an order already made."""
+    """Order an infusion (`setting="home"`: a supply the patient infuses at home). The dose is
+    given in grams, or in g/kg and then multiplied by the patient's weight now: a later change of
+    weight does not change an order already made."""
     if (ordered_grams is None) == (dose_g_per_kg is None):
         raise InvalidDose("Give the dose either in grams or in g/kg (one of the two).")
     if indication not in InfusionSession.Indication.values:
@@ -629,7 +631,7 @@ def _ensure_fate_allows(dispense: Dispense, wanted: str) -> None:
         return
     raise VialFateConflict(
         f"Vial {dispense.vial.serial} was recorded at the bedside as {fate.get_fate_display()}: "
-        + ("waste it from the shelf after returning it, or correct the record." if not opened
+        + ("return it to stock unopened, and waste it from the shelf if it cannot be used." if not opened
            else "it cannot go back on a shelf; waste it."),
         extra={"dispense": dispense.pk, "fate": fate.fate},
     )
@@ -745,8 +747,6 @@ def reaction_record(
     record, the reaction is linked to it with the rate running at onset (0 while paused, none
     after the end), and an onset before the infusion started is refused. A reaction to a home
     supply names the home infusion it followed."""
-    from traceability.infusion import rate_at  # the administration record's reads, beside its writes
-
     if type not in AdverseReaction.Type.values:
         raise InvalidInput(f"Unknown reaction type {type!r}.", code="invalid_reaction_type")
     if severity not in AdverseReaction.Severity.values:
