@@ -37,10 +37,11 @@ run: demo
 	@echo "IVIG lot-traceability service on http://$(HOST):$(PORT)/"
 	@echo "  scan station   http://$(HOST):$(PORT)/scan/"
 	@echo "  recall look-up http://$(HOST):$(PORT)/recall/"
+	@echo "  infusion       http://$(HOST):$(PORT)/infusion/"
 	@echo "  API docs       http://$(HOST):$(PORT)/api/docs/"
 	@echo "  admin          http://$(HOST):$(PORT)/admin/"
 	@echo "  logins (password demo-pass-2026): tech (technician), pharm (pharmacist), audit (auditor),"
-	@echo "                                    recall (recall coordinator), admin (superuser)"
+	@echo "                                    recall (recall coordinator), nurse (nurse), admin (superuser)"
 	@echo "  background worker for large exports (optional, needs REDIS_URL): make worker"
 	@echo ""
 	$(PY) manage.py runserver $(HOST):$(PORT)

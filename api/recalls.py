@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 from api.inventory_out import LocationOut, LotBrief, ProductBrief, VialOut
 from api.access import LogsPatientAccess, record_patient_access
 from api.audit import FirstRenderer
+from api.sessions import one_to_one
 from api.permissions import RecallPermission
 from api.serializers import MAX_ID, ModelSerializer, ReasonField, barcode_field, note_field, validated
 from core.text import NOTE_MAX_LENGTH, REASON_MAX_LENGTH, SEARCH_MAX_LENGTH
@@ -103,6 +104,12 @@ class LookbackVialOut(serializers.Serializer):
                 "beyond_use_date": _date(vial.beyond_use_date)}
 
 
+class InfusionTimesOut(serializers.Serializer):
+    status = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+
+
 class DispenseLineOut(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField(help_text="dispensed, wasted (opened, partly used) or returned_to_stock (unopened)")
@@ -116,6 +123,31 @@ class DispenseLineOut(serializers.Serializer):
     dispensed_by = serializers.CharField(source="dispensed_by.username")
     closed_at = serializers.DateTimeField(allow_null=True)
     closed_reason = serializers.CharField()
+    setting = serializers.CharField(source="session.setting", help_text="clinic (given here) or home (supplied)")
+    infusion = serializers.SerializerMethodField(help_text="When the infusion ran, as the nurse recorded it")
+    fate = serializers.SerializerMethodField(help_text="infused, partial or not_opened, once recorded")
+    volume_left_ml = serializers.SerializerMethodField()
+    used_at_home_on = serializers.SerializerMethodField(help_text="The day the patient reported using it at home")
+
+    @extend_schema_field(InfusionTimesOut(allow_null=True))
+    def get_infusion(self, dispense):
+        administration = one_to_one(dispense.session, "administration")
+        return InfusionTimesOut(administration).data if administration is not None else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_fate(self, dispense):
+        fate = one_to_one(dispense, "fate")
+        return fate.fate if fate is not None else None
+
+    @extend_schema_field(serializers.DecimalField(max_digits=7, decimal_places=1, allow_null=True))
+    def get_volume_left_ml(self, dispense):
+        fate = one_to_one(dispense, "fate")
+        return str(fate.volume_left_ml) if fate is not None and fate.volume_left_ml is not None else None
+
+    @extend_schema_field(serializers.DateField(allow_null=True))
+    def get_used_at_home_on(self, dispense):
+        use = one_to_one(dispense, "home_use")
+        return use.home_infusion.infused_on.isoformat() if use is not None else None
 
     def to_representation(self, dispense) -> dict:
         # A dispense shows in its lot's list and again under its patient: it is serialised once

@@ -2,6 +2,7 @@
 adverse reactions. Everyone with a need reads; technicians and pharmacists act."""
 
 import django_filters
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from django.urls import include, path
@@ -92,19 +93,47 @@ class FlagOut(ModelSerializer):
         return flag_advice(flag)
 
 
+def one_to_one(obj, name: str):
+    """A reverse one-to-one joined by the selector, or None where there is none."""
+    try:
+        return getattr(obj, name)
+    except ObjectDoesNotExist:
+        return None
+
+
+class VialFateOut(serializers.Serializer):
+    fate = serializers.CharField(help_text="infused (whole), partial (the rest wasted) or not_opened (returned)")
+    volume_left_ml = serializers.DecimalField(max_digits=7, decimal_places=1, allow_null=True)
+    recorded_by = UsernameField()
+    recorded_at = DateTimeField()
+
+
 class DispenseOut(ModelSerializer):
     vial = VialOut(read_only=True)
     product = ProductBrief(read_only=True)
     dispensed_by = _user()
     closed_by = _user()
     lot_decision_by = _user()
+    fate = serializers.SerializerMethodField(help_text="What became of the vial at the bedside, once recorded")
+    used_at_home_on = serializers.SerializerMethodField(help_text="The day the patient reported using it at home")
 
     class Meta:
         model = Dispense
         fields = [
             "id", "session", "vial", "product", "grams", "status", "dispensed_by", "dispensed_at", "closed_reason",
             "closed_by", "closed_at", "checks", "lot_decision_reason", "lot_decision_by", "lot_decision_at",
+            "fate", "used_at_home_on",
         ]
+
+    @extend_schema_field(VialFateOut(allow_null=True))
+    def get_fate(self, dispense: Dispense):
+        fate = one_to_one(dispense, "fate")
+        return VialFateOut(fate).data if fate is not None else None
+
+    @extend_schema_field(serializers.DateField(allow_null=True))
+    def get_used_at_home_on(self, dispense: Dispense):
+        use = one_to_one(dispense, "home_use")
+        return use.home_infusion.infused_on.isoformat() if use is not None else None
 
 
 class ReactionOut(ModelSerializer):
@@ -112,7 +141,19 @@ class ReactionOut(ModelSerializer):
 
     class Meta:
         model = AdverseReaction
-        fields = ["id", "session", "type", "type_other", "severity", "onset_at", "notes", "recorded_by", "recorded_at"]
+        fields = ["id", "session", "administration", "home_infusion", "type", "type_other", "severity", "onset_at",
+                  "rate_at_onset_ml_per_h", "rate_at_onset_ml_per_kg_per_h", "notes", "recorded_by", "recorded_at"]
+
+
+class AdministrationTimesOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    started_at = DateTimeField(help_text="In the site's time zone")
+    started_by = UsernameField()
+    ended_at = DateTimeField(allow_null=True)
+    ended_by = UsernameField(allow_null=True)
+    stop_reason = serializers.CharField()
+    premedication = serializers.CharField()
 
 
 class SessionLotOut(serializers.Serializer):
@@ -135,14 +176,22 @@ class SessionOut(ModelSerializer):
     dispenses = DispenseOut(many=True, read_only=True)
     flags = FlagOut(many=True, read_only=True)
     reactions = ReactionOut(many=True, read_only=True)
+    administration = serializers.SerializerMethodField(
+        help_text="The infusion as the nurse recorded it (times; steps at /api/administrations/{id})")
 
     class Meta:
         model = InfusionSession
         fields = [
             "id", "patient", "scheduled_date", "site", "indication", "indication_other", "dose_g_per_kg",
-            "ordered_grams", "grams_dispensed", "route", "status", "completed_at", "completed_by", "notes",
-            "discrepancy_reason", "created_at", "brands", "lots", "open_flags", "dispenses", "flags", "reactions",
+            "ordered_grams", "grams_dispensed", "route", "setting", "status", "completed_at", "completed_by", "notes",
+            "discrepancy_reason", "created_at", "brands", "lots", "open_flags", "administration", "dispenses", "flags",
+            "reactions",
         ]
+
+    @extend_schema_field(AdministrationTimesOut(allow_null=True))
+    def get_administration(self, session: InfusionSession):
+        administration = one_to_one(session, "administration")
+        return AdministrationTimesOut(administration).data if administration is not None else None
 
     @staticmethod
     def _given(session: InfusionSession) -> list[Dispense]:
@@ -207,6 +256,9 @@ class SessionIn(serializers.Serializer):
     ordered_grams = serializers.DecimalField(max_digits=7, decimal_places=2, required=False, allow_null=True)
     dose_g_per_kg = serializers.DecimalField(max_digits=5, decimal_places=3, required=False, allow_null=True)
     route = serializers.ChoiceField(choices=InfusionSession.Route.choices, default=InfusionSession.Route.IV)
+    setting = serializers.ChoiceField(
+        choices=InfusionSession.Setting.choices, default=InfusionSession.Setting.CLINIC,
+        help_text="home: a supply the patient infuses at home and reports (POST /api/home-infusions/)")
 
 
 class SessionReasonIn(serializers.Serializer):
@@ -400,6 +452,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
             ordered_grams=data.get("ordered_grams"),
             dose_g_per_kg=data.get("dose_g_per_kg"),
             route=data["route"],
+            setting=data["setting"],
             actor=request.user,
         )
         return Response(_session_out(session.pk), status=status.HTTP_201_CREATED)

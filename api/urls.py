@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import flags, overrides, suspects
+from api import administrations, fhir, flags, overrides, signals, suspects
 
 from api import audit, auth, labels as label_routes, catalog, locations, lots, patients, recalls, scan, sessions, stock, vials
 
@@ -20,9 +20,12 @@ urlpatterns = [
     path("", include(stock.urlpatterns)),
     path("", include(patients.urlpatterns)),
     path("", include(sessions.urlpatterns)),
+    path("", include(administrations.urlpatterns)),
     path("", include(flags.urlpatterns)),
     path("", include(overrides.urlpatterns)),
     path("", include(suspects.urlpatterns)),
     path("", include(recalls.urlpatterns)),
+    path("", include(signals.urlpatterns)),
+    path("", include(fhir.urlpatterns)),
     path("", include(audit.urlpatterns)),
 ]

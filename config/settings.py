@@ -276,6 +276,16 @@ AUDIT_EXPORT_SYNC_MAX_ROWS = int(os.environ.get("AUDIT_EXPORT_SYNC_MAX_ROWS", "2
 # export states, for the site's own records policy.
 RECORD_RETENTION_YEARS = int(os.environ.get("RECORD_RETENTION_YEARS", "30"))
 
+# The lot-level reaction signal (recalls.signals): a lot is listed for the recall coordinator when
+# the exact test of its reactions per infusion against the rest of its brand gives a p-value below
+# LOT_SIGNAL_ALPHA and it has at least LOT_SIGNAL_MIN_REACTIONS reactions. The test runs over
+# every lot, so the threshold is strict; it is a screen, not a verdict.
+LOT_SIGNAL_ALPHA = float(os.environ.get("LOT_SIGNAL_ALPHA", "0.01"))
+LOT_SIGNAL_MIN_REACTIONS = int(os.environ.get("LOT_SIGNAL_MIN_REACTIONS", "3"))
+
+# How FHIR resources name the site's medical record numbers (Patient.identifier.system).
+FHIR_MRN_SYSTEM = os.environ.get("FHIR_MRN_SYSTEM", "urn:ivig-trace:mrn")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

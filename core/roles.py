@@ -35,6 +35,18 @@ coordinator sees patients only through a recall: the look-up, the lookback and t
 (`recalls.read`). Sessions are ordered, started and cancelled by pharmacists (`sessions.order`);
 technicians dispense into them and complete them. `patient_scope()` says which of these applies.
 
+The nurse, and the rows of the administration record, the lot signal and FHIR:
+
+| capability        | technician | pharmacist | recall coordinator | auditor | nurse |
+| ----------------- | ---------- | ---------- | ------------------ | ------- | ----- |
+| infusions.read    | yes        | yes        |                    | yes     | yes   |
+| infusions.record  |            | yes        |                    |         | yes   |
+| signals.read      |            | yes        | yes                | yes     |       |
+| fhir.read         |            | yes        |                    | yes     | yes   |
+
+A nurse holds only these rows: the infusion page and its API show the sessions, patients and vials
+the nurse gives, and record administrations, the home infusions a patient reports, and reactions.
+
 Superusers pass every check.
 """
 
@@ -44,7 +56,8 @@ TECHNICIAN = "technician"
 PHARMACIST = "pharmacist"
 AUDITOR = "auditor"
 RECALL_COORDINATOR = "recall_coordinator"
-ROLES = (TECHNICIAN, PHARMACIST, AUDITOR, RECALL_COORDINATOR)
+NURSE = "nurse"
+ROLES = (TECHNICIAN, PHARMACIST, AUDITOR, RECALL_COORDINATOR, NURSE)
 SUPERUSER = "superuser"
 
 # Roles as a person reads them, on pages and in exports.
@@ -53,6 +66,7 @@ ROLE_WORDS = {
     PHARMACIST: "pharmacist",
     AUDITOR: "auditor",
     RECALL_COORDINATOR: "recall coordinator",
+    NURSE: "nurse",
     SUPERUSER: "administrator",
 }
 
@@ -81,6 +95,13 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "recalls.read": (PHARMACIST, RECALL_COORDINATOR, AUDITOR),
     "recalls.change": (PHARMACIST, RECALL_COORDINATOR),
     "history.read": (AUDITOR,),
+    # The administration record: what ran, when, how fast, and what became of each vial.
+    "infusions.read": (TECHNICIAN, PHARMACIST, AUDITOR, NURSE),
+    "infusions.record": (PHARMACIST, NURSE),
+    # Reactions per lot against the rest of the brand: for whoever decides on recalls.
+    "signals.read": (PHARMACIST, RECALL_COORDINATOR, AUDITOR),
+    # FHIR R4 for the hospital's EHR: patients, dispenses, administrations, adverse events.
+    "fhir.read": (PHARMACIST, AUDITOR, NURSE),
 }
 
 # How far ahead a technician sees patients: today, the day before (an infusion that ran late) and

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 
 from core.xlsx import BOLD_STYLE, DATE_STYLE, MINUTES_STYLE, WRAP_STYLE, StreamingWorkbook
@@ -60,6 +61,29 @@ def _table(wb: StreamingWorkbook, title: str, columns: Sequence[Column], rows: I
     for row in rows:
         sheet.append(row)
     sheet.close()
+
+
+def _joined(obj, name: str):
+    """A reverse one-to-one the lookback joined, or None where there is none."""
+    try:
+        return getattr(obj, name)
+    except ObjectDoesNotExist:
+        return None
+
+
+def _what_became_of(dispense) -> list:
+    """Where the vial went, when its infusion ran, its fate, and the day it was used at home."""
+    administration = _joined(dispense.session, "administration")
+    fate = _joined(dispense, "fate")
+    use = _joined(dispense, "home_use")
+    return [
+        dispense.session.get_setting_display(),
+        administration.started_at if administration else None,
+        administration.ended_at if administration else None,
+        fate.get_fate_display() if fate else "",
+        fate.volume_left_ml if fate else None,
+        use.home_infusion.infused_on if use else None,
+    ]
 
 
 def _user(user) -> str:
@@ -142,6 +166,12 @@ PATIENT_COLUMNS = [
     Column("Dispensed by"),
     Column("Dispensed at", "datetime"),
     Column("Outcome"),
+    Column("Where"),
+    Column("Infusion started", "datetime"),
+    Column("Infusion ended", "datetime"),
+    Column("Vial fate"),
+    Column("Volume left (mL)", "number"),
+    Column("Used at home on", "date"),
 ]
 
 NOTIFICATION_COLUMNS = [
@@ -207,6 +237,7 @@ def recall_workbook(recall: Recall, *, lookback: Lookback | None = None, tasks: 
                 _user(d.dispensed_by),
                 d.dispensed_at,
                 d.get_status_display(),
+                *_what_became_of(d),
             ]
             for exposure in lookback.patients
             for d in exposure.dispenses

@@ -22,7 +22,7 @@ from rapidfuzz import fuzz, process
 from core.errors import InvalidInput
 from inventory.models import Lot, Presentation, StorageLocation, Vial
 from labels.gs1 import looks_like_scan, parse_scan
-from traceability.models import Dispense, InfusionSession, Patient
+from traceability.models import Administration, Dispense, HomeInfusion, HomeInfusionVial, InfusionSession, Patient, VialFate
 from recalls.exceptions import LotNotFound
 from recalls.models import NotificationTask, Recall, RecallLot
 from traceability.selectors import GIVEN_STATUSES
@@ -171,6 +171,11 @@ LOOKBACK_DISPENSE_COLUMNS = (
     "session__scheduled_date", "session__status", "session__site", "session__patient_id",
     "session__patient__mrn", "session__patient__name",
     "dispensed_by__username",
+    # What became of the vial: the infusion it ran in, its fate at the bedside, its day at home.
+    "session__setting", "session__administration__id", "session__administration__status",
+    "session__administration__started_at", "session__administration__ended_at",
+    "fate__id", "fate__fate", "fate__volume_left_ml",
+    "home_use__id", "home_use__home_infusion__id", "home_use__home_infusion__infused_on",
 )
 
 
@@ -204,7 +209,9 @@ def _lookback_dispenses(lot_ids) -> list[Dispense]:
     dispenses = []
     for (pk, status, grams, dispensed_at, closed_at, closed_reason, vial_id, session_id, product_id, dispensed_by_id,
          serial, vial_status, beyond_use_date, lot_id, presentation_id, gtin, presentation_grams,
-         scheduled_date, session_status, site, patient_id, mrn, name, username) in query:
+         scheduled_date, session_status, site, patient_id, mrn, name, username,
+         setting, administration_id, administration_status, started_at, ended_at,
+         fate_id, fate, volume_left_ml, use_id, home_infusion_id, infused_on) in query:
         presentation = presentations.get(presentation_id)
         if presentation is None:
             presentation = presentations[presentation_id] = _loaded(
@@ -216,8 +223,12 @@ def _lookback_dispenses(lot_ids) -> list[Dispense]:
                 patient = patients[patient_id] = _loaded(Patient, db, id=patient_id, mrn=mrn, name=name)
             session = sessions[session_id] = _loaded(
                 InfusionSession, db, id=session_id, scheduled_date=scheduled_date, status=session_status, site=site,
-                patient_id=patient_id)
+                patient_id=patient_id, setting=setting)
             session._state.fields_cache["patient"] = patient
+            # A reverse one-to-one cached as None reads as "there is none" (RelatedObjectDoesNotExist).
+            session._state.fields_cache["administration"] = None if administration_id is None else _loaded(
+                Administration, db, id=administration_id, session_id=session_id, status=administration_status,
+                started_at=started_at, ended_at=ended_at)
         user = users.get(dispensed_by_id)
         if user is None:
             user = users[dispensed_by_id] = _loaded(User, db, id=dispensed_by_id, username=username)
@@ -230,6 +241,15 @@ def _lookback_dispenses(lot_ids) -> list[Dispense]:
             dispensed_by_id=dispensed_by_id)
         cache = dispense._state.fields_cache
         cache["vial"], cache["session"], cache["dispensed_by"] = vial, session, user
+        cache["fate"] = None if fate_id is None else _loaded(
+            VialFate, db, id=fate_id, dispense_id=pk, fate=fate, volume_left_ml=volume_left_ml)
+        if use_id is None:
+            cache["home_use"] = None
+        else:
+            use = cache["home_use"] = _loaded(HomeInfusionVial, db, id=use_id, dispense_id=pk,
+                                              home_infusion_id=home_infusion_id)
+            use._state.fields_cache["home_infusion"] = _loaded(
+                HomeInfusion, db, id=home_infusion_id, infused_on=infused_on)
         dispenses.append(dispense)
     return dispenses
 

@@ -6,7 +6,11 @@ from django.contrib import admin
 
 from core.admin import HistoryAdmin, ReadOnlyAdmin
 from traceability.models import (
+    Administration,
+    AdministrationStep,
     AdverseReaction,
+    HomeInfusion,
+    VialFate,
     BrandSwitchFlag,
     Dispense,
     DispenseOverride,
@@ -56,3 +60,34 @@ class DispenseOverrideAdmin(ReadOnlyAdmin):
     list_display = ["id", "session", "product", "check_code", "status", "requested_by", "decided_by"]
     list_filter = ["status", "check_code"]
     list_select_related = ["session__patient", "product", "requested_by", "decided_by"]
+
+
+class AdministrationStepInline(admin.TabularInline):
+    model = AdministrationStep
+    extra = 0
+    can_delete = False
+    fields = ["kind", "at", "rate_ml_per_h", "rate_ml_per_kg_per_h", "reason", "recorded_by"]
+    readonly_fields = fields
+
+
+@admin.register(Administration)
+class AdministrationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "session", "status", "started_at", "ended_at", "started_by"]
+    list_filter = ["status"]
+    list_select_related = ["session__patient", "started_by"]
+    raw_id_fields = ["session"]
+    inlines = [AdministrationStepInline]
+
+
+@admin.register(VialFate)
+class VialFateAdmin(ReadOnlyAdmin):
+    list_display = ["id", "administration", "dispense", "fate", "volume_left_ml", "recorded_by"]
+    list_filter = ["fate"]
+    raw_id_fields = ["administration", "dispense"]
+
+
+@admin.register(HomeInfusion)
+class HomeInfusionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "session", "infused_on", "sites", "recorded_by"]
+    list_select_related = ["session__patient", "recorded_by"]
+    raw_id_fields = ["session"]

@@ -1,7 +1,10 @@
 """Demo patients and infusions for `make run`: a few patients with several past infusions of real
 catalog brands, one reviewed brand switch, and today's sessions for the scan station, one of
-them with a brand switch still waiting for a pharmacist. Idempotent: a patient already there is
-left alone, so a second run creates nothing.
+them with a brand switch still waiting for a pharmacist; today's infusion of another recorded by
+the nurse (rate steps, a reaction at the rate running, a pause, each vial's fate); a home supply
+of SCIG with two infusions the patient reported; and a lot of one brand whose reactions stand
+out from its other lots (the lot signal). Idempotent: a patient already there is left alone, so
+a second run creates nothing.
 
 Past infusions are entered as records of what was given (like an import of earlier charts),
 with their real dates; today's work goes through the services as a technician's would.
@@ -18,8 +21,22 @@ from django.utils import timezone
 from core.history import audited_create, audited_save
 from inventory.models import Lot, Presentation, StorageLocation, Vial, local_today
 from inventory.rules import dispense_refusal
+from traceability.infusion import (
+    administration_finish,
+    administration_pause,
+    administration_rate,
+    administration_resume,
+    administration_start,
+    home_infusion_report,
+)
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
-from traceability.services import product_differences, session_create, vial_dispense
+from traceability.services import (
+    dispense_check,
+    product_differences,
+    reaction_record,
+    session_create,
+    vial_dispense,
+)
 
 REASON = "demo: past infusion"
 HISTORIC_VIAL_GRAMS = Decimal("10")
@@ -172,8 +189,160 @@ def _shelf_vial(brand: str) -> Vial | None:
     return next((v for v in candidates if dispense_refusal(v) is None), None)
 
 
+def _shelf_vials(brand: str, grams: str, n: int) -> list[Vial]:
+    candidates = (
+        Vial.objects.filter(presentation__product__brand=brand, presentation__grams=Decimal(grams),
+                            status=Vial.Status.IN_STOCK)
+        .select_related("lot", "presentation__product")
+        .order_by("beyond_use_date", "serial", "pk")
+    )
+    return [v for v in candidates if dispense_refusal(v) is None][:n]
+
+
+def _dispense_acknowledged(session: InfusionSession, vials: list[Vial], *, actor) -> list[Dispense]:
+    """Dispense as the technician would, having read and acknowledged the cautions on the card."""
+    given = []
+    for vial in vials:
+        cautions = {finding.check for finding in dispense_check(session=session, vial=vial).cautions}
+        given.append(vial_dispense(session=session, vial=vial, actor=actor, acknowledged=cautions))
+    return given
+
+
+def _this_morning(hours: float) -> datetime:
+    """`hours` before now, but not before the start of today (the demo may be loaded at 1 a.m.)."""
+    now = timezone.now()
+    midnight = timezone.make_aware(datetime.combine(local_today(), time(0, 1)))
+    return max(now - timedelta(hours=hours), midnight)
+
+
+def _todays_infusions(*, actor, nurse) -> None:
+    """Elena Petrova's infusion today, recorded by the nurse: started at 0.5 mL/kg/h, stepped up,
+    fever and chills at 1 mL/kg/h, paused, resumed at the lower rate, finished with both vials
+    infused. (Maria Lopez's vial is dispensed too, with its brand switch: hers waits for the nurse.)"""
+    script = next(p for p in PATIENTS if p.mrn == "DEMO-1005")
+    patient = Patient.objects.filter(mrn=script.mrn).first()
+    if patient is None or InfusionSession.objects.filter(patient=patient, scheduled_date=local_today()).exists():
+        return
+    vials = _shelf_vials("Gamunex-C", "10", 2)
+    if len(vials) < 2:
+        return
+    session = session_create(patient=patient, scheduled_date=local_today(), indication=script.indication,
+                             dose_g_per_kg=Decimal(script.dose_g_per_kg), site="Infusion centre", actor=actor)
+    dispenses = _dispense_acknowledged(session, vials, actor=actor)
+    t0 = _this_morning(3)
+    span = timezone.now() - t0
+    for dispense in dispenses:
+        dispense.dispensed_at = t0
+        audited_save(dispense, actor=actor, reason="demo set-up: dispensed this morning")
+    at = lambda share: t0 + span * share  # noqa: E731
+    administration = administration_start(
+        session=session, actor=nurse, rate_ml_per_kg_per_h=Decimal("0.5"), at=at(0.1),
+        premedication="paracetamol 1 g PO and cetirizine 10 mg PO, 30 minutes before")
+    administration_rate(administration=administration, actor=nurse, rate_ml_per_kg_per_h=Decimal("1"), at=at(0.25))
+    reaction_record(session=session, type="fever_chills", severity="moderate", onset_at=at(0.4), actor=nurse,
+                    notes="Temperature 38.3 °C, rigors. Infusion paused, paracetamol given; settled in 30 minutes.")
+    administration_pause(administration=administration, actor=nurse, reason="fever and rigors", at=at(0.4))
+    administration_resume(administration=administration, actor=nurse, rate_ml_per_kg_per_h=Decimal("0.5"),
+                          at=at(0.55))
+    administration_finish(administration=administration, actor=nurse, at=at(0.95),
+                          fates=[{"dispense": d.pk, "fate": "infused"} for d in dispenses])
+
+
+# SCIG at home: a supply of Cuvitru dispensed ten days ago, two infusions reported since.
+HOME = Script("DEMO-1006", "Hana Sato", "1992-02-17", "58.0", "primary_immunodeficiency", "0.1", [])
+HOME_LOT = "CUV-HOME-1"
+
+
+def _home_supply(*, actor, nurse) -> None:
+    presentation = Presentation.objects.filter(product__brand="Cuvitru", grams=Decimal("4")).select_related(
+        "product").first()
+    if presentation is None or Patient.objects.filter(mrn=HOME.mrn).exists():
+        return
+    patient = audited_create(Patient, actor=actor, reason="demo set-up", mrn=HOME.mrn, name=HOME.name,
+                             date_of_birth=HOME.born, weight_kg=Decimal(HOME.weight_kg))
+    day = local_today() - timedelta(days=10)
+    lot = audited_create(Lot, actor=actor, reason=REASON, product=presentation.product, lot_number=HOME_LOT,
+                         expiry_date=local_today() + timedelta(days=300))
+    session = audited_create(
+        InfusionSession, actor=actor, reason=REASON, patient=patient, scheduled_date=day, site="Home",
+        indication=HOME.indication, ordered_grams=Decimal("16"), route=InfusionSession.Route.SC,
+        setting=InfusionSession.Setting.HOME, status=InfusionSession.Status.IN_PROGRESS,
+        created_at=_at(day - timedelta(days=3), 10),
+    )
+    for n in range(1, 5):
+        vial = audited_create(
+            Vial, actor=actor, reason=REASON, presentation=presentation, lot=lot, serial=f"{HOME_LOT}-{n:02d}",
+            location=None, status=Vial.Status.DISPENSED, beyond_use_date=lot.expiry_date,
+            received_at=_at(day - timedelta(days=7), 9),
+        )
+        audited_create(Dispense, actor=actor, reason=REASON, session=session, vial=vial, product=presentation.product,
+                       grams=presentation.grams, dispensed_by=actor, dispensed_at=_at(day, 11, n))
+    for days_ago in (7, 3):
+        home_infusion_report(session=session, infused_on=local_today() - timedelta(days=days_ago), sites=2,
+                             vials=[{"lot": HOME_LOT, "count": 2}], reported_by_text="patient, by phone", actor=nurse)
+
+
+# The lot signal: Flebogamma DIF 5% given from three lots; one (FB-SIG-26) made 4 of its 6
+# patients react where the other two lots saw 1 reaction in 24 infusions (p ≈ 0.007).
+SIGNAL_BRAND = "Flebogamma DIF 5%"
+SIGNAL_LOTS = [("FB-SIG-26", 6, 4), ("FB-A-26", 12, 1), ("FB-B-26", 12, 0)]  # (lot, infusions, reactions)
+SIGNAL_NAMES = ["Ana Silva", "Ben Okoro", "Chloe Martin", "David Cohen", "Eva Novak", "Farid Haddad",
+                "Grace Lee", "Hugo Weber", "Ines Costa", "Jonas Berg"]
+
+
+def _signal_lots(*, actor) -> None:
+    presentation = Presentation.objects.filter(product__brand=SIGNAL_BRAND, grams=HISTORIC_VIAL_GRAMS).select_related(
+        "product").first()
+    if presentation is None or Lot.objects.filter(product=presentation.product, lot_number=SIGNAL_LOTS[0][0]).exists():
+        return
+    patients = [
+        audited_create(Patient, actor=actor, reason="demo set-up", mrn=f"DEMO-2{n:03d}", name=name,
+                       date_of_birth=f"19{60 + n}-0{1 + n % 9}-1{n % 9}", weight_kg=Decimal("70.0"))
+        for n, name in enumerate(SIGNAL_NAMES, start=1)
+    ]
+    turn = 0
+    for number, infusions, reactions in SIGNAL_LOTS:
+        lot = audited_create(Lot, actor=actor, reason=REASON, product=presentation.product, lot_number=number,
+                             expiry_date=local_today() + timedelta(days=240))
+        for i in range(infusions):
+            patient = patients[turn % len(patients)]
+            day = local_today() - timedelta(days=7 + 3 * turn)
+            turn += 1
+            session = audited_create(
+                InfusionSession, actor=actor, reason=REASON, patient=patient, scheduled_date=day,
+                site="Infusion centre", indication=InfusionSession.Indication.CIDP, ordered_grams=Decimal("20"),
+                status=InfusionSession.Status.COMPLETED, grams_dispensed=Decimal("20"), completed_at=_at(day, 15),
+                completed_by=actor, created_at=_at(day - timedelta(days=7), 10),
+            )
+            for n in (1, 2):
+                vial = audited_create(
+                    Vial, actor=actor, reason=REASON, presentation=presentation, lot=lot,
+                    serial=f"{number}-{i + 1:02d}-{n}", location=None, status=Vial.Status.DISPENSED,
+                    beyond_use_date=lot.expiry_date, received_at=_at(day - timedelta(days=14), 9),
+                )
+                audited_create(Dispense, actor=actor, reason=REASON, session=session, vial=vial,
+                               product=presentation.product, grams=presentation.grams, dispensed_by=actor,
+                               dispensed_at=_at(day, 9, 30 + n))
+            if i < reactions:
+                audited_create(
+                    AdverseReaction, actor=actor, reason=REASON, session=session,
+                    type=AdverseReaction.Type.ALLERGIC if number == SIGNAL_LOTS[0][0] else AdverseReaction.Type.HEADACHE,
+                    severity=AdverseReaction.Severity.MODERATE, onset_at=_at(day, 11, 10),
+                    notes="Urticaria and flushing about an hour in; infusion stopped, antihistamine given.",
+                    recorded_by=actor, recorded_at=_at(day, 11, 40),
+                )
+
+
 @transaction.atomic
-def load(*, actor) -> None:
+def load(*, actor, nurse=None) -> None:
+    _load_patients(actor=actor)
+    nurse = nurse or actor
+    _todays_infusions(actor=actor, nurse=nurse)
+    _home_supply(actor=actor, nurse=nurse)
+    _signal_lots(actor=actor)
+
+
+def _load_patients(*, actor) -> None:
     for script in PATIENTS:
         if Patient.objects.filter(mrn=script.mrn).exists():
             continue

@@ -112,3 +112,62 @@ class LotOutOfUseInSession(Conflict):
     """A vial dispensed to the session belongs to a lot recalled or quarantined since."""
 
     code = "lot_out_of_use_in_session"
+
+
+class AdministrationExists(Conflict):
+    """A session's infusion is started once; its steps go on the same record."""
+
+    code = "administration_exists"
+
+
+class AdministrationEnded(Conflict):
+    """The infusion was finished or stopped: no rate step, pause or fate goes on it any more."""
+
+    code = "administration_ended"
+
+
+class AdministrationPaused(Conflict):
+    code = "administration_paused"
+
+
+class AdministrationNotPaused(Conflict):
+    code = "administration_not_paused"
+
+
+class StepOutOfOrder(InvalidInput):
+    """A step dated before the step before it (or a start before the vials were dispensed)."""
+
+    code = "step_out_of_order"
+
+
+class OnsetBeforeStart(InvalidInput):
+    """A reaction in an infusion cannot begin before the infusion did."""
+
+    code = "onset_before_start"
+
+
+class FateContradictsDispense(Conflict):
+    """What the nurse says became of a vial disagrees with its dispense (e.g. infused, but
+    returned to stock; not opened, but wasted as opened)."""
+
+    code = "fate_contradicts_dispense"
+
+
+class VialFatesMissing(Conflict):
+    code = "vial_fates_missing"
+
+
+class VialFateConflict(Conflict):
+    """A dispense cannot be returned (the vial was infused) or wasted as given (it was not opened)."""
+
+    code = "vial_fate_conflict"
+
+
+class NotAHomeSupply(Conflict):
+    code = "not_a_home_supply"
+
+
+class HomeVialsUnavailable(Conflict):
+    """A home infusion reports more vials of a lot than the supply has unused."""
+
+    code = "home_vials_unavailable"

@@ -1,4 +1,5 @@
-"""Patients, infusion sessions, dispenses, brand-switch flags and adverse reactions."""
+"""Patients, infusion sessions, dispenses, brand-switch flags, adverse reactions, the administration
+record (rate steps, pauses, each vial's fate) and the home infusions a patient reports."""
 
 from django.conf import settings
 from django.db import models
@@ -62,6 +63,10 @@ class InfusionSession(models.Model):
         IV = "IV", "intravenous"
         SC = "SC", "subcutaneous"
 
+    class Setting(models.TextChoices):
+        CLINIC = "clinic", "given here (infusion centre or ward)"
+        HOME = "home", "supplied for home use"
+
     OPEN_STATUSES = (Status.SCHEDULED, Status.IN_PROGRESS)
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="sessions")
@@ -69,6 +74,9 @@ class InfusionSession(models.Model):
     # How this infusion is given: a product labelled for the other route only is refused, and a
     # change of route (IV <-> SC of one brand) is a change of product for the switch review.
     route = models.CharField(max_length=2, choices=Route.choices, default=Route.IV)
+    # A home supply (SCIG, mostly) is dispensed at once and infused by the patient over the
+    # following days; the patient's reports (HomeInfusion) say which vials went when.
+    setting = models.CharField(max_length=8, choices=Setting.choices, default=Setting.CLINIC)
     site = models.CharField(max_length=80, blank=True)
     indication = models.CharField(max_length=32, choices=Indication.choices)
     indication_other = models.CharField(max_length=120, blank=True)
@@ -226,6 +234,14 @@ class AdverseReaction(models.Model):
         LIFE_THREATENING = "life_threatening", "life-threatening"
 
     session = models.ForeignKey(InfusionSession, on_delete=models.PROTECT, related_name="reactions")
+    # The infusion the reaction happened in: the administration record (with the rate running at
+    # onset, 0 when paused, none after the end), or the home infusion the patient reported.
+    administration = models.ForeignKey(
+        "Administration", on_delete=models.PROTECT, null=True, blank=True, related_name="reactions")
+    home_infusion = models.ForeignKey(
+        "HomeInfusion", on_delete=models.PROTECT, null=True, blank=True, related_name="reactions")
+    rate_at_onset_ml_per_h = models.DecimalField(max_digits=6, decimal_places=1, null=True, blank=True)
+    rate_at_onset_ml_per_kg_per_h = models.DecimalField(max_digits=7, decimal_places=3, null=True, blank=True)
     type = models.CharField(max_length=24, choices=Type.choices)
     type_other = models.CharField(max_length=120, blank=True)
     severity = models.CharField(max_length=20, choices=Severity.choices)
@@ -284,3 +300,131 @@ class DispenseOverride(models.Model):
 
     def __str__(self) -> str:
         return f"override of {self.check_code} for session {self.session_id} ({self.status})"
+
+
+class Administration(models.Model):
+    """What the nurse recorded of one session's infusion: when it started and ended (stored in UTC,
+    shown in the site's time zone), each rate step, pause and stop (AdministrationStep), the
+    premedication, and what became of each vial (VialFate)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        PAUSED = "paused", "paused"
+        FINISHED = "finished", "finished"
+        STOPPED = "stopped", "stopped early"
+
+    ENDED = (Status.FINISHED, Status.STOPPED)
+
+    session = models.OneToOneField(InfusionSession, on_delete=models.PROTECT, related_name="administration")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField()
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    stop_reason = models.TextField(blank=True, help_text="Why the infusion was stopped before the dose ran")
+    premedication = models.TextField(blank=True, help_text="As given, e.g. paracetamol 1 g PO 09:40")
+    # The weight rates in mL/kg/h are worked out from: the patient's, when the infusion started.
+    weight_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    history = history_records()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"administration in session {self.session_id} ({self.status})"
+
+    @property
+    def ended(self) -> bool:
+        return self.status in self.ENDED
+
+
+class AdministrationStep(models.Model):
+    """One thing the nurse did, at the time it was done: a start or a rate change (with the rate),
+    a pause (with the reason), a resume (with the rate), a finish, or a stop (with the reason)."""
+
+    class Kind(models.TextChoices):
+        START = "start", "started"
+        RATE = "rate", "rate changed"
+        PAUSE = "pause", "paused"
+        RESUME = "resume", "resumed"
+        FINISH = "finish", "finished"
+        STOP = "stop", "stopped early"
+
+    RATED = (Kind.START, Kind.RATE, Kind.RESUME)
+
+    administration = models.ForeignKey(Administration, on_delete=models.PROTECT, related_name="steps")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    at = models.DateTimeField()
+    rate_ml_per_h = models.DecimalField(max_digits=6, decimal_places=1, null=True, blank=True)
+    rate_ml_per_kg_per_h = models.DecimalField(max_digits=7, decimal_places=3, null=True, blank=True)
+    reason = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    history = history_records()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M} (administration {self.administration_id})"
+
+
+class VialFate(models.Model):
+    """What became of one vial dispensed to an administered session. It must agree with its
+    dispense: a vial infused whole or in part was opened, so it is not back on a shelf; a vial
+    not opened was (or goes) back to stock, never wasted as given."""
+
+    class Fate(models.TextChoices):
+        INFUSED = "infused", "infused whole"
+        PARTIAL = "partial", "part infused, the rest wasted"
+        NOT_OPENED = "not_opened", "not opened, returned"
+
+    administration = models.ForeignKey(Administration, on_delete=models.PROTECT, related_name="fates")
+    dispense = models.OneToOneField(Dispense, on_delete=models.PROTECT, related_name="fate")
+    fate = models.CharField(max_length=12, choices=Fate.choices)
+    volume_left_ml = models.DecimalField(
+        max_digits=7, decimal_places=1, null=True, blank=True, help_text="Left in a part-infused vial, wasted")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    history = history_records()
+
+    class Meta:
+        ordering = ["dispense_id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_fate_display()}: dispense {self.dispense_id}"
+
+
+class HomeInfusion(models.Model):
+    """An infusion the patient gave at home from a home supply, as the patient (or a carer)
+    reported it later: the day, the number of infusion sites, and the vials used (by lot)."""
+
+    session = models.ForeignKey(InfusionSession, on_delete=models.PROTECT, related_name="home_infusions")
+    infused_on = models.DateField()
+    sites = models.PositiveSmallIntegerField(help_text="Infusion sites used")
+    reported_by_text = models.CharField(max_length=120, blank=True, help_text="Who reported it: the patient, a carer")
+    notes = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    history = history_records()
+
+    class Meta:
+        ordering = ["infused_on", "id"]
+
+    def __str__(self) -> str:
+        return f"home infusion on {self.infused_on} (session {self.session_id})"
+
+
+class HomeInfusionVial(models.Model):
+    """One vial of a home supply used in a reported home infusion: each vial is used once."""
+
+    home_infusion = models.ForeignKey(HomeInfusion, on_delete=models.PROTECT, related_name="vials")
+    dispense = models.OneToOneField(Dispense, on_delete=models.PROTECT, related_name="home_use")
+    history = history_records()
+
+    class Meta:
+        ordering = ["dispense_id"]
+
+    def __str__(self) -> str:
+        return f"dispense {self.dispense_id} used at home ({self.home_infusion_id})"

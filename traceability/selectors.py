@@ -5,14 +5,26 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Min, Prefetch, QuerySet, Sum
+from django.db.models import Min, Prefetch, Q, QuerySet, Sum
 
 from core.roles import SCOPE_ALL, SCOPE_UPCOMING, UPCOMING_DAYS
 from core.text import grams_text
 from inventory.models import Presentation, Product, Vial, local_today
 from inventory.selectors import without_product_notes
 from labels.gs1 import gsrn_from_scan
-from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
+from traceability.models import (
+    AdverseReaction,
+    Administration,
+    AdministrationStep,
+    BrandSwitchFlag,
+    Dispense,
+    DispenseOverride,
+    HomeInfusion,
+    HomeInfusionVial,
+    InfusionSession,
+    Patient,
+    VialFate,
+)
 
 # What a patient was given: a vial returned unopened to stock was not.
 GIVEN_STATUSES = (Dispense.Status.DISPENSED, Dispense.Status.WASTED)
@@ -23,6 +35,8 @@ def patient_queryset() -> QuerySet[Patient]:
 
 
 def dispense_queryset() -> QuerySet[Dispense]:
+    """Dispenses with their vial, lot and product, and what became of the vial: its fate at the
+    bedside and the home infusion it was used in (one-to-one joins, no further query)."""
     return without_product_notes(
         Dispense.objects.select_related(
             "vial__lot",
@@ -31,6 +45,8 @@ def dispense_queryset() -> QuerySet[Dispense]:
             "product__manufacturer",
             "dispensed_by",
             "closed_by",
+            "fate",
+            "home_use__home_infusion",
         ),
         "vial__presentation__product", "product",
     )
@@ -59,10 +75,38 @@ def reaction_queryset() -> QuerySet[AdverseReaction]:
     return AdverseReaction.objects.select_related("recorded_by")
 
 
+def step_queryset() -> QuerySet[AdministrationStep]:
+    return AdministrationStep.objects.select_related("recorded_by").order_by("at", "id")
+
+
+def administration_queryset() -> QuerySet[Administration]:
+    """Administrations with their session and patient, steps, fates (with the vial and lot) and
+    reactions: four queries for a page of any length."""
+    return Administration.objects.select_related("session__patient", "started_by", "ended_by").prefetch_related(
+        Prefetch("steps", queryset=step_queryset()),
+        Prefetch("fates", queryset=VialFate.objects.select_related(
+            "dispense__vial__lot", "dispense__vial__presentation__product", "recorded_by").order_by("dispense_id")),
+        Prefetch("reactions", queryset=reaction_queryset().order_by("onset_at", "id")),
+    )
+
+
+def home_infusion_queryset() -> QuerySet[HomeInfusion]:
+    """Reported home infusions with their session, patient, vials (lot, product) and reactions:
+    three queries for a page of any length."""
+    return HomeInfusion.objects.select_related("session__patient", "recorded_by").prefetch_related(
+        Prefetch("vials", queryset=HomeInfusionVial.objects.select_related(
+            "dispense__vial__lot", "dispense__vial__presentation__product").order_by("dispense_id")),
+        Prefetch("reactions", queryset=reaction_queryset().order_by("onset_at", "id")),
+    )
+
+
 def session_queryset() -> QuerySet[InfusionSession]:
-    """Sessions with their dispenses (vial, lot, product), flags and reactions: five queries for a
-    page of any length."""
-    return InfusionSession.objects.select_related("patient", "completed_by").prefetch_related(
+    """Sessions with their dispenses (vial, lot, product, the vial's fate and home use), flags,
+    reactions and the administration record's times (joined): five queries for a page of any
+    length. The administration's steps are read with administration_queryset()."""
+    return InfusionSession.objects.select_related(
+        "patient", "completed_by", "administration__started_by", "administration__ended_by",
+    ).prefetch_related(
         Prefetch("dispenses", queryset=dispense_queryset().order_by("dispensed_at", "id")),
         Prefetch(
             "flags",
@@ -173,6 +217,22 @@ def sessions_with_dose_discrepancy() -> list[tuple[InfusionSession, DoseReconcil
     return found
 
 
+def infusion_worklist() -> QuerySet[InfusionSession]:
+    """What the nurses give today: sessions given here, scheduled up to today, in progress (vials
+    dispensed) or whose infusion is still running, and today's finished ones, by patient name."""
+    today = local_today()
+    return (
+        session_queryset()
+        .filter(setting=InfusionSession.Setting.CLINIC, scheduled_date__lte=today)
+        .filter(
+            Q(status=InfusionSession.Status.IN_PROGRESS, scheduled_date__gte=today - timedelta(days=1))
+            | Q(administration__status__in=[Administration.Status.RUNNING, Administration.Status.PAUSED])
+            | Q(scheduled_date=today, administration__isnull=False)
+        )
+        .order_by("patient__name", "pk")
+    )
+
+
 def todays_open_sessions() -> QuerySet[InfusionSession]:
     """Sessions scheduled today and still open, by patient name, for the scan station."""
     return (
@@ -273,3 +333,41 @@ def flags_in_scope(queryset: QuerySet[BrandSwitchFlag], scope: str | None) -> Qu
     if scope == SCOPE_UPCOMING:
         return queryset.filter(session_id__in=upcoming_sessions().values("pk"))
     return queryset.none()
+
+
+# --- reads for FHIR (api.fhir and the export_fhir command) ----------------------------------------
+# Each takes the patient and a half-open time range [since, until) and costs a fixed number of
+# queries whatever it returns; the export pages through them by primary key.
+
+
+def dispenses_for_fhir() -> QuerySet[Dispense]:
+    """Dispenses with the patient, the vial's product, lot and maker, and the flag each raised."""
+    return dispense_queryset().select_related("session__patient", "vial__presentation__product__manufacturer") \
+        .prefetch_related(Prefetch("flags", queryset=BrandSwitchFlag.objects.select_related(
+            "from_product", "to_product", "acknowledged_by").order_by("pk")))
+
+
+def _given_dispenses(to_attr: str = "given_dispenses") -> Prefetch:
+    return Prefetch(
+        "session__dispenses",
+        queryset=dispense_queryset().select_related("vial__presentation__product__manufacturer")
+        .filter(status__in=GIVEN_STATUSES).order_by("pk"),
+        to_attr=to_attr,
+    )
+
+
+def administrations_for_fhir() -> QuerySet[Administration]:
+    """Administrations with their steps, fates and the vials given in their session."""
+    return administration_queryset().prefetch_related(_given_dispenses())
+
+
+def reactions_for_fhir() -> QuerySet[AdverseReaction]:
+    """Reactions with the patient and the vials suspected: those given in the session, or those of
+    the home infusion the reaction followed."""
+    return AdverseReaction.objects.select_related(
+        "session__patient", "recorded_by", "administration", "home_infusion",
+    ).prefetch_related(
+        _given_dispenses(),
+        Prefetch("home_infusion__vials", queryset=HomeInfusionVial.objects.select_related(
+            "dispense__vial__lot", "dispense__vial__presentation__product__manufacturer").order_by("dispense_id")),
+    )

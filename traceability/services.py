@@ -21,6 +21,7 @@ from inventory.rules import ensure_dispensable
 from inventory.services import lock_vial, place_vial, require_reason
 from labels.gs1 import has_valid_check_digit as is_valid_gtin_like
 from traceability.clinical import CAUTION, CONTRAINDICATION, ClinicalFinding, clinical_findings
+from traceability.infusion import rate_at
 from traceability.exceptions import (
     LotOutOfUseInSession,
     CautionsToAcknowledge,
@@ -36,6 +37,8 @@ from traceability.exceptions import (
     InvalidFlagReason,
     NoInfusion,
     NothingDispensed,
+    OnsetBeforeStart,
+    VialFateConflict,
     OpenBrandSwitchFlag,
     ReasonTextRequired,
     SessionHasLiveDispenses,
@@ -43,7 +46,17 @@ from traceability.exceptions import (
     SessionStateConflict,
     WeightUnknown,
 )
-from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
+from traceability.models import (
+    AdverseReaction,
+    Administration,
+    BrandSwitchFlag,
+    Dispense,
+    DispenseOverride,
+    HomeInfusion,
+    InfusionSession,
+    Patient,
+    VialFate,
+)
 from traceability.selectors import (
     GIVEN_STATUSES,
     DoseReconciliation,
@@ -198,16 +211,20 @@ def session_create(
     indication_other: str = "",
     notes: str = "",
     route: str = InfusionSession.Route.IV,
+    setting: str = InfusionSession.Setting.CLINIC,
     actor,
 ) -> InfusionSession:
-    """Order an infusion. The dose is given in grams, or in g/kg and then multiplied by the
-    patient's weight now: a later change of weight does not change an order already made."""
+    """Order an infusion (`setting="home"`: a supply the patient infuses at home). The dose is
+    given in grams, or in g/kg and then multiplied by the patient's weight now: a later change of
+    weight does not change an order already made."""
     if (ordered_grams is None) == (dose_g_per_kg is None):
         raise InvalidDose("Give the dose either in grams or in g/kg (one of the two).")
     if indication not in InfusionSession.Indication.values:
         raise InvalidInput(f"Unknown indication {indication!r}.", code="invalid_indication")
     if route not in InfusionSession.Route.values:
         raise InvalidInput(f"Unknown route {route!r}; use IV or SC.", code="invalid_route")
+    if setting not in InfusionSession.Setting.values:
+        raise InvalidInput(f"Unknown setting {setting!r}; use clinic or home.", code="invalid_setting")
     _check_scheduled_date(scheduled_date)
     if indication == InfusionSession.Indication.OTHER and not indication_other.strip():
         raise InvalidInput("Name the indication when it is 'other'.", code="indication_other_required")
@@ -236,6 +253,7 @@ def session_create(
         ordered_grams=ordered_grams,
         notes=notes,
         route=route,
+        setting=setting,
     )
 
 
@@ -284,6 +302,12 @@ def session_complete(*, session: InfusionSession, actor, discrepancy_reason: str
     if session.status == InfusionSession.Status.SCHEDULED:
         raise NothingDispensed(f"Session {session.pk} has not started: no vial was dispensed to it.")
     ensure_session_open(session)
+    running = Administration.objects.filter(session=session).exclude(status__in=Administration.ENDED).first()
+    if running is not None:
+        raise SessionStateConflict(
+            f"The infusion of session {session.pk} is {running.get_status_display()}: the nurse finishes or stops it first.",
+            code="infusion_running", extra={"administration": running.pk},
+        )
     open_flags = list(
         session.flags.filter(status=BrandSwitchFlag.Status.OPEN, kind__in=BrandSwitchFlag.BLOCKING_KINDS)
         .select_related("from_product", "to_product")
@@ -620,6 +644,23 @@ def _lock_live_dispense(dispense: Dispense) -> tuple[InfusionSession, Vial, Disp
     return session, vial, dispense
 
 
+def _ensure_fate_allows(dispense: Dispense, wanted: str) -> None:
+    """A vial the nurse recorded as opened does not go back on a shelf, and one recorded as not
+    opened is not wasted as given (the session lock, held here, is what fate writers take first)."""
+    fate = VialFate.objects.filter(dispense=dispense).first()
+    if fate is None:
+        return
+    opened = fate.fate in (VialFate.Fate.INFUSED, VialFate.Fate.PARTIAL)
+    if opened == (wanted == VialFate.Fate.PARTIAL):
+        return
+    raise VialFateConflict(
+        f"Vial {dispense.vial.serial} was recorded at the bedside as {fate.get_fate_display()}: "
+        + ("return it to stock unopened, and waste it from the shelf if it cannot be used." if not opened
+           else "it cannot go back on a shelf; waste it."),
+        extra={"dispense": dispense.pk, "fate": fate.fate},
+    )
+
+
 def _close(dispense: Dispense, *, status: str, reason: str, actor, history_reason: str) -> Dispense:
     dispense.status = status
     dispense.closed_reason = reason[:200]
@@ -635,6 +676,7 @@ def dispense_return_to_stock(*, dispense: Dispense, location: StorageLocation, r
     fridge where the label forbids it, a lot out of release only into quarantine)."""
     reason = require_reason(reason)
     session, vial, dispense = _lock_live_dispense(dispense)
+    _ensure_fate_allows(dispense, VialFate.Fate.NOT_OPENED)
     history_reason = f"returned unopened from session {session.pk}: {reason}"
     vial.status = Vial.Status.IN_STOCK if vial.lot.status == Lot.Status.RELEASED else Vial.Status.QUARANTINED
     place_vial(vial, location, now=timezone.now())
@@ -653,6 +695,7 @@ def dispense_waste(*, dispense: Dispense, reason: str, actor) -> Dispense:
     given (part of) this vial, so it still counts for the lookback of a recall."""
     reason = require_reason(reason)
     session, vial, dispense = _lock_live_dispense(dispense)
+    _ensure_fate_allows(dispense, VialFate.Fate.PARTIAL)
     history_reason = f"wasted after opening in session {session.pk}: {reason}"
     vial.status = Vial.Status.WASTED
     vial.location = None
@@ -721,8 +764,13 @@ def reaction_record(
     onset_at: datetime,
     type_other: str = "",
     notes: str = "",
+    home_infusion: HomeInfusion | None = None,
     actor,
 ) -> AdverseReaction:
+    """Record an adverse reaction in a session's infusion. Where the nurse keeps an administration
+    record, the reaction is linked to it with the rate running at onset (0 while paused, none
+    after the end), and an onset before the infusion started is refused. A reaction to a home
+    supply names the home infusion it followed."""
     if type not in AdverseReaction.Type.values:
         raise InvalidInput(f"Unknown reaction type {type!r}.", code="invalid_reaction_type")
     if severity not in AdverseReaction.Severity.values:
@@ -730,6 +778,8 @@ def reaction_record(
     type_other = (type_other or "").strip()
     if type == AdverseReaction.Type.OTHER and not type_other:
         raise InvalidInput("Name the reaction when its type is 'other'.", code="type_other_required")
+    if timezone.is_naive(onset_at):
+        onset_at = timezone.make_aware(onset_at)  # the site's local time
     if onset_at > timezone.now():
         raise InvalidInput("The onset of a reaction cannot be in the future.", code="invalid_onset")
     session = _lock_session(session)
@@ -744,11 +794,38 @@ def reaction_record(
             f"Session {session.pk} is {session.get_status_display()}: no infusion was given in it.",
             extra={"session": session.pk, "status": session.status},
         )
+    administration = Administration.objects.filter(session=session).first()
+    rate = None
+    if session.setting == InfusionSession.Setting.HOME:
+        if home_infusion is None or home_infusion.session_id != session.pk:
+            raise InvalidInput(
+                f"Session {session.pk} is a home supply: name the home infusion the reaction followed.",
+                code="home_infusion_required",
+            )
+        if timezone.localtime(onset_at).date() < home_infusion.infused_on:
+            raise OnsetBeforeStart(
+                f"The onset {timezone.localtime(onset_at):%Y-%m-%d %H:%M} is before the home infusion of "
+                f"{home_infusion.infused_on:%Y-%m-%d}."
+            )
+    elif home_infusion is not None:
+        raise InvalidInput(f"Session {session.pk} was given here, not at home.", code="not_a_home_supply")
+    elif administration is not None:
+        if onset_at < administration.started_at:
+            raise OnsetBeforeStart(
+                f"The onset {timezone.localtime(onset_at):%Y-%m-%d %H:%M} is before the infusion started "
+                f"({timezone.localtime(administration.started_at):%Y-%m-%d %H:%M}).",
+                extra={"started_at": administration.started_at.isoformat()},
+            )
+        rate = rate_at(administration, onset_at)
     return audited_create(
         AdverseReaction,
         actor=actor,
         reason=f"adverse reaction recorded in session {session.pk}",
         session=session,
+        administration=administration,
+        home_infusion=home_infusion,
+        rate_at_onset_ml_per_h=rate[0] if rate else None,
+        rate_at_onset_ml_per_kg_per_h=rate[1] if rate else None,
         type=type,
         type_other=type_other,
         severity=severity,

@@ -1,6 +1,7 @@
 """Server-rendered pages. They carry no rules of their own: every action calls the JSON API, and
 what a page shows comes from the selectors and the role questions of core.roles."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
@@ -10,7 +11,7 @@ from audit.services import patient_access_record
 from core.roles import ROLE_WORDS, effective_roles, roles_may
 from inventory.models import local_today
 from inventory.selectors import locations_for_placing
-from traceability.models import BrandSwitchFlag
+from traceability.models import AdverseReaction, BrandSwitchFlag, VialFate
 from recalls.models import CLASSES_OF_SCHEME, Recall, class_text
 from traceability.selectors import todays_open_sessions
 
@@ -50,6 +51,9 @@ def recall_lookup(request):
         "roles": _words(roles),
         "can_look_up": roles_may(roles, "recalls.read"),
         "can_manage_recalls": roles_may(roles, "recalls.change"),
+        "can_see_signals": roles_may(roles, "signals.read"),
+        "signal_alpha": settings.LOT_SIGNAL_ALPHA,
+        "signal_min_reactions": settings.LOT_SIGNAL_MIN_REACTIONS,
         "initial_lot": request.GET.get("lot", "").strip(),
         # The recall just opened here: its message is shown again, from the server, after a refresh.
         "initial_recall": request.GET.get("recall", "") if request.GET.get("recall", "").isdigit() else "",
@@ -80,3 +84,29 @@ def review(request):
                          for value, label in BrandSwitchFlag.Reason.choices],
     }
     return render(request, "web/review.html", context, status=200 if allowed else 403)
+
+
+@login_required
+@ensure_csrf_cookie
+def infusion(request):
+    """The nurse's page, for a tablet at the bedside: today's sessions, then start, step the rate,
+    pause and resume, record a reaction, and finish (or stop) with each vial's fate. Every action
+    is an API call; the page decides nothing."""
+    roles = effective_roles(request.user)
+    allowed = roles_may(roles, "infusions.read")
+
+    def options(choices):
+        return [{"value": value, "label": label[:1].upper() + label[1:]} for value, label in choices]
+
+    context = {
+        "roles": _words(roles),
+        "allowed": allowed,
+        "can_record": roles_may(roles, "infusions.record"),
+        "choices": {
+            "reaction_types": options(AdverseReaction.Type.choices),
+            "severities": options(AdverseReaction.Severity.choices),
+            "fates": options(VialFate.Fate.choices),
+            "today": local_today().isoformat(),
+        },
+    }
+    return render(request, "web/infusion.html", context, status=200 if allowed else 403)

@@ -104,6 +104,23 @@ RULES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/api/flags/"): "flags.read",
     ("GET", "/api/flags/{id}/"): "flags.read",
     ("POST", "/api/flags/{id}/acknowledge/"): "flags.decide",
+    # the administration record, home infusions, FHIR
+    ("GET", "/api/administrations/"): "infusions.read",
+    ("POST", "/api/administrations/"): "infusions.record",
+    ("GET", "/api/administrations/worklist/"): "infusions.read",
+    ("GET", "/api/administrations/{id}/"): "infusions.read",
+    ("POST", "/api/administrations/{id}/rate/"): "infusions.record",
+    ("POST", "/api/administrations/{id}/pause/"): "infusions.record",
+    ("POST", "/api/administrations/{id}/resume/"): "infusions.record",
+    ("POST", "/api/administrations/{id}/finish/"): "infusions.record",
+    ("POST", "/api/administrations/{id}/stop/"): "infusions.record",
+    ("POST", "/api/administrations/{id}/reactions/"): "infusions.record",
+    ("GET", "/api/home-infusions/"): "infusions.read",
+    ("POST", "/api/home-infusions/"): "infusions.record",
+    ("GET", "/api/home-infusions/{id}/"): "infusions.read",
+    ("POST", "/api/home-infusions/{id}/reactions/"): "infusions.record",
+    ("GET", "/api/fhir/{resource}"): "fhir.read",
+    ("GET", "/api/signals/lots"): "signals.read",
     # recalls
     ("GET", "/api/recalls/"): "recalls.read",
     ("POST", "/api/recalls/"): "recalls.change",
@@ -195,7 +212,8 @@ def _client(identity: str | None) -> APIClient:
 def test_each_identity_is_admitted_exactly_as_the_role_table_says(method, path, rows):
     rule = RULES[(method, path)]
     resource = path.split("/")[2]
-    url = path.replace("{id}", str(rows.get(resource, 0))).replace("{job_id}", str(rows["audit"]))
+    url = (path.replace("{id}", str(rows.get(resource, 0))).replace("{job_id}", str(rows["audit"]))
+           .replace("{resource}", "Patient"))
     wrong = []
     for identity in IDENTITIES:
         client = _client(identity)

@@ -59,3 +59,45 @@ def test_two_simultaneous_dispenses_of_one_vial_let_exactly_one_through(same_ses
     assert Dispense.objects.filter(vial=vial).count() == 1
     assert Vial.objects.get(pk=vial.pk).status == Vial.Status.DISPENSED
     assert Vial.history.filter(id=vial.pk, status=Vial.Status.DISPENSED).count() == 1
+
+
+def test_two_nurses_finishing_one_infusion_at_once_leave_one_end_and_one_fate_per_vial():
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from traceability.infusion import administration_start
+    from traceability.models import Administration, AdministrationStep, VialFate
+    from traceability.services import vial_dispense
+
+    session = InfusionSessionFactory()
+    tech = UserFactory(username="alice", role="technician")
+    dispense = vial_dispense(session=session, vial=stock(brand("Privigen"))[0], actor=tech)
+    nurses = [UserFactory(username="nina", role="nurse"), UserFactory(username="otto", role="nurse")]
+    administration = administration_start(session=session, actor=nurses[0], rate_ml_per_h=Decimal("30"),
+                                          at=timezone.now())
+    barrier = threading.Barrier(2)
+    results: list = [None, None]
+
+    def finish(index: int) -> None:
+        client = APIClient()
+        client.force_authenticate(nurses[index])
+        try:
+            barrier.wait(timeout=30)
+            response = client.post(f"/api/administrations/{administration.pk}/finish",
+                                   {"fates": [{"dispense": dispense.pk, "fate": "infused"}]}, format="json")
+            results[index] = (response.status_code, response.json())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=finish, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(status for status, _ in results) == [200, 409]
+    assert next(body for status, body in results if status == 409)["code"] == "administration_ended"
+    assert VialFate.objects.filter(dispense=dispense).count() == 1
+    assert AdministrationStep.objects.filter(administration=administration, kind="finish").count() == 1
+    assert Administration.objects.get(pk=administration.pk).status == Administration.Status.FINISHED

@@ -26,9 +26,32 @@ def counts() -> list[int]:
 
 
 def test_the_demo_has_patients_with_several_past_infusions(loaded):
-    assert 4 <= Patient.objects.filter(mrn__startswith="DEMO-").count() <= 6
-    for patient in Patient.objects.all():
+    assert 4 <= Patient.objects.filter(mrn__startswith="DEMO-1").exclude(mrn="DEMO-1006").count() <= 6
+    for patient in Patient.objects.exclude(mrn="DEMO-1006"):
         assert patient.sessions.filter(status=InfusionSession.Status.COMPLETED).count() >= 2
+
+
+def test_the_demo_has_an_administration_record_with_a_reaction_at_the_rate_running(loaded):
+    from traceability.models import Administration
+
+    (administration,) = Administration.objects.all()
+    assert administration.session.patient.mrn == "DEMO-1005"
+    assert administration.status == Administration.Status.FINISHED
+    assert [s.kind for s in administration.steps.all()] == ["start", "rate", "pause", "resume", "finish"]
+    (reaction,) = administration.reactions.all()
+    assert reaction.rate_at_onset_ml_per_kg_per_h == 1
+    assert administration.fates.count() == 2
+
+
+def test_the_demo_has_a_home_supply_with_reported_infusions_and_a_lot_with_a_reaction_signal(loaded):
+    from recalls.signals import lot_signals
+    from traceability.models import HomeInfusion
+
+    supply = InfusionSession.objects.get(patient__mrn="DEMO-1006")
+    assert supply.setting == InfusionSession.Setting.HOME
+    assert HomeInfusion.objects.filter(session=supply).count() == 2
+    (signal,) = lot_signals()
+    assert signal.lot.lot_number == "FB-SIG-26" and signal.reactions == 4 and signal.p_value < 0.01
 
 
 def test_the_demo_has_a_reviewed_brand_switch_and_one_waiting_on_today_session(loaded):

@@ -124,3 +124,25 @@ def test_the_recall_form_offers_the_classes_of_each_scheme_in_the_notices_words(
 def test_the_recall_page_remembers_only_a_recall_id_from_its_address(given, kept):
     body = logged_in("recall_coordinator").get("/recall/", {"lot": "L1", "recall": given}).content.decode()
     assert f"recall: {kept}" in body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role, status, records", [
+    ("nurse", 200, True), ("pharmacist", 200, True), ("technician", 200, False), ("auditor", 200, False),
+    ("recall_coordinator", 403, False), (None, 403, False),
+])
+def test_the_infusion_page_is_for_those_who_give_or_read_infusions(role, status, records):
+    response = logged_in(role).get("/infusion/")
+    assert response.status_code == status
+    body = response.content.decode()
+    if status == 200:
+        assert 'id="worklist"' in body
+        assert f"canRecord: {'true' if records else 'false'}" in body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role, shown", [("recall_coordinator", True), ("auditor", True), ("pharmacist", True),
+                                         ("technician", False)])
+def test_the_recall_page_shows_the_lot_signal_to_those_who_decide_on_recalls(role, shown):
+    body = logged_in(role).get("/recall/").content.decode()
+    assert ('id="signals-card"' in body) == shown

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from core.roles import AUDITOR, PHARMACIST, RECALL_COORDINATOR, TECHNICIAN
+from core.roles import AUDITOR, NURSE, PHARMACIST, RECALL_COORDINATOR, TECHNICIAN
 from inventory import demo as inventory_demo
 from recalls import demo as recalls_demo
 from traceability import demo as traceability_demo
@@ -18,6 +18,7 @@ DEMO_USERS = [
     ("pharm", PHARMACIST, "Phil Pharmacist"),
     ("audit", AUDITOR, "Aude Auditor"),
     ("recall", RECALL_COORDINATOR, "Rick Recall-Coordinator"),
+    ("nurse", NURSE, "Nina Nurse"),
 ]
 
 
@@ -42,8 +43,9 @@ class Command(BaseCommand):
 
         actor = users[PHARMACIST]
         self.stdout.write(f"demo stock: {inventory_demo.load(actor=actor)}")
-        traceability_demo.load(actor=actor)
-        self.stdout.write("demo patients and infusions: loaded")
+        traceability_demo.load(actor=actor, nurse=users[NURSE])
+        self.stdout.write("demo patients, infusions (an administration record with a reaction), a home supply "
+                          "and a lot with a reaction signal: loaded")
         recalls_demo.load(actor=actor)
         self.stdout.write("demo recall: loaded")
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
