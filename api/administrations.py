@@ -183,8 +183,8 @@ class FateIn(serializers.Serializer):
 
 
 class FinishIn(serializers.Serializer):
-    fates = FateIn(many=True, required=False, default=list,
-                   help_text="The fate of each vial given (one returned to stock needs none)")
+    fates = serializers.ListField(child=FateIn(), required=False, default=list, max_length=200,
+                                  help_text="The fate of each vial given (one returned to stock needs none)")
     at = DateTimeField(required=False, allow_null=True)
 
 
@@ -201,7 +201,7 @@ class HomeInfusionIn(serializers.Serializer):
     session = IdField(help_text="The home supply (a session with setting=home)")
     infused_on = serializers.DateField()
     sites = serializers.IntegerField(min_value=0, max_value=100)
-    vials = HomeVialIn(many=True, max_length=50)
+    vials = serializers.ListField(child=HomeVialIn(), max_length=50)
     reported_by_text = serializers.CharField(required=False, allow_blank=True, default="", max_length=120)
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 

@@ -497,6 +497,12 @@ class FhirSearch(APIView):
     renderer_classes = [FhirJSONRenderer]
     content_negotiation_class = FhirNegotiation
 
+    def handle_exception(self, exc):
+        # A refusal is the service's one error body (application/json, as documented), not a Bundle.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"
+        return response
+
     @extend_schema(
         parameters=[
             OpenApiParameter("patient", str, description="Patient/{id}, or the patient's MRN"),

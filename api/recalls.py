@@ -170,6 +170,11 @@ class DispenseLineOut(serializers.Serializer):
                 "dispensed_by": dispense.dispensed_by.username,
                 "closed_at": f["closed_at"].to_representation(dispense.closed_at) if dispense.closed_at else None,
                 "closed_reason": dispense.closed_reason,
+                "setting": dispense.session.setting,
+                "infusion": self.get_infusion(dispense),
+                "fate": self.get_fate(dispense),
+                "volume_left_ml": self.get_volume_left_ml(dispense),
+                "used_at_home_on": self.get_used_at_home_on(dispense),
             }
         return line
 

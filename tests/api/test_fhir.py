@@ -169,6 +169,15 @@ def test_dates_and_patients_narrow_the_search(fhir_client, infusion):
     assert fhir_client.get("/api/fhir/Observation").status_code == 404
 
 
+@pytest.mark.parametrize("url, status", [("/api/fhir/Observation", 404), ("/api/fhir/Patient?_count=x", 400)])
+def test_a_refusal_is_the_documented_error_body_not_fhir_json(fhir_client, url, status):
+    response = fhir_client.get(url)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert set(response.json()) >= {"code", "detail"}
+    assert APIClient().get(url)["Content-Type"] == "application/json"  # and the 401 before it
+
+
 def test_a_search_pages_with_count_and_offset(fhir_client, infusion):
     body, _ = bundle(fhir_client, "/api/fhir/MedicationDispense?_count=1")
     assert body["total"] == 3 and len(body["entry"]) == 1
