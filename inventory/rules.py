@@ -6,7 +6,9 @@ none of them re-decides "recalled, expired, quarantined".
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+
+from django.utils import timezone
 
 from core.errors import ApplicationError
 from inventory.exceptions import AlreadyDispensed, NotDispensable, NotInStock
@@ -80,7 +82,8 @@ def lot_findings(lot: Lot, *, today: date | None = None, recall_reference: Recal
 
 
 def vial_findings(
-    vial: Vial, *, today: date | None = None, on: date | None = None, recall_reference: RecallReference | None = None
+    vial: Vial, *, today: date | None = None, on: date | None = None, recall_reference: RecallReference | None = None,
+    now: datetime | None = None,
 ) -> list[Finding]:
     """Everything wrong with a vial now, most urgent first (the first red one is the refusal):
     a recall outranks everything, since it tells the technician to put the vial in quarantine;
@@ -88,7 +91,15 @@ def vial_findings(
     the beyond-use date (or, amber, a beyond-use date within a week).
 
     `on` is the day the vial is to be used (a session scheduled later than today): it must still be
-    in date, and within its beyond-use date, then."""
+    in date, and within its beyond-use date, then.
+
+    The cold chain speaks here too, so the dispense, the pick and the scan card agree: a vial held
+    for a cold-chain excursion awaits a pharmacist, and a vial whose room-temperature allowance has
+    run out (to the minute, not the day) is done."""
+    if now is None:
+        # A day asked about (a test, a report) is looked at from its first minute.
+        now = timezone.now() if today is None or today == local_today() else timezone.make_aware(
+            datetime.combine(today, time.min))
     today = today or local_today()
     on = max(on or today, today)
     lot = vial.lot
@@ -99,8 +110,14 @@ def vial_findings(
     if vial.status == Status.DISPENSED:
         found.append(Finding("already_dispensed", RED, f"Vial {vial.serial} (lot {lot.lot_number}) was already dispensed.",
                              "already_dispensed", AlreadyDispensed))
+    held = vial.status == Status.QUARANTINED and vial.cold_chain_hold_id is not None
     if lot.status == Lot.Status.QUARANTINED:
         found.append(_quarantined(lot))
+    if held:
+        found.append(Finding("cold_chain_excursion", RED,
+                             f"Vial {vial.serial} is held after a cold-chain excursion (excursion {vial.cold_chain_hold_id}). "
+                             "Keep it aside until a pharmacist releases or wastes it.",
+                             "cold_chain_excursion", NotDispensable))
     elif vial.status == Status.QUARANTINED and lot.status == Lot.Status.RELEASED:
         found.append(Finding("quarantined", RED,
                              f"Vial {vial.serial} is in quarantine. Keep it aside until a pharmacist releases it.",
@@ -109,8 +126,15 @@ def vial_findings(
         found.append(Finding("not_in_stock", RED,
                              f"Vial {vial.serial} is not in stock (it was {vial.get_status_display()}).",
                              "not_in_stock", NotInStock))
+    deadline = vial.room_temp_deadline(lot.product) if vial.status in (Status.IN_STOCK, Status.QUARANTINED) else None
     if lot.is_expired(on):
         found.append(_expired(lot, today=today, on=on))
+    elif deadline is not None and deadline <= now:
+        found.append(Finding(
+            "room_temperature_allowance", RED,
+            f"Vial {vial.serial} has used up its room-temperature allowance ({lot.product.room_temp_allowance_days} days, "
+            f"ran out {timezone.localtime(deadline):%Y-%m-%d %H:%M}). Waste the vial.",
+            "room_temperature_allowance_exceeded", NotDispensable))
     elif vial.is_past_beyond_use(on):
         if vial.is_past_beyond_use(today):
             message = (f"Vial {vial.serial} passed its beyond-use date {vial.beyond_use_date:%Y-%m-%d} "

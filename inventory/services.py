@@ -6,7 +6,7 @@ operations on the same stock cannot deadlock) and leaves a history row naming wh
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import User
@@ -28,7 +28,9 @@ from inventory.exceptions import (
     UnknownProduct,
 )
 from inventory.exceptions import SuspectProduct
-from inventory.models import Lot, Manufacturer, Presentation, Product, StorageLocation, SuspectScan, Vial, local_today
+from inventory.models import (
+    Excursion, ExcursionVial, Lot, Manufacturer, Presentation, Product, StorageLocation, SuspectScan, Vial, local_today,
+)
 from inventory.rules import SHORT_DATED_DAYS, carton_cautions, receipt_refusal  # noqa: F401 (SHORT_DATED_DAYS: re-exported)
 from inventory.selectors import ensure_not_a_case
 from inventory.signals import holds_on, lot_arrived
@@ -436,14 +438,53 @@ def _holds_quarantine(location: StorageLocation, lot: Lot) -> bool:
 
 
 def _start_room_temperature(vial: Vial, product: Product, *, now: datetime) -> None:
+    """Start (or keep running) the vial's room-temperature clock; its beyond-use date follows."""
     if product.room_temp_allowance_days is None:
         raise MoveRefused(
             f"{product.brand} has no room-temperature allowance on its label: keep it refrigerated.",
             code="room_temperature_not_allowed",
         )
     if vial.room_temp_since is None:
+        remaining = vial.room_temp_remaining(now, product)
+        if remaining <= timedelta(0):
+            raise MoveRefused(
+                f"Vial {vial.serial} has used up its room-temperature allowance "
+                f"({product.room_temp_allowance_days} days). Waste the vial.",
+                code="room_temperature_allowance_exceeded",
+            )
+        window = vial.room_temp_window_end(product)
+        if window is not None and window < timezone.localtime(now).date():
+            # Gammagard Liquid: room temperature only within the first 24 months from manufacture.
+            raise MoveRefused(
+                f"{product.brand} may be kept at room temperature only within {product.room_temp_within_months} "
+                f"months of manufacture; lot {vial.lot.lot_number} passed that on {window:%Y-%m-%d}. Keep it refrigerated.",
+                code="room_temperature_window_closed",
+            )
         vial.room_temp_since = now
-    vial.beyond_use_date = min(vial.beyond_use_date, vial.compute_beyond_use_date())
+    vial.beyond_use_date = vial.compute_beyond_use_date()
+
+
+def _stop_room_temperature(vial: Vial, product: Product, *, now: datetime) -> None:
+    """Back into a fridge: the clock stops and the time is added to what the vial has used; where
+    the label forbids the way back, or the allowance is used up, the move is refused."""
+    if vial.room_temp_since is None:
+        return
+    if not product.may_return_to_fridge:
+        raise MoveRefused(
+            f"{product.brand} may not go back to the fridge after room-temperature storage: "
+            f"use it by {vial.beyond_use_date:%Y-%m-%d} or waste it.",
+            code="return_to_fridge_forbidden",
+        )
+    remaining = vial.room_temp_remaining(now, product)
+    if remaining is not None and remaining <= timedelta(0):
+        raise MoveRefused(
+            f"Vial {vial.serial} has used up its room-temperature allowance: it may not go back to the fridge. "
+            "Waste the vial.",
+            code="room_temperature_allowance_exceeded",
+        )
+    vial.room_temp_used += now - vial.room_temp_since
+    vial.room_temp_since = None
+    vial.beyond_use_date = vial.compute_beyond_use_date()
 
 
 # --- moving ------------------------------------------------------------------------------------
@@ -464,15 +505,20 @@ def place_vial(vial: Vial, location: StorageLocation, *, now: datetime) -> str:
     Kind = StorageLocation.Kind
     if location.kind == Kind.ROOM_TEMPERATURE:
         _start_room_temperature(vial, product, now=now)
-    elif location.kind == Kind.REFRIGERATOR and vial.room_temp_since is not None and not product.may_return_to_fridge:
-        raise MoveRefused(
-            f"{product.brand} may not go back to the fridge after room-temperature storage: "
-            f"use it by {vial.beyond_use_date:%Y-%m-%d} or waste it.",
-            code="return_to_fridge_forbidden",
-        )
+    elif location.kind == Kind.REFRIGERATOR and vial.room_temp_since is not None:
+        from_fridge = vial.location is not None and vial.location.kind == Kind.REFRIGERATOR
+        # A vial whose clock runs in a fridge (an excursion released against a label that allows no
+        # way back) may change fridge; its clock runs on.
+        if not (from_fridge and not product.may_return_to_fridge):
+            _stop_room_temperature(vial, product, now=now)
+    elif vial.room_temp_since is not None:
+        # Into quarantine: the clock runs on (the cabinet is not known to be cold enough to stop it).
+        vial.beyond_use_date = vial.compute_beyond_use_date()
 
     if location.kind == Kind.QUARANTINE:
         vial.status = Vial.Status.QUARANTINED
+    elif vial.status == Vial.Status.QUARANTINED and vial.cold_chain_hold_id is not None:
+        pass  # held for a cold-chain excursion: quarantined wherever it goes until a pharmacist decides
     elif vial.status == Vial.Status.QUARANTINED:
         if vial.lot.status != Lot.Status.RELEASED:
             raise MoveRefused(
@@ -545,7 +591,8 @@ def lot_release(*, lot: Lot, reason: str, actor: User) -> Lot:
     lot.status = Lot.Status.RELEASED
     audited_save(lot, actor=actor, reason=f"release: {reason}")
     # Vials sitting in a quarantine location stay quarantined until someone moves them out.
-    for vial in _lock_vials(lot=lot, status=Vial.Status.QUARANTINED):
+    # ... and so do vials held for a cold-chain excursion, until a pharmacist disposes of them.
+    for vial in _lock_vials(lot=lot, status=Vial.Status.QUARANTINED, cold_chain_hold__isnull=True):
         if vial.location is None or vial.location.kind != StorageLocation.Kind.QUARANTINE:
             vial.status = Vial.Status.IN_STOCK
             audited_save(vial, actor=actor, reason=f"lot {lot.lot_number} released: {reason}")
@@ -569,7 +616,36 @@ def _take_out_of_stock(vial: Vial, *, status: str, reason: str, actor: User, ver
         raise NotInStock(f"Vial {vial.serial} is {vial.get_status_display()}; only vials on a shelf can be {verb}.")
     vial.status = status
     vial.location = None
+    outcome = ExcursionVial.Outcome.WASTED if status == Vial.Status.WASTED else ExcursionVial.Outcome.NOT_HELD
+    settle_cold_chain_holds(vial, outcome=outcome, reason=f"{verb} from the shelf: {reason}",
+                            actor=actor)
     return audited_save(vial, actor=actor, reason=f"{verb}: {reason}")
+
+
+def settle_cold_chain_holds(vial: Vial, *, outcome: str, reason: str, actor: User) -> None:
+    """A held vial that leaves stock another way (wasted or returned from the shelf) settles its
+    pending excursion entries, so no excursion waits for a vial that is gone; an excursion with
+    nothing left pending is closed. The vial (locked by the caller) is saved by the caller."""
+    if vial.cold_chain_hold_id is None:
+        return
+    now = timezone.now()
+    entries = list(
+        ExcursionVial.objects.select_for_update().filter(vial=vial, outcome=ExcursionVial.Outcome.PENDING).order_by("pk")
+    )
+    for entry in entries:
+        entry.outcome, entry.reason, entry.decided_by, entry.decided_at = outcome, reason, actor, now
+        audited_save(entry, actor=actor, reason=reason)
+    vial.cold_chain_hold = None
+    for excursion_id in sorted({entry.excursion_id for entry in entries}):
+        close_excursion_if_settled(excursion_id, actor=actor)
+
+
+def close_excursion_if_settled(excursion_id: int, *, actor: User) -> None:
+    excursion = Excursion.objects.select_for_update().get(pk=excursion_id)
+    pending = ExcursionVial.objects.filter(excursion_id=excursion_id, outcome=ExcursionVial.Outcome.PENDING).exists()
+    if excursion.status == Excursion.Status.OPEN and not pending and excursion.ended_at is not None:
+        excursion.status = Excursion.Status.CLOSED
+        audited_save(excursion, actor=actor, reason="every vial of the excursion disposed of")
 
 
 @transaction.atomic
