@@ -58,12 +58,13 @@ class Columns:
 
 
 def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "utf-16") if data[:2] not in (b"\xff\xfe", b"\xfe\xff") else ("utf-16",):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("cp1252", errors="replace")
+    """UTF-8 (with or without a byte-order mark), UTF-16 with its mark, else Windows-1252 (°)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 def _dialect(text: str) -> str:
@@ -74,11 +75,12 @@ def _dialect(text: str) -> str:
 
 def _date_order(values: list[str]) -> str | None:
     """ymd when the dates start with the year; dmy or mdy where a day above 12 gives it away."""
-    orders = set()
+    orders, undecided = set(), False
     for value in values:
         head = re.match(r"\s*(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{2,4})", value)
         if not head:
             continue
+        undecided = True
         a, b = int(head.group(1)), int(head.group(2))
         if len(head.group(1)) == 4:
             orders.add("ymd")
@@ -88,7 +90,9 @@ def _date_order(values: list[str]) -> str | None:
             orders.add("mdy")
         if "." in value[:10]:
             orders.add("dmy")  # 31.12.2026: the dotted form is day first wherever it is written
-    return orders.pop() if len(orders) == 1 else ("ymd" if orders == set() else None)
+    if len(orders) == 1:
+        return orders.pop()
+    return "ymd" if not orders and not undecided else None
 
 
 def _parse_time(value: str, order: str, zone: ZoneInfo) -> datetime:
