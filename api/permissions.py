@@ -48,3 +48,5 @@ HistoryPermission = capability_permission("HistoryPermission", read="history.rea
 OverridePermission = capability_permission("OverridePermission", read="dispenses.read", write="dispenses.change")
 OverrideDecisionPermission = capability_permission(
     "OverrideDecisionPermission", read="overrides.decide", write="overrides.decide")
+ReadingPermission = capability_permission("ReadingPermission", read="inventory.read", write="readings.record")
+ExcursionPermission = capability_permission("ExcursionPermission", read="inventory.read", write="excursions.decide")

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api import administrations, fhir, flags, overrides, signals, suspects
+from api import coldchain
 
 from api import audit, auth, labels as label_routes, catalog, locations, lots, patients, recalls, scan, sessions, stock, vials
 
@@ -28,4 +29,5 @@ urlpatterns = [
     path("", include(signals.urlpatterns)),
     path("", include(fhir.urlpatterns)),
     path("", include(audit.urlpatterns)),
+    path("", include(coldchain.urlpatterns)),
 ]

@@ -249,6 +249,8 @@ SPECTACULAR_SETTINGS = {
         "FlagKindEnum": "traceability.models.BrandSwitchFlag.Kind",
         "ReactionSeverityEnum": "traceability.models.AdverseReaction.Severity",
         "RecallStatusEnum": "recalls.models.Recall.Status",
+        "ExcursionStatusEnum": "inventory.models.Excursion.Status",
+        "ExcursionOutcomeEnum": "inventory.models.ExcursionVial.Outcome",
         "NotificationStatusEnum": "recalls.models.NotificationTask.Status",
         "WarningSeverityEnum": ["red", "amber"],
     },

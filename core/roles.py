@@ -47,6 +47,16 @@ The nurse, and the rows of the administration record, the lot signal and FHIR:
 A nurse holds only these rows: the infusion page and its API show the sessions, patients and vials
 the nurse gives, and record administrations, the home infusions a patient reports, and reactions.
 
+The cold chain (readings and excursions are read with `inventory.read`):
+
+| capability        | technician | pharmacist | recall coordinator | auditor | nurse |
+| ----------------- | ---------- | ---------- | ------------------ | ------- | ----- |
+| readings.record   | yes        | yes        |                    |         |       |
+| excursions.decide |            | yes        |                    |         |       |
+
+Technicians and pharmacists record a location's temperatures (or import a logger's file); only a
+pharmacist decides what becomes of the vials an excursion holds (release or waste).
+
 Superusers pass every check.
 """
 
@@ -102,6 +112,9 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "signals.read": (PHARMACIST, RECALL_COORDINATOR, AUDITOR),
     # FHIR R4 for the hospital's EHR: patients, dispenses, administrations, adverse events.
     "fhir.read": (PHARMACIST, AUDITOR, NURSE),
+    # The cold chain: temperatures of storage locations, and the disposition of an excursion's vials.
+    "readings.record": STOCK_ROLES,
+    "excursions.decide": (PHARMACIST,),
 }
 
 # How far ahead a technician sees patients: today, the day before (an infusion that ran late) and

@@ -126,7 +126,8 @@ def vial_findings(
         found.append(Finding("not_in_stock", RED,
                              f"Vial {vial.serial} is not in stock (it was {vial.get_status_display()}).",
                              "not_in_stock", NotInStock))
-    deadline = vial.room_temp_deadline(lot.product) if vial.status in (Status.IN_STOCK, Status.QUARANTINED) else None
+    running = vial.room_temp_since is not None and vial.status in (Status.IN_STOCK, Status.QUARANTINED)
+    deadline = vial.room_temp_deadline(lot.product) if running else None
     if lot.is_expired(on):
         found.append(_expired(lot, today=today, on=on))
     elif deadline is not None and deadline <= now:

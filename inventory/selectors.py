@@ -9,7 +9,10 @@ from django.db.models.functions import Coalesce
 
 from core.errors import ApplicationError
 from inventory.exceptions import CaseBarcode, LotConflict, SuspectProduct, UnknownLot, UnknownProduct, UnknownVial
-from inventory.models import CasePackage, Lot, Presentation, Product, StorageLocation, SuspectScan, Vial, local_today
+from inventory.models import (
+    CasePackage, Excursion, ExcursionVial, Lot, Presentation, Product, StorageLocation, SuspectScan, TemperatureReading, Vial,
+    local_today,
+)
 from inventory.rules import AMBER, RED, RecallReference, carton_cautions, dispense_refusal, lot_findings, vial_findings
 from labels.gs1 import ScanData, parse_scan
 
@@ -331,3 +334,33 @@ def expiring_stock(*, within_days: int, today: date | None = None) -> tuple[Quer
         for row in by_brand
     ]
     return vials, totals
+
+
+# --- the cold chain ------------------------------------------------------------------------------
+
+
+def excursion_queryset() -> QuerySet:
+    """Excursions with their location and how many vials each holds, still awaits a decision for,
+    and reached in all: counted by correlated subqueries, one query for a whole page."""
+    def count(**filters):
+        return Coalesce(Subquery(
+            ExcursionVial.objects.filter(excursion=OuterRef("pk"), **filters).order_by().values("excursion")
+            .annotate(n=Count("pk")).values("n")
+        ), 0)
+
+    return Excursion.objects.select_related("location").annotate(
+        vials_reached=count(), vials_pending=count(outcome=ExcursionVial.Outcome.PENDING)
+    ).order_by("-started_at", "-pk")
+
+
+def excursion_entries(excursion_id: int) -> QuerySet:
+    """The vials an excursion reached, with what the pharmacist decided: one query."""
+    return without_product_notes(
+        ExcursionVial.objects.filter(excursion_id=excursion_id).select_related(
+            "vial__presentation__product", "vial__lot", "vial__location", "decided_by"),
+        "vial__presentation__product",
+    ).order_by("vial__presentation__product__brand", "vial__lot__lot_number", "vial__serial")
+
+
+def location_readings(location_id: int) -> QuerySet:
+    return TemperatureReading.objects.filter(location_id=location_id).order_by("-taken_at")

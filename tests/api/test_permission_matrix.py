@@ -12,7 +12,9 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from audit.models import ExportJob
-from inventory.models import SuspectScan
+from django.utils import timezone
+
+from inventory.models import Excursion, SuspectScan
 from traceability.models import DispenseOverride
 from core.roles import CAPABILITIES, ROLES
 from tests.factories import (
@@ -135,6 +137,12 @@ RULES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/api/notifications/{id}/"): "recalls.read",
     ("POST", "/api/notifications/{id}/"): "recalls.change",
     ("PATCH", "/api/notifications/{id}/"): "recalls.change",
+    # the cold chain
+    ("GET", "/api/locations/{id}/readings"): "inventory.read",
+    ("POST", "/api/locations/{id}/readings"): "readings.record",
+    ("GET", "/api/excursions/"): "inventory.read",
+    ("GET", "/api/excursions/{id}/"): "inventory.read",
+    ("POST", "/api/excursions/{id}/dispositions/"): "excursions.decide",
     # audit
     ("GET", "/api/audit/history/"): "history.read",
     ("GET", "/api/audit/access/"): "history.read",
@@ -188,7 +196,9 @@ def rows(db) -> dict[str, int]:
     override = DispenseOverride.objects.create(
         session=session, product=dispense.product, check_code="iga_content", detail="x", requested_by=UserFactory())
     suspect = SuspectScan.objects.create(vial=vial, raw="x", scanned_lot="OTHER", reported_by=UserFactory())
+    excursion = Excursion.objects.create(location=vial.location, started_at=timezone.now(), lowest_c=9, highest_c=12)
     return {
+        "excursions": excursion.pk,
         "overrides": override.pk, "suspect-scans": suspect.pk,
         "vials": vial.pk, "lots": vial.lot_id, "locations": StorageLocationFactory().pk,
         "products": vial.presentation.product_id, "presentations": vial.presentation_id,

@@ -131,16 +131,17 @@ def test_moving_back_to_the_fridge_is_refused_where_the_product_forbids_it(monke
 
 
 def test_moving_back_to_the_fridge_is_allowed_where_the_product_permits_it(monkeypatch, fridge, rt_shelf, technician):
-    started = freeze_now(monkeypatch, datetime(2031, 3, 1, 14, 0, tzinfo=UTC))
+    freeze_now(monkeypatch, datetime(2031, 3, 1, 14, 0, tzinfo=UTC))
     vial = vial_of(allowance=30, may_return=True, location=fridge)
     vial_move(vial=vial, location=rt_shelf, actor=technician)
 
+    freeze_now(monkeypatch, datetime(2031, 3, 4, 14, 0, tzinfo=UTC))
     vial_move(vial=vial, location=fridge, actor=technician)
 
     vial.refresh_from_db()
     assert (vial.location, vial.status) == (fridge, Vial.Status.IN_STOCK)
-    # The time spent at room temperature is not given back.
-    assert (vial.room_temp_since, vial.beyond_use_date) == (started, date(2031, 3, 31))
+    # The clock stops in the fridge; the three days at room temperature are not given back.
+    assert (vial.room_temp_since, vial.room_temp_used, vial.beyond_use_date) == (None, timedelta(days=3), date(2032, 6, 30))
 
 
 def test_moving_a_vial_to_quarantine_quarantines_it(fridge, quarantine_cabinet, technician):
