@@ -25,7 +25,8 @@ class ProductOut(ModelSerializer):
         fields = [
             "id", "brand", "manufacturer", "manufacturer_id", "route", "concentration_pct", "excipient",
             "iga_ug_per_ml", "iga_note", "fridge_min_c", "fridge_max_c", "room_temp_allowance_days",
-            "may_return_to_fridge", "storage_notes", "source_notes", "presentations",
+            "may_return_to_fridge", "room_temp_max_c", "shelf_life_months", "room_temp_within_months",
+            "storage_notes", "source_notes", "presentations",
         ]
         extra_kwargs = {"storage_notes": {"max_length": NOTE_MAX_LENGTH}, "source_notes": {"max_length": NOTE_MAX_LENGTH}}
 
@@ -50,7 +51,16 @@ class PresentationOut(ModelSerializer):
 class LocationOut(ModelSerializer):
     class Meta:
         model = StorageLocation
-        fields = ["id", "name", "code", "kind", "active"]
+        fields = ["id", "name", "code", "kind", "active", "min_c", "max_c", "excursion_grace_minutes"]
+        extra_kwargs = {"excursion_grace_minutes": {"max_value": 7 * 24 * 60},
+                        "min_c": {"min_value": -100, "max_value": 100}, "max_c": {"min_value": -100, "max_value": 100}}
+
+    def validate(self, attrs):
+        low = attrs.get("min_c", getattr(self.instance, "min_c", None))
+        high = attrs.get("max_c", getattr(self.instance, "max_c", None))
+        if low is not None and high is not None and low >= high:
+            raise serializers.ValidationError({"max_c": "The highest temperature must be above the lowest."})
+        return attrs
 
 
 class LotOut(ModelSerializer):
@@ -84,5 +94,5 @@ class VialOut(ModelSerializer):
         model = Vial
         fields = [
             "id", "gtin", "brand", "product_id", "grams", "serial", "serial_is_internal", "lot", "location", "status",
-            "room_temp_since", "beyond_use_date", "received_at",
+            "room_temp_since", "room_temp_used", "cold_chain_hold", "beyond_use_date", "received_at",
         ]

@@ -32,6 +32,9 @@ PRODUCT_FIELDS = (
     "iga_note",
     "room_temp_allowance_days",
     "may_return_to_fridge",
+    "room_temp_max_c",
+    "shelf_life_months",
+    "room_temp_within_months",
 )
 
 
@@ -92,6 +95,8 @@ def read_catalog(path: Path | str | None = None) -> dict:
         fields = {name: _field_value(Product, name, entry.get(name)) for name in PRODUCT_FIELDS}
         for name in ("excipient", "iga_note"):
             fields[name] = fields[name] or ""
+        if fields["room_temp_max_c"] is None:
+            fields["room_temp_max_c"] = Decimal("25.0")
         fields["storage_notes"] = "\n".join(_lines(entry.get("storage_notes", ""), f"{brand}: storage_notes"))
         sources = _lines(entry.get("source_notes", ""), f"{brand}: source_notes")
         fields["source_notes"] = "\n".join([*sources, caveat] if caveat else sources)
