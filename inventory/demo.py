@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.db import transaction
 
 from core.history import audited_save
-from inventory.models import Presentation, StorageLocation, Vial, local_today
+from inventory.models import Lot, Presentation, StorageLocation, Vial, local_today
 from inventory.services import receipt_create
 from labels.gs1 import element_string
 
@@ -58,4 +58,62 @@ def load(*, actor) -> dict:
             continue
         location = StorageLocation.objects.get(code=location_code)
         created["vials"] += len(receipt_create(location=location, scans=scans, actor=actor))
+    created["excursions"] = load_cold_chain(actor=actor)
     return created
+
+
+# --- the cold chain: a ward fridge whose logger shows a warm afternoon three days ago ----------------
+
+COLD_FRIDGE = ("Ward fridge C (logger EL-C)", "FRIDGE-C")
+# (brand, grams, lot, months to expiry, serial prefix, how many): stock that stood in the fridge then.
+COLD_STOCK = [
+    ("Gamunex-C", "10", "B03J077190", 10, "GMXC10", 3),
+    ("Privigen", "10", "P100C2231", 20, "PRVC10", 2),
+    ("Asceniv", "5", "239840", 10, "ASCC05", 2),
+]
+
+
+def load_cold_chain(*, actor) -> int:
+    """FRIDGE-C, its stock received ten days ago, and a logger's readings for the last four days
+    with two and a half hours at 9-11 °C three days ago: an excursion awaiting a pharmacist."""
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from inventory.coldchain import ReadingIn, readings_record
+
+    name, code = COLD_FRIDGE
+    location = StorageLocation.objects.filter(code=code).first()
+    if location is not None and location.excursions.exists():
+        return 0
+    if location is None:
+        location = audited_save(StorageLocation(name=name, code=code, kind=StorageLocation.Kind.REFRIGERATOR),
+                                actor=actor, reason="demo set-up")
+    now = timezone.now().replace(second=0, microsecond=0)
+    received = now - timedelta(days=10)
+    today = local_today()
+    for brand, grams, lot_number, months, prefix, count in COLD_STOCK:
+        presentation = _presentation(brand, grams)
+        if presentation is None or Vial.objects.filter(presentation=presentation, serial__startswith=prefix).exists():
+            continue
+        lot = Lot.objects.filter(product=presentation.product, lot_number=lot_number).first()
+        if lot is None:
+            lot = audited_save(Lot(product=presentation.product, lot_number=lot_number,
+                                   expiry_date=today + timedelta(days=31 * months)), actor=actor, reason="demo set-up")
+        for n in range(1, count + 1):
+            vial = Vial(presentation=presentation, lot=lot, serial=f"{prefix}{n:04d}", location=location,
+                        beyond_use_date=lot.expiry_date, received_at=received)
+            # The vial's history says it has stood in FRIDGE-C since it was received.
+            vial._history_date = received
+            audited_save(vial, actor=actor, reason=f"received into {code}")
+    start = now - timedelta(days=4)
+    warm_from, warm_to = now - timedelta(days=3, hours=-14), now - timedelta(days=3, hours=-16, minutes=-30)
+    readings, moment = [], start
+    while moment <= now - timedelta(minutes=15):
+        if warm_from <= moment < warm_to:
+            celsius = Decimal("9.0") + Decimal((moment - warm_from).seconds // 900 % 3)
+        else:
+            celsius = Decimal("4.5") + Decimal((moment.hour % 4)) / 4
+        readings.append(ReadingIn(taken_at=moment, celsius=celsius, where=f"reading {len(readings) + 1}"))
+        moment += timedelta(minutes=15)
+    return len(readings_record(location=location, readings=readings, actor=actor, limit=len(readings)).excursions)
