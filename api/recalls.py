@@ -192,6 +192,17 @@ class PatientExposureOut(serializers.Serializer):
     dispenses = DispenseLineOut(many=True)
 
 
+class LotExcursionOut(serializers.Serializer):
+    excursion_id = serializers.IntegerField(source="excursion.id")
+    location = serializers.CharField(source="excursion.location.code")
+    started_at = serializers.DateTimeField(source="excursion.started_at")
+    ended_at = serializers.DateTimeField(source="excursion.ended_at", allow_null=True)
+    highest_c = serializers.DecimalField(source="excursion.highest_c", max_digits=5, decimal_places=2)
+    serial = serializers.CharField(source="vial.serial")
+    vial_status = serializers.CharField(source="vial.status")
+    outcome = serializers.CharField()
+
+
 class LotLookbackOut(serializers.Serializer):
     lot = LotBrief()
     product = ProductBrief(source="lot.product")
@@ -202,6 +213,7 @@ class LotLookbackOut(serializers.Serializer):
     patients = PatientExposureOut(many=True)
     wasted = LookbackVialOut(many=True)
     returned = LookbackVialOut(many=True, help_text="Returned to the supplier")
+    excursions = LotExcursionOut(many=True, help_text="Vials of the lot that cold-chain excursions reached")
 
 
 class LookupOut(serializers.Serializer):

@@ -20,7 +20,7 @@ from django.utils import timezone
 from rapidfuzz import fuzz, process
 
 from core.errors import InvalidInput
-from inventory.models import Lot, Presentation, StorageLocation, Vial
+from inventory.models import ExcursionVial, Lot, Presentation, StorageLocation, Vial
 from labels.gs1 import looks_like_scan, parse_scan
 from traceability.models import Administration, Dispense, HomeInfusion, HomeInfusionVial, InfusionSession, Patient, VialFate
 from recalls.exceptions import LotNotFound
@@ -104,6 +104,8 @@ class LotLookback:
     dispenses: list[Dispense]
     recalls: list[Recall]
     status_counts: dict[str, int] = field(default_factory=dict)  # vials of the lot by status
+    # The lot's vials that cold-chain excursions reached, and what became of each (held, released, wasted).
+    excursions: list[ExcursionVial] = field(default_factory=list)
 
     @property
     def on_hand(self) -> list[Vial]:
@@ -255,7 +257,7 @@ def _lookback_dispenses(lot_ids) -> list[Dispense]:
 
 
 def lots_lookback(lots: Sequence[Lot]) -> list[LotLookback]:
-    """The lookback for each lot, in the order given. Four queries, whatever the lots hold.
+    """The lookback for each lot, in the order given. Five queries, whatever the lots hold.
 
     A dispensed vial is read once, with its dispense: the vials query leaves dispensed vials out
     (they are counted by status in a query of their own), so a lot given to 5,000 patients is
@@ -293,9 +295,19 @@ def lots_lookback(lots: Sequence[Lot]) -> list[LotLookback]:
     recalls_of: dict[int, list[Recall]] = {pk: [] for pk in by_id}
     for link in links:
         recalls_of[link.lot_id].append(link.recall)
+    excursions_of: dict[int, list[ExcursionVial]] = {pk: [] for pk in by_id}
+    for entry in (
+        ExcursionVial.objects.filter(vial__lot_id__in=by_id)
+        .select_related("excursion__location", "vial")
+        .only("excursion__id", "excursion__started_at", "excursion__ended_at", "excursion__highest_c",
+              "excursion__lowest_c", "excursion__status", "excursion__location__code", "vial__id", "vial__serial",
+              "vial__lot_id", "vial__status", "outcome", "exposed_from", "exposed_until")
+        .order_by("excursion__started_at", "vial__serial")
+    ):
+        excursions_of[entry.vial.lot_id].append(entry)
     return [
         LotLookback(lot=lot, vials=vials_of[lot.pk], dispenses=dispenses_of[lot.pk], recalls=recalls_of[lot.pk],
-                    status_counts=counts_of[lot.pk])
+                    status_counts=counts_of[lot.pk], excursions=excursions_of[lot.pk])
         for lot in lots
     ]
 

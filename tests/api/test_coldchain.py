@@ -191,3 +191,17 @@ def test_a_locations_readings_list_is_constant_in_queries(tech_client, fridge, d
                                           taken_at=timezone.now() - timedelta(minutes=n + 1))
 
     assert_constant_queries(tech_client, f"/api/locations/{fridge.pk}/readings", make, django_assert_num_queries)
+
+
+def test_the_lot_look_up_shows_the_vials_an_excursion_reached(tech_client, pharmacist_client, fridge):
+    product, vials = held_vials(fridge, n=1)
+    tech_client.post(f"/api/locations/{fridge.pk}/readings",
+                     {"readings": warm_hours(timezone.now() - timedelta(hours=6))}, format="json")
+
+    response = pharmacist_client.get("/api/recalls/lookup", {"lot": vials[0].lot.lot_number})
+
+    assert response.status_code == 200, response.content
+    (lot,) = response.json()["results"]
+    (entry,) = lot["excursions"]
+    assert (entry["serial"], entry["location"], entry["outcome"], entry["vial_status"]) == (
+        vials[0].serial, "FRIDGE-1", "pending", "quarantined")
