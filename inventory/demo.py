@@ -58,7 +58,6 @@ def load(*, actor) -> dict:
             continue
         location = StorageLocation.objects.get(code=location_code)
         created["vials"] += len(receipt_create(location=location, scans=scans, actor=actor))
-    created["excursions"] = load_cold_chain(actor=actor)
     return created
 
 

@@ -86,6 +86,7 @@ def test_a_product_edited_in_the_admin_goes_through_the_catalog_service_and_is_a
         "excipient": "proline",
         "fridge_min_c": "2",
         "fridge_max_c": "8",
+        "room_temp_max_c": "25",
         "storage_notes": "",
         "source_notes": "",
         "iga_note": "",
@@ -103,7 +104,8 @@ def test_a_product_edited_in_the_admin_goes_through_the_catalog_service_and_is_a
 def test_a_location_added_in_the_admin_is_audited_like_one_added_through_the_api(db, admin_client, admin_user):
     response = admin_client.post(
         "/admin/inventory/storagelocation/add/",
-        {"name": "Main pharmacy fridge A", "code": "FR-MAIN-A", "kind": "refrigerator", "active": "on"},
+        {"name": "Main pharmacy fridge A", "code": "FR-MAIN-A", "kind": "refrigerator", "active": "on",
+         "excursion_grace_minutes": "30"},
     )
 
     assert response.status_code == 302

@@ -43,6 +43,8 @@ class Command(BaseCommand):
 
         actor = users[PHARMACIST]
         self.stdout.write(f"demo stock: {inventory_demo.load(actor=actor)}")
+        # The cold chain: a ward fridge with a past excursion awaiting the pharmacist.
+        self.stdout.write(f"demo cold chain: {inventory_demo.load_cold_chain(actor=actor)} excursion(s) recorded")
         traceability_demo.load(actor=actor, nurse=users[NURSE])
         self.stdout.write("demo patients, infusions (an administration record with a reaction), a home supply "
                           "and a lot with a reaction signal: loaded")
