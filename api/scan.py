@@ -1,7 +1,10 @@
 """The two calls a scanner drives: what is this carton (scan), and receive these cartons (receipts)."""
 
+from datetime import timedelta
+
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -68,6 +71,28 @@ class ScanSessionOut(serializers.Serializer):
     ordered_grams = serializers.DecimalField(max_digits=7, decimal_places=2)
 
 
+class ColdChainOut(serializers.Serializer):
+    """A vial's cold chain on the scan card: its room-temperature clock and any excursion hold."""
+
+    allowance_days = serializers.IntegerField(allow_null=True, help_text="The label's room-temperature allowance")
+    used_hours = serializers.FloatField()
+    remaining_hours = serializers.FloatField(allow_null=True, help_text="Negative once the allowance is used up")
+    clock_running = serializers.BooleanField()
+    held_by_excursion = serializers.IntegerField(allow_null=True)
+
+
+def cold_chain_of(vial) -> dict | None:
+    if vial is None:
+        return None
+    now = timezone.now()
+    product = vial.lot.product
+    remaining = vial.room_temp_remaining(now, product)
+    used = vial.room_temp_used + (now - vial.room_temp_since if vial.room_temp_since else timedelta(0))
+    return {"allowance_days": product.room_temp_allowance_days, "used_hours": round(used.total_seconds() / 3600, 1),
+            "remaining_hours": round(remaining.total_seconds() / 3600, 1) if remaining is not None else None,
+            "clock_running": vial.room_temp_since is not None, "held_by_excursion": vial.cold_chain_hold_id}
+
+
 class ScanOut(serializers.Serializer):
     """What a scan is. `kind` says which: a carton (the GS1 fields, product, lot, vial, warnings,
     actions), a shelf label (`location`) or a patient's wristband (`patient` and their open
@@ -89,6 +114,11 @@ class ScanOut(serializers.Serializer):
     location = LocationOut(allow_null=True)
     patient = ScanPatientOut(allow_null=True)
     sessions = ScanSessionOut(many=True)
+    cold_chain = serializers.SerializerMethodField()
+
+    @extend_schema_field(ColdChainOut(allow_null=True))
+    def get_cold_chain(self, result) -> dict | None:
+        return cold_chain_of(result.vial)
 
     def get_live_dispense(self, result) -> int | None:
         return live_dispense_id(result.vial.pk) if result.dispensed else None
@@ -102,7 +132,7 @@ class ScanOut(serializers.Serializer):
 
 _NOT_A_CARTON = {
     "gtin": None, "lot": None, "expiry": None, "serial": None, "symbology": None, "product": None,
-    "lot_record": None, "vial": None, "warnings": [], "actions": [], "live_dispense": None,
+    "lot_record": None, "vial": None, "warnings": [], "actions": [], "live_dispense": None, "cold_chain": None,
 }
 
 

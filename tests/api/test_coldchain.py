@@ -205,3 +205,21 @@ def test_the_lot_look_up_shows_the_vials_an_excursion_reached(tech_client, pharm
     (entry,) = lot["excursions"]
     assert (entry["serial"], entry["location"], entry["outcome"], entry["vial_status"]) == (
         vials[0].serial, "FRIDGE-1", "pending", "quarantined")
+
+
+def test_the_scan_card_shows_the_hold_and_the_clock_and_offers_no_dispense(tech_client, fridge):
+    from labels.gs1 import element_string
+
+    _, vials = held_vials(fridge, n=1)
+    tech_client.post(f"/api/locations/{fridge.pk}/readings",
+                     {"readings": warm_hours(timezone.now() - timedelta(hours=6))}, format="json")
+    vial = vials[0]
+    barcode = element_string(gtin=vial.presentation.gtin, expiry=vial.lot.expiry_date, lot=vial.lot.lot_number,
+                             serial=vial.serial)
+
+    body = tech_client.post("/api/scan", {"barcode": barcode}, format="json").json()
+
+    assert [(w["code"], w["severity"]) for w in body["warnings"]] == [("cold_chain_excursion", "red")]
+    assert body["cold_chain"] == {"allowance_days": 180, "used_hours": 0.0, "remaining_hours": 4320.0,
+                                  "clock_running": False, "held_by_excursion": Excursion.objects.get().pk}
+    assert "dispense" not in body["actions"]

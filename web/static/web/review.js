@@ -158,7 +158,47 @@
     });
   }
 
+  // Cold-chain excursions awaiting a decision, product by product.
+  async function loadExcursions() {
+    const box = $("excursions");
+    box.innerHTML = "";
+    const result = await api("GET", "/api/excursions/?status=open");
+    if (!result.ok) { message(result.data.detail, "red"); return; }
+    const rows = result.data.results;
+    $("excursions-count").textContent = "(" + rows.length + ")";
+    if (!rows.length) empty(box, "None.");
+    for (const x of rows) {
+      const detail = await api("GET", "/api/excursions/" + x.id + "/");
+      if (!detail.ok) { message(detail.data.detail, "red"); continue; }
+      const item = el("div", { class: "item", "data-excursion": String(x.id) }, [
+        el("div", { class: "what", text: x.location.name + " · " + x.lowest_c + "–" + x.highest_c + " °C from " +
+          x.started_at.replace("T", " ").slice(0, 16) + (x.ended_at ? " to " + x.ended_at.replace("T", " ").slice(0, 16) : " (still out of range)") }),
+        el("div", { text: x.vials_pending + " of " + x.vials_reached + " vial(s) await a decision." }),
+      ]);
+      detail.data.products.filter((p) => p.pending > 0).forEach((p) => {
+        const reason = el("input", { placeholder: "Your reason", "aria-label": "Reason for " + p.brand + " in excursion " + x.id });
+        const release = el("button", { type: "button", class: "primary", text: "Release" });
+        const waste = el("button", { type: "button", text: "Waste" });
+        if (p.release_refusal) release.disabled = true;
+        const decide = async (decision) => {
+          const res = await api("POST", "/api/excursions/" + x.id + "/dispositions/",
+            { product: p.product_id, decision, reason: reason.value });
+          if (!res.ok) { message(res.data.detail, "red"); return; }
+          message(p.brand + ": " + p.pending + " vial(s) " + (decision === "release" ? "released" : "wasted") + ".", "green");
+          loadExcursions();
+        };
+        release.addEventListener("click", () => decide("release"));
+        waste.addEventListener("click", () => decide("waste"));
+        item.appendChild(el("div", { class: "hint", text: p.brand + ": " + p.pending + " held. " +
+          (p.release_refusal || "Label allowance: " + p.room_temp_allowance_days + " days up to " + p.room_temp_max_c + " °C.") }));
+        item.appendChild(el("div", { class: "decide" }, [el("span", { text: p.brand }), reason, release, waste]));
+      });
+      box.appendChild(item);
+    }
+  }
+
   loadOverrides();
+  loadExcursions();
   loadLots();
   loadSuspects();
   loadFlags();

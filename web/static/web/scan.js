@@ -107,6 +107,14 @@
     return el("div", {}, [el("dt", { text: label }), el("dd", { class: cls || "", text: shown(value) })]);
   }
 
+  // The room-temperature clock as the server counts it: time used, time left of the label's allowance.
+  function roomTemperature(c) {
+    if (!c) return null;
+    if (c.allowance_days === null) return c.used_hours > 0 ? c.used_hours + " h (the label allows none)" : "not allowed by the label";
+    const left = c.remaining_hours <= 0 ? "allowance used up" : Math.floor(c.remaining_hours / 24) + " d " + Math.round(c.remaining_hours % 24) + " h left";
+    return c.used_hours + " h used of " + c.allowance_days + " d · " + left + (c.clock_running ? " · clock running" : "");
+  }
+
   function showCarton(data) {
     current = data; check = null; acknowledged = false;
     const product = data.product, vial = data.vial, lot = data.lot_record;
@@ -136,6 +144,7 @@
       fact("Beyond use", vial && vial.beyond_use_date),
       fact("Serial", data.serial || (vial && vial.serial), "code"),
       fact("Location", vial && vial.location ? vial.location.name : null),
+      fact("Room temperature", roomTemperature(data.cold_chain)),
     ]));
     renderActions();
     if (colour === "red") beep();
