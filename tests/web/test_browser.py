@@ -476,3 +476,26 @@ def test_a_suspect_carton_is_red_at_the_bench_and_resolved_on_the_review_page(pa
     from inventory.models import SuspectScan
 
     assert SuspectScan.objects.get().status == SuspectScan.Status.RESOLVED
+
+
+def test_the_pharmacist_releases_vials_held_by_a_cold_chain_excursion_on_the_review_page(page, live_server, pharmacy):
+    from django.utils import timezone
+
+    from inventory.coldchain import ReadingIn, readings_record
+
+    [vial] = shelf(pharmacy, pharmacy["gammagard"])
+    Vial.history.filter(id=vial.pk).update(history_date=timezone.now() - timedelta(days=5))
+    start = timezone.now() - timedelta(hours=8)
+    readings_record(location=pharmacy["fridge"], actor=None, readings=[
+        ReadingIn(taken_at=start + timedelta(minutes=15 * n), celsius=Decimal("12" if 4 <= n < 12 else "5"), where=str(n))
+        for n in range(20)])
+
+    log_in(page, live_server, "phil", "/review/")
+    page.wait_for_selector("[data-excursion]")
+    assert "Gammagard Liquid: 1 held" in page.inner_text("#excursions")
+    page.fill("[data-excursion] .decide input", "2 h at 12 °C, within the label's allowance")
+    page.click("[data-excursion] .decide button.primary")
+    page.wait_for_selector("#message.green")
+
+    vial.refresh_from_db()
+    assert (vial.status, vial.cold_chain_hold_id) == (Vial.Status.IN_STOCK, None)
