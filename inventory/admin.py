@@ -8,7 +8,10 @@ dispense): the admin shows them and their history and changes nothing.
 from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin, ServiceAdmin
-from inventory.models import CasePackage, Lot, Manufacturer, Presentation, Product, StorageLocation, SuspectScan, Vial
+from inventory.models import (
+    CasePackage, Excursion, ExcursionVial, Lot, Manufacturer, Presentation, Product, ReadingBatch, StorageLocation,
+    SuspectScan, TemperatureReading, Vial,
+)
 from inventory.services import catalog_create, catalog_update
 
 
@@ -40,7 +43,7 @@ class PresentationAdmin(CatalogAdmin):
 
 @admin.register(StorageLocation)
 class StorageLocationAdmin(CatalogAdmin):
-    list_display = ["name", "code", "kind", "active"]
+    list_display = ["name", "code", "kind", "active", "min_c", "max_c", "excursion_grace_minutes"]
     list_filter = ["kind", "active"]
 
 
@@ -74,3 +77,46 @@ class SuspectScanAdmin(ReadOnlyAdmin):
     list_display = ["id", "vial", "scanned_lot", "status", "reported_by", "reported_at"]
     list_filter = ["status"]
     list_select_related = ["vial__presentation__product", "vial__lot", "reported_by"]
+
+
+# --- the cold chain: readings and excursions change only through inventory.coldchain ------------
+
+
+@admin.register(ReadingBatch)
+class ReadingBatchAdmin(ReadOnlyAdmin):
+    list_display = ["id", "location", "source", "filename", "readings", "first_at", "last_at", "recorded_by", "recorded_at"]
+    list_filter = ["source", "location"]
+    list_select_related = ["location", "recorded_by"]
+
+
+@admin.register(TemperatureReading)
+class TemperatureReadingAdmin(admin.ModelAdmin):
+    """Readings are written once, by the API or a logger file's import, and never changed."""
+
+    list_display = ["location", "taken_at", "celsius", "batch"]
+    list_filter = ["location"]
+    list_select_related = ["location", "batch"]
+    date_hierarchy = "taken_at"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Excursion)
+class ExcursionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "location", "started_at", "ended_at", "lowest_c", "highest_c", "status"]
+    list_filter = ["status", "location"]
+    list_select_related = ["location"]
+
+
+@admin.register(ExcursionVial)
+class ExcursionVialAdmin(ReadOnlyAdmin):
+    list_display = ["excursion", "vial", "exposed_from", "exposed_until", "outcome", "allowance_used", "decided_by"]
+    list_filter = ["outcome"]
+    list_select_related = ["excursion__location", "vial__presentation__product", "vial__lot", "decided_by"]
