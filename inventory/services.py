@@ -185,7 +185,7 @@ def _lot_for_receipt(line: ReceiptLine, *, actor: User, today: date) -> Lot:
         # A lot a recall named before it arrived is received recalled, into quarantine: the stock
         # is in the building, so the recall's lookback must show it, and nobody may use it.
         lot = Lot(product=product, lot_number=scan.lot, expiry_date=scan.expiry, expiry_day_00=scan.expiry_day_00,
-                  status=Lot.Status.RECALLED if holds else Lot.Status.RELEASED)
+                  status=Lot.Status.RECALLED if holds else Lot.Status.RELEASED, manufactured_on=scan.production_date)
         reason = f"lot created on receipt of {product.brand} lot {scan.lot}"
         if holds:
             reason += f", recalled on arrival ({'; '.join(holds)})"
@@ -205,6 +205,11 @@ def _lot_for_receipt(line: ReceiptLine, *, actor: User, today: date) -> Lot:
             extra={"scan_index": line.index, "scan": line.raw, "lot": lot.lot_number,
                    "expiry_on_record": lot.expiry_date.isoformat(), "expiry_scanned": scan.expiry.isoformat()},
         )
+    if lot.manufactured_on is None and scan.production_date is not None:
+        # The first carton of the lot to carry its production date (11) records it.
+        lot.manufactured_on = scan.production_date
+        audited_save(lot, actor=actor, reason=f"production date {scan.production_date:%Y-%m-%d} read from a carton",
+                     update_fields=["manufactured_on"])
     refusal = receipt_refusal(lot, today)
     if refusal is not None and not (arrived_recalled and refusal.code == "lot_recalled"):
         what = {

@@ -88,6 +88,9 @@ class ScanData:
     # (91), company internal: the pharmacy's own vial id on a label it printed for unserialised
     # stock. Never read from (21), which only ever holds the manufacturer's serial.
     internal_serial: str | None = None
+    # (11) production date, where the carton carries it: the start of a label's window counted
+    # from manufacture (room-temperature storage within N months of it).
+    production_date: date | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -527,6 +530,7 @@ def _scan(
     lot = elements.get("10")
     serial = elements.get("21")
     internal = elements.get(INTERNAL_SERIAL_AI)
+    production = elements.get("11")
     return ScanData(
         raw=raw,
         gtin=elements["01"].value,
@@ -537,6 +541,7 @@ def _scan(
         form=form,
         expiry_day_00=expiry is not None and expiry.value.endswith("00"),
         internal_serial=internal.value if internal is not None else None,
+        production_date=production.date if production is not None else None,
     )
 
 

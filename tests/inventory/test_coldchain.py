@@ -442,3 +442,15 @@ def test_a_production_date_scanned_from_the_carton_wins_over_the_shelf_life(monk
 
     vial.refresh_from_db()
     assert vial.beyond_use_date == date(2032, 6, 1)
+
+
+def test_a_carton_carrying_its_production_date_records_it_on_the_new_lot(fridge, technician):
+    from inventory.services import receipt_create
+
+    presentation = PresentationFactory(product=ProductFactory(shelf_life_months=36))
+    scan = f"01{presentation.gtin}11300115172912311000LOT-P11\x1d21S-1"
+
+    (vial,) = receipt_create(location=fridge, scans=[scan], actor=technician)
+
+    lot = Lot.objects.get(pk=vial.lot_id)
+    assert (lot.manufactured_on, lot.manufacture_date()) == (date(2030, 1, 15), date(2030, 1, 15))
