@@ -112,6 +112,14 @@
       block.appendChild(table(["Serial", "Status"], r.wasted.concat(r.returned).map((v) => [v.serial, v.status])));
     }
 
+    // Vials of the lot that cold-chain excursions reached, and what the pharmacist decided.
+    if ((r.excursions || []).length) {
+      block.appendChild(el("h3", {}, ["Cold-chain excursions"]));
+      block.appendChild(table(["Serial", "Location", "From", "To", "Highest °C", "Decision", "Vial now"], r.excursions.map((x) => [
+        x.serial, x.location, when(x.started_at), x.ended_at ? when(x.ended_at) : "still out of range", x.highest_c,
+        x.outcome.replace(/_/g, " "), x.vial_status.replace(/_/g, " ")])));
+    }
+
     if (r.recalls.length) {
       block.appendChild(el("h3", {}, ["Recalls and notifications"]));
       const recalls = el("div", { class: "recalls" });
