@@ -223,3 +223,20 @@ def test_the_scan_card_shows_the_hold_and_the_clock_and_offers_no_dispense(tech_
     assert body["cold_chain"] == {"allowance_days": 180, "used_hours": 0.0, "remaining_hours": 4320.0,
                                   "clock_running": False, "held_by_excursion": Excursion.objects.get().pk}
     assert "dispense" not in body["actions"]
+
+
+def test_a_pharmacist_sets_a_locations_range_and_grace(pharmacist_client, fridge):
+    response = pharmacist_client.patch(f"/api/locations/{fridge.pk}/", {"min_c": "2.5", "max_c": "7.5",
+                                                                        "excursion_grace_minutes": 45}, format="json")
+
+    assert response.status_code == 200, response.content
+    fridge.refresh_from_db()
+    assert (fridge.temperature_range(), fridge.excursion_grace_minutes) == ((2.5, 7.5), 45)
+
+
+def test_a_range_whose_top_is_not_above_its_bottom_is_refused(pharmacist_client, fridge):
+    response = pharmacist_client.patch(f"/api/locations/{fridge.pk}/", {"min_c": "8", "max_c": "2"}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+    fridge.refresh_from_db()
+    assert fridge.temperature_range() == (2, 8)
