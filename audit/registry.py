@@ -16,7 +16,10 @@ from django.db import models
 from core.text import grams_text, person_text
 from core.roles import primary_role, remember_roles
 from audit.models import ExportEvent, ExportJob
-from inventory.models import CasePackage, Lot, Manufacturer, Presentation, Product, StorageLocation, SuspectScan, Vial
+from inventory.models import (
+    CasePackage, Excursion, ExcursionVial, Lot, Manufacturer, Presentation, Product, ReadingBatch, StorageLocation,
+    SuspectScan, Vial,
+)
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
 from recalls.models import NotificationTask, Recall, RecallLot
 
@@ -87,6 +90,10 @@ TARGETS: dict[type[models.Model], Callable[[list], Iterable[tuple]]] = {
         label=lambda old, new: f"brand switch {old} → {new}",
     ),
     ExportJob: _values(ExportJob, "status", label=lambda status: f"export job ({status})"),
+    Excursion: _values(
+        Excursion, "location__code", "started_at",
+        label=lambda code, started: f"excursion in {code} from {started:%Y-%m-%d %H:%M}",
+    ),
 }
 
 
@@ -272,6 +279,14 @@ _KNOWN = [
     AuditedModel("recall_lots", "Recall lots", RecallLot, _label_recall_lot),
     AuditedModel("notifications", "Notification tasks", NotificationTask, _label_notification),
     AuditedModel("exports", "Exports", ExportEvent, _label_export),
+    # The cold chain.
+    AuditedModel("reading_batches", "Temperature readings", ReadingBatch,
+                 lambda s, labels: f"{s['readings']} readings of {labels.text(StorageLocation, s['location_id'])}"),
+    AuditedModel("excursions", "Cold-chain excursions", Excursion,
+                 lambda s, labels: f"excursion in {labels.text(StorageLocation, s['location_id'])} ({s['status']})"),
+    AuditedModel("excursion_vials", "Excursion vials", ExcursionVial,
+                 lambda s, labels: f"{labels.text(Vial, s['vial_id'])} in {labels.text(Excursion, s['excursion_id'])} "
+                                   f"({s['outcome']})"),
 ]
 
 
