@@ -12,7 +12,7 @@ vial moved out since is held wherever it is now.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone as dt_timezone
 from decimal import Decimal
 
 from django.contrib.auth.models import User
@@ -40,6 +40,8 @@ MAX_READINGS_PER_REQUEST = 1000
 MAX_READINGS_PER_FILE = 200_000
 # Readings a little ahead of the server's clock are a logger's clock drifting, not the future.
 CLOCK_SKEW = timedelta(minutes=5)
+# A reading dated before this comes from a logger whose clock was never set.
+EARLIEST = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
 # Outside this a reading is a broken probe or a wrong column, not a temperature of a fridge or a shelf.
 PLAUSIBLE_C = (Decimal("-80"), Decimal("80"))
 
@@ -91,6 +93,11 @@ def _checked(readings: list[ReadingIn], *, now: datetime) -> dict[datetime, Read
     for reading in readings:
         if timezone.is_naive(reading.taken_at):
             raise ReadingRefused(f"{reading.where.capitalize()}: the time has no time zone.", code="reading_without_timezone")
+        if reading.taken_at < EARLIEST:
+            raise ReadingRefused(
+                f"{reading.where.capitalize()}: {reading.taken_at:%Y-%m-%d} is before {EARLIEST:%Y}. Check the logger's clock.",
+                code="reading_too_old",
+            )
         if reading.taken_at > now + CLOCK_SKEW:
             raise ReadingRefused(
                 f"{reading.where.capitalize()}: {reading.taken_at:%Y-%m-%d %H:%M} is in the future. Check the logger's clock.",

@@ -231,6 +231,7 @@ def test_a_file_without_a_header_is_refused():
     [
         ([(at(0), "5"), (at(0), "6")], "conflicting_readings"),
         ([(at(100), "5")], "reading_in_future"),
+        ([(datetime(1999, 12, 31, tzinfo=UTC), "5")], "reading_too_old"),
         ([(at(0), "500")], "implausible_temperature"),
         ([], "no_readings"),
     ],
