@@ -99,6 +99,9 @@ class Sink:
             return lambda v: None if v is None else int(v)
         if kind == "JSONField":
             return lambda v: None if v is None else json.dumps(v)
+        if kind == "DurationField":
+            # Django keeps a duration in SQLite as a whole number of microseconds.
+            return lambda v: None if v is None else (v.days * 86_400 + v.seconds) * 1_000_000 + v.microseconds
         return None
 
     def new_id(self, model) -> int:
