@@ -271,7 +271,7 @@ def lots_lookback(lots: Sequence[Lot]) -> list[LotLookback]:
         .exclude(status=Vial.Status.DISPENSED)
         .select_related("presentation", "location")
         .only(*LOOKBACK_VIAL_FIELDS, "location__id", "location__name", "location__code", "location__kind",
-              "location__active")
+              "location__active", "location__min_c", "location__max_c", "location__excursion_grace_minutes")
         .order_by("lot_id", "serial", "pk")
     )
     status_counts = (

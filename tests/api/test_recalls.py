@@ -435,7 +435,7 @@ def test_export_honours_an_xlsx_accept_header(auditor_client, recall):
 def test_lookup_query_count_is_constant(client_for, django_assert_num_queries, size):
     lot = lot_with(size // 2, size // 2, lot_number=f"SZ{size}")
     client = client_for("auditor")
-    with django_assert_num_queries(8):  # roles, lots, vials, vials by status, dispenses, recall links, access-log INSERT, seals
+    with django_assert_num_queries(9):  # roles, lots, vials, vials by status, dispenses, recall links, excursion vials, access-log INSERT, seals
         response = client.get("/api/recalls/lookup", {"lot": lot.lot_number})
     assert response.json()["results"][0]["counts"]["vials"] == size
 
@@ -444,8 +444,8 @@ def test_lookup_query_count_is_constant(client_for, django_assert_num_queries, s
 def test_lookback_query_count_is_constant(client_for, django_assert_num_queries, size):
     recall = make_recall(lot_with(size // 2, size // 2))
     client = client_for("auditor")
-    # roles, recall, lots, vials, vials by status, dispenses, recall links, access-log INSERT, seals
-    with django_assert_num_queries(9):
+    # roles, recall, lots, vials, vials by status, dispenses, recall links, excursion vials, access-log INSERT, seals
+    with django_assert_num_queries(10):
         client.get(f"/api/recalls/{recall.pk}/lookback")
 
 
@@ -472,9 +472,9 @@ def test_notification_list_query_count_is_constant(client_for, django_assert_num
 def test_export_query_count_is_constant(client_for, django_assert_num_queries, patients):
     recall = make_recall(lot_with(3, patients))
     client = client_for("auditor")
-    # roles, recall, lots, vials, vials by status, dispenses, recall links, tasks, task vials, progress,
-    # access-log INSERT, seals
-    with django_assert_num_queries(12):
+    # roles, recall, lots, vials, vials by status, dispenses, recall links, excursion vials, tasks, task vials,
+    # progress, access-log INSERT, seals
+    with django_assert_num_queries(13):
         client.get(f"/api/recalls/{recall.pk}/export.xlsx")
 
 
