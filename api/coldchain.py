@@ -22,7 +22,7 @@ from inventory.coldchain import (
     RELEASE,
     WASTE,
     ReadingIn,
-    _release_refusal,
+    release_refusal,
     excursion_by_id,
     excursion_dispose,
     fahrenheit_to_celsius,
@@ -176,7 +176,7 @@ class ExcursionDetailOut(ExcursionOut):
         out = []
         for row in products.values():
             product = row["product"]
-            refusal = _release_refusal(excursion, product)
+            refusal = release_refusal(excursion, product)
             out.append({"product_id": product.pk, "brand": product.brand, "pending": row["pending"],
                         "room_temp_allowance_days": product.room_temp_allowance_days,
                         "room_temp_max_c": product.room_temp_max_c,

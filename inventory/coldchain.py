@@ -352,7 +352,7 @@ def _hours(delta: timedelta) -> str:
     return f"{hours:.1f} h"
 
 
-def _release_refusal(excursion: Excursion, product: Product) -> DispositionRefused | None:
+def release_refusal(excursion: Excursion, product: Product) -> DispositionRefused | None:
     """Why the label does not let this product's vials be released after this excursion."""
     if excursion.ongoing:
         return DispositionRefused(
@@ -408,7 +408,7 @@ def excursion_dispose(
     now = timezone.now()
     vials = {entry.vial_id: lock_vial(entry.vial_id) for entry in entries}
     if decision == RELEASE:
-        refusal = _release_refusal(excursion, product)
+        refusal = release_refusal(excursion, product)
         if refusal is not None:
             raise refusal
         plans = [(entry, vials[entry.vial_id], _release_plan(entry, vials[entry.vial_id], product, now=now))

@@ -455,3 +455,23 @@ def test_a_carton_carrying_its_production_date_records_it_on_the_new_lot(fridge,
 
     lot = Lot.objects.get(pk=vial.lot_id)
     assert (lot.manufactured_on, lot.manufacture_date()) == (date(2030, 1, 15), date(2030, 1, 15))
+
+
+def test_a_room_temperature_shelf_above_25_degrees_holds_its_vials_and_only_waste_is_allowed(
+    monkeypatch, shelf, fridge, technician, pharmacist
+):
+    product = ProductFactory(room_temp_allowance_days=180, may_return_to_fridge=True)
+    vial = vial_at(fridge, at(-48), product=product)
+    move_at(monkeypatch, vial, shelf, at(-24), technician)
+    freeze_now(monkeypatch, at(9))
+    rows = [(moment, "27.5" if value == "11.5" else "21.0") for moment, value in warm_morning()]
+
+    (excursion,) = readings_record(location=shelf, readings=readings(rows), actor=technician).excursions
+
+    assert (excursion.range_min_c, excursion.range_max_c) == (None, Decimal("25"))
+    with pytest.raises(ApplicationError) as refusal:
+        excursion_dispose(excursion=excursion, product=product, decision="release", reason="x", actor=pharmacist)
+    assert refusal.value.code == "excursion_too_warm"
+    excursion_dispose(excursion=excursion, product=product, decision="waste", reason="27.5 °C", actor=pharmacist)
+    vial.refresh_from_db()
+    assert vial.status == Vial.Status.WASTED
