@@ -336,7 +336,8 @@ class AdverseReaction(models.Model):
 
 class DispenseOverride(models.Model):
     """A pharmacist's decision to let a session be given a product although a clinical check
-    refuses it (a contraindication), or a vial take the session past its ordered dose. A
+    refuses it (a contraindication), a vial take the session past its ordered dose, or a vial be
+    given outside the session's treatment authorisation (check_code authorisation_*). A
     technician asks for it at the scan station; a pharmacist grants or declines it with a reason.
     It holds for this session and product (the dose kind for the session) and nothing else."""
 

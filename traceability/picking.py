@@ -37,6 +37,7 @@ from inventory.models import Lot, Product, Vial, local_today
 from inventory.rules import dispense_refusal
 from traceability.exceptions import InsufficientStock
 from traceability.clinical import contraindicated_products
+from traceability.authorisations import authorised_product
 from traceability.models import DispenseOverride, InfusionSession
 from traceability.selectors import GIVEN_STATUSES, current_products
 from traceability.services import ensure_session_open
@@ -258,6 +259,10 @@ def pick_vials(*, session: InfusionSession, today: date | None = None) -> Pick:
         if any((pid, f.check) not in granted for f in findings)
     }
     candidates = [v for v in candidates if v.presentation.product_id not in excluded]
+    # Only what the session's authorisation covers: its brand, or any brand of its route.
+    authorisation = session.authorisation
+    if authorisation is not None:
+        candidates = [v for v in candidates if authorised_product(authorisation, v.presentation.product)]
     by_product: dict[int, list[Vial]] = defaultdict(list)
     for vial in candidates:
         by_product[vial.presentation.product_id].append(vial)
