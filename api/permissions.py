@@ -48,3 +48,7 @@ HistoryPermission = capability_permission("HistoryPermission", read="history.rea
 OverridePermission = capability_permission("OverridePermission", read="dispenses.read", write="dispenses.change")
 OverrideDecisionPermission = capability_permission(
     "OverrideDecisionPermission", read="overrides.decide", write="overrides.decide")
+AuthorisationPermission = capability_permission(
+    "AuthorisationPermission", read="authorisations.read", write="authorisations.change")
+DoseCalculatorPermission = capability_permission(
+    "DoseCalculatorPermission", read="doses.calculate", write="doses.calculate")

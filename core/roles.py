@@ -47,6 +47,18 @@ The nurse, and the rows of the administration record, the lot signal and FHIR:
 A nurse holds only these rows: the infusion page and its API show the sessions, patients and vials
 the nurse gives, and record administrations, the home infusions a patient reports, and reactions.
 
+Treatment authorisations (what each patient is approved to receive), the dose calculator and
+the authorisation reports:
+
+| capability            | technician | pharmacist | recall coordinator | auditor | nurse |
+| --------------------- | ---------- | ---------- | ------------------ | ------- | ----- |
+| authorisations.read   |            | yes        |                    | yes     |       |
+| authorisations.change |            | yes        |                    |         |       |
+| doses.calculate       |            | yes        |                    |         |       |
+
+A technician meets a session's authorisation on the scan card (its doses left and end date) and
+in the refusals of a dispense outside it, not as a list of patients.
+
 Superusers pass every check.
 """
 
@@ -102,6 +114,11 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "signals.read": (PHARMACIST, RECALL_COORDINATOR, AUDITOR),
     # FHIR R4 for the hospital's EHR: patients, dispenses, administrations, adverse events.
     "fhir.read": (PHARMACIST, AUDITOR, NURSE),
+    # Treatment authorisations: recorded and revoked by pharmacists, read by auditors too; the
+    # reports (ending soon, the discrepancy queue) are reads. The dose calculator serves ordering.
+    "authorisations.read": (PHARMACIST, AUDITOR),
+    "authorisations.change": (PHARMACIST,),
+    "doses.calculate": (PHARMACIST,),
 }
 
 # How far ahead a technician sees patients: today, the day before (an infusion that ran late) and
