@@ -287,10 +287,11 @@ def authorisation_findings(*, session: InfusionSession, product: Product, grams_
     elif not authorised_product(a, product):
         found.append(_finding(PRODUCT, f"Authorisation {ref} is for {a.get_route_display()} immunoglobulin; "
                                        f"{product.brand} is {product.get_route_display()}.", per_product=True))
+    # This session's dose is the one after every other session's given under it (so the vials of
+    # a dose already begun count once, and a dose past the last stays outside for all its vials).
     dosed = dosed_sessions(a).exclude(pk=session.pk)
-    this_dosed = Dispense.objects.filter(session=session, status__in=GIVEN).exists()
     used = dosed.count()
-    if not this_dosed and used >= a.doses:
+    if used >= a.doses:
         found.append(_finding(DOSES_USED, f"All {a.doses} doses of authorisation {ref} have been given."))
     last = dosed.filter(scheduled_date__lte=session.scheduled_date).order_by("-scheduled_date", "-pk").first()
     if last is not None and (session.scheduled_date - last.scheduled_date).days < a.interval_days:
