@@ -93,3 +93,17 @@ def test_the_demo_skips_what_the_catalog_lacks():
     demo.load(actor=actor)
 
     assert not Patient.objects.exists()
+
+
+def test_the_demo_treats_every_patient_under_an_authorisation_and_one_is_near_its_end(loaded):
+    from datetime import timedelta
+
+    from traceability.authorisations import standing
+    from traceability.selectors import expiring_authorisations
+
+    assert not InfusionSession.objects.filter(authorisation__isnull=True).exists()
+    assert not Dispense.objects.filter(authorisation__isnull=True).exists()
+    [ending] = expiring_authorisations(days=30)
+    assert ending.patient.mrn == "DEMO-1001" and ending.valid_until <= local_today() + timedelta(days=14)
+    today = InfusionSession.objects.get(patient__mrn="DEMO-1001", scheduled_date=local_today())
+    assert standing(today).remaining_after_this == 0
