@@ -466,8 +466,8 @@ def dispense_check_body(session: InfusionSession, vial) -> dict:
     }
 
 
-def _authorisation(pk: int | None, patient: Patient) -> TreatmentAuthorisation | None:
-    """The authorisation a request names; another patient's is refused as not covering the order."""
+def _authorisation(pk: int | None) -> TreatmentAuthorisation | None:
+    """The authorisation a request names (the service refuses one that does not cover the order)."""
     if pk is None:
         return None
     authorisation = TreatmentAuthorisation.objects.select_related("product").filter(pk=pk).first()
@@ -511,7 +511,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
             dose_g_per_kg=data.get("dose_g_per_kg"),
             route=data["route"],
             setting=data["setting"],
-            authorisation=_authorisation(data["authorisation"], data["patient"]),
+            authorisation=_authorisation(data["authorisation"]),
             actor=request.user,
         )
         return Response(_session_out(session.pk), status=status.HTTP_201_CREATED)
@@ -523,7 +523,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         whose approval came after it, or a renewal)."""
         data = validated(SessionAuthoriseIn, request.data)
         session = _session(request, pk)
-        authorisation = _authorisation(data["authorisation"], session.patient)
+        authorisation = _authorisation(data["authorisation"])
         session = session_authorise(session=session, authorisation=authorisation, actor=request.user)
         return Response(_session_out(session.pk))
 

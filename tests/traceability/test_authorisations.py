@@ -10,7 +10,7 @@ from django.utils import timezone
 from core.errors import ApplicationError
 from inventory.models import local_today
 from tests.factories import AuthorisationFactory, DispenseFactory, InfusionSessionFactory, PatientFactory, UserFactory
-from tests.traceability.helpers import brand, presentation, refused, stock
+from tests.traceability.helpers import brand, refused, stock
 from traceability.authorisations import (
     adjusted_body_weight,
     authorisation_create,
