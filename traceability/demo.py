@@ -4,7 +4,8 @@ them with a brand switch still waiting for a pharmacist; today's infusion of ano
 the nurse (rate steps, a reaction at the rate running, a pause, each vial's fate); a home supply
 of SCIG with two infusions the patient reported; and a lot of one brand whose reactions stand
 out from its other lots (the lot signal). Every demo patient is treated under an authorisation;
-Maria Lopez's ends in under two weeks with today's dose its last. Idempotent: a patient already there is left alone, so
+Maria Lopez's ends in under two weeks with today's dose its last, and Hana Sato's first home
+supply went out before hers began (the discrepancy queue). Idempotent: a patient already there is left alone, so
 a second run creates nothing.
 
 Past infusions are entered as records of what was given (like an import of earlier charts),
@@ -30,11 +31,12 @@ from traceability.infusion import (
     administration_start,
     home_infusion_report,
 )
-from traceability.authorisations import authorisation_create
+from traceability.authorisations import NOT_YET_VALID as AUTHORISATION_NOT_YET_VALID, authorisation_create
 from traceability.models import (
     AdverseReaction,
     BrandSwitchFlag,
     Dispense,
+    DispenseOverride,
     InfusionSession,
     Patient,
     TreatmentAuthorisation,
@@ -154,14 +156,14 @@ def _historic_lot(presentation: Presentation, *, actor) -> Lot:
 
 
 def _authorise(patient: Patient, script: Script, *, route: str = InfusionSession.Route.IV,
-               dose_grams: Decimal | None = None, actor) -> TreatmentAuthorisation:
-    """The patient's authorisation, approved six months ago (or the one the patient has)."""
+               dose_grams: Decimal | None = None, valid_from=None, actor) -> TreatmentAuthorisation:
+    """The patient's authorisation, valid from six months ago (or the one the patient has)."""
     existing = TreatmentAuthorisation.objects.filter(patient=patient).order_by("-valid_until", "-pk").first()
     if existing is not None:
         return existing
     return authorisation_create(
         patient=patient, indication=script.indication, route=route, interval_days=script.interval_days,
-        doses=script.doses, valid_from=local_today() - timedelta(weeks=26),
+        doses=script.doses, valid_from=valid_from or local_today() - timedelta(weeks=26),
         valid_until=local_today() + timedelta(days=script.days_left),
         dose_grams=dose_grams, dose_g_per_kg=None if dose_grams is not None else Decimal(script.dose_g_per_kg),
         weight_basis=script.weight_basis, prescriber="Dr Nadia Rahman (clinical immunology)",
@@ -300,8 +302,10 @@ def _home_supply(*, actor, nurse) -> None:
     patient = audited_create(Patient, actor=actor, reason="demo set-up", mrn=HOME.mrn, name=HOME.name,
                              date_of_birth=HOME.born, weight_kg=Decimal(HOME.weight_kg), height_cm=Decimal("165"),
                              sex="female")
-    # A weekly home supply of 16 g of Cuvitru, 26 supplies a year.
-    authorisation = _authorise(patient, HOME, route=InfusionSession.Route.SC, dose_grams=Decimal("16"), actor=actor)
+    # A supply of 16 g of Cuvitru a week. The panel approved it from 7 days ago; the first supply
+    # went out 10 days ago on a pharmacist's override, so it sits in the discrepancy queue.
+    authorisation = _authorise(patient, HOME, route=InfusionSession.Route.SC, dose_grams=Decimal("16"),
+                               valid_from=local_today() - timedelta(days=7), actor=actor)
     day = local_today() - timedelta(days=10)
     lot = audited_create(Lot, actor=actor, reason=REASON, product=presentation.product, lot_number=HOME_LOT,
                          expiry_date=local_today() + timedelta(days=300))
@@ -311,6 +315,15 @@ def _home_supply(*, actor, nurse) -> None:
         setting=InfusionSession.Setting.HOME, status=InfusionSession.Status.IN_PROGRESS,
         created_at=_at(day - timedelta(days=3), 10), authorisation=authorisation,
     )
+    early = f"Authorisation {authorisation.payer_reference} starts on {authorisation.valid_from:%Y-%m-%d}."
+    override = audited_create(
+        DispenseOverride, actor=actor, reason=REASON, session=session, product=None,
+        check_code=AUTHORISATION_NOT_YET_VALID, detail=early, status=DispenseOverride.Status.GRANTED,
+        requested_by=actor, requested_at=_at(day, 10, 30), decided_by=actor, decided_at=_at(day, 10, 45),
+        decision_reason="Approved by the panel by phone; starts on the paperwork's date. Reconcile with the payer.",
+    )
+    checks = [{"check": AUTHORISATION_NOT_YET_VALID, "kind": "authorisation", "detail": early,
+               "source": "The patient's treatment authorisation", "override": override.pk}]
     for n in range(1, 5):
         vial = audited_create(
             Vial, actor=actor, reason=REASON, presentation=presentation, lot=lot, serial=f"{HOME_LOT}-{n:02d}",
@@ -319,7 +332,7 @@ def _home_supply(*, actor, nurse) -> None:
         )
         audited_create(Dispense, actor=actor, reason=REASON, session=session, vial=vial, product=presentation.product,
                        grams=presentation.grams, dispensed_by=actor, dispensed_at=_at(day, 11, n),
-                       authorisation=authorisation)
+                       authorisation=authorisation, outside_authorisation=True, checks=checks)
     for days_ago in (7, 3):
         home_infusion_report(session=session, infused_on=local_today() - timedelta(days=days_ago), sites=2,
                              vials=[{"lot": HOME_LOT, "count": 2}], reported_by_text="patient, by phone", actor=nurse)
