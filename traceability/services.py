@@ -1,7 +1,8 @@
 """The dispensing workflow: patients, infusion sessions, dispenses, brand-switch flags, reactions.
 
 Every function is atomic, locks the rows it changes and leaves history rows naming who and why.
-Lock order, everywhere in this module: session, then vial, then dispense or flag. Inventory
+Lock order, everywhere in this module: session, then its treatment authorisation, then vial, then
+dispense or flag. Inventory
 services lock lot before vials; nothing here locks a lot, so the two cannot deadlock.
 """
 
@@ -533,6 +534,11 @@ def vial_dispense(
             f"({session.patient.name}, {session.patient.mrn}). Check the wristband and the session.",
             extra={"session": session.pk},
         )
+    if session.authorisation_id is not None:
+        # Two sessions under one authorisation dispensed at once: the second waits here, then counts
+        # the first's dose (and sees a revocation made meanwhile).
+        session.authorisation = TreatmentAuthorisation.objects.select_for_update(of=("self",)).select_related(
+            "product").get(pk=session.authorisation_id)
     vial = lock_vial(vial.pk)
     ensure_dispensable(vial, on=session.scheduled_date)
     product = vial.presentation.product
