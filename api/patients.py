@@ -29,7 +29,8 @@ from traceability.services import CLINICAL_PROFILE, patient_create, patient_upda
 class PatientOut(ModelSerializer):
     class Meta:
         model = Patient
-        fields = ["id", "mrn", "name", "date_of_birth", "weight_kg", *CLINICAL_PROFILE, "allergy_notes", "gsrn"]
+        fields = ["id", "mrn", "name", "date_of_birth", "weight_kg", "height_cm", "sex", *CLINICAL_PROFILE,
+                  "allergy_notes", "gsrn"]
 
 
 class PatientIn(serializers.Serializer):
@@ -37,6 +38,10 @@ class PatientIn(serializers.Serializer):
     name = serializers.CharField(max_length=120)
     date_of_birth = serializers.DateField()
     weight_kg = serializers.DecimalField(max_digits=5, decimal_places=1, required=False, allow_null=True, default=None)
+    height_cm = serializers.DecimalField(max_digits=4, decimal_places=1, required=False, allow_null=True, default=None,
+                                         help_text="For the ideal and adjusted body weight of weight-based doses")
+    sex = serializers.ChoiceField(choices=["male", "female", ""], required=False, default="",
+                                  help_text="For the ideal body weight formula (Devine)")
     iga_deficient = serializers.BooleanField(required=False, default=False)
     anti_iga_antibodies = serializers.BooleanField(required=False, default=False)
     renal_impairment = serializers.BooleanField(required=False, default=False)
@@ -54,6 +59,8 @@ class PatientUpdateIn(serializers.Serializer):
     name = serializers.CharField(max_length=120, required=False)
     date_of_birth = serializers.DateField(required=False)
     weight_kg = serializers.DecimalField(max_digits=5, decimal_places=1, required=False, allow_null=True)
+    height_cm = serializers.DecimalField(max_digits=4, decimal_places=1, required=False, allow_null=True)
+    sex = serializers.ChoiceField(choices=["male", "female", ""], required=False)
     iga_deficient = serializers.BooleanField(required=False)
     anti_iga_antibodies = serializers.BooleanField(required=False)
     renal_impairment = serializers.BooleanField(required=False)

@@ -50,3 +50,7 @@ OverrideDecisionPermission = capability_permission(
     "OverrideDecisionPermission", read="overrides.decide", write="overrides.decide")
 ReadingPermission = capability_permission("ReadingPermission", read="inventory.read", write="readings.record")
 ExcursionPermission = capability_permission("ExcursionPermission", read="inventory.read", write="excursions.decide")
+AuthorisationPermission = capability_permission(
+    "AuthorisationPermission", read="authorisations.read", write="authorisations.change")
+DoseCalculatorPermission = capability_permission(
+    "DoseCalculatorPermission", read="doses.calculate", write="doses.calculate")

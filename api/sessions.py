@@ -22,7 +22,8 @@ from api.permissions import (
     SessionPermission,
 )
 from api.filters import IdFilter
-from api.serializers import DateTimeField, ModelSerializer, ReasonField, barcode_field, location_code_field, note_field, validated
+from api.serializers import DateTimeField, IdField, ModelSerializer, ReasonField, barcode_field, location_code_field, note_field, validated
+from core.errors import InvalidInput
 from core.text import grams_text
 from inventory.rules import dispense_refusal
 from inventory.exceptions import SuspectProduct
@@ -31,6 +32,7 @@ from inventory.services import suspect_scan_record
 from inventory.services import location_by_code
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
 from traceability.picking import pick_vials
+from traceability.authorisations import AuthorisationFinding, standing as authorisation_standing
 from core.roles import patient_scope
 from traceability.selectors import (
     GIVEN_STATUSES,
@@ -52,10 +54,12 @@ from traceability.services import (
     reaction_record,
     session_cancel,
     session_complete,
+    session_authorise,
     session_create,
     session_start,
     vial_dispense,
 )
+from traceability.models import TreatmentAuthorisation
 
 # --- output ------------------------------------------------------------------------------------
 
@@ -164,6 +168,16 @@ class SessionLotOut(serializers.Serializer):
     brand = serializers.CharField()
 
 
+class SessionAuthorisationOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    payer_reference = serializers.CharField()
+    status = serializers.CharField()
+    valid_from = serializers.DateField()
+    valid_until = serializers.DateField()
+    doses = serializers.IntegerField()
+    interval_days = serializers.IntegerField()
+
+
 class SessionOut(ModelSerializer):
     """A session with what was given in it. Everything nested comes from session_queryset()'s
     prefetches, so a page costs the same few queries whatever its length."""
@@ -178,6 +192,8 @@ class SessionOut(ModelSerializer):
     reactions = ReactionOut(many=True, read_only=True)
     administration = serializers.SerializerMethodField(
         help_text="The infusion as the nurse recorded it (times; steps at /api/administrations/{id})")
+    authorisation = SessionAuthorisationOut(read_only=True, allow_null=True,
+                                            help_text="The treatment authorisation it is given under")
 
     class Meta:
         model = InfusionSession
@@ -185,7 +201,7 @@ class SessionOut(ModelSerializer):
             "id", "patient", "scheduled_date", "site", "indication", "indication_other", "dose_g_per_kg",
             "ordered_grams", "grams_dispensed", "route", "setting", "status", "completed_at", "completed_by", "notes",
             "discrepancy_reason", "created_at", "brands", "lots", "open_flags", "administration", "dispenses", "flags",
-            "reactions",
+            "reactions", "authorisation",
         ]
 
     @extend_schema_field(AdministrationTimesOut(allow_null=True))
@@ -259,6 +275,13 @@ class SessionIn(serializers.Serializer):
     setting = serializers.ChoiceField(
         choices=InfusionSession.Setting.choices, default=InfusionSession.Setting.CLINIC,
         help_text="home: a supply the patient infuses at home and reports (POST /api/home-infusions/)")
+    authorisation = IdField(
+        required=False, allow_null=True, default=None,
+        help_text="The patient's treatment authorisation; with it the dose may be left out (the authorised dose)")
+
+
+class SessionAuthoriseIn(serializers.Serializer):
+    authorisation = IdField()
 
 
 class SessionReasonIn(serializers.Serializer):
@@ -299,6 +322,22 @@ class CheckFindingOut(serializers.Serializer):
     override = serializers.DictField(allow_null=True, help_text="{id, status} of the override for it, if any")
 
 
+class AuthorisationStandingOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    payer_reference = serializers.CharField()
+    status = serializers.CharField()
+    state = serializers.CharField(help_text="current, expired, not_yet_valid, used_up or revoked on the infusion day")
+    product = serializers.CharField(allow_null=True, help_text="The brand authorised; null: any brand of the route")
+    route = serializers.CharField()
+    valid_from = serializers.DateField()
+    valid_until = serializers.DateField()
+    days_left = serializers.IntegerField(help_text="Days from today to valid_until")
+    doses = serializers.IntegerField()
+    dose_number = serializers.IntegerField(help_text="This session's dose, counting the sessions given before it")
+    doses_remaining_after_this = serializers.IntegerField()
+    interval_days = serializers.IntegerField()
+
+
 class DoseOut(serializers.Serializer):
     ordered_grams = serializers.CharField()
     given_grams = serializers.CharField(help_text="Given after this vial, for a check; given so far, for a session")
@@ -324,6 +363,9 @@ class DispenseCheckOut(serializers.Serializer):
     contraindications = CheckFindingOut(many=True)
     cautions = CheckFindingOut(many=True)
     dose = DoseOut()
+    authorisation = AuthorisationStandingOut(allow_null=True, help_text="The session's treatment authorisation")
+    authorisation_checks = CheckFindingOut(
+        many=True, help_text="The checks of the authorisation this vial fails, each overridable by a pharmacist")
     ready = serializers.BooleanField(help_text="Dispensable now, once the cautions are acknowledged")
 
 
@@ -398,7 +440,10 @@ def dispense_check_body(session: InfusionSession, vial) -> dict:
     }
 
     def finding(f, granted=None):
-        override = granted or pending.get((vial.presentation.product_id, f.check))
+        product_id = vial.presentation.product_id
+        if isinstance(f, AuthorisationFinding) and not f.per_product:
+            product_id = None
+        override = granted or pending.get((product_id, f.check))
         return {"check": f.check, "code": f.code, "kind": f.kind, "detail": f.message, "source": f.source,
                 "override": _override_ref(override)}
 
@@ -414,8 +459,21 @@ def dispense_check_body(session: InfusionSession, vial) -> dict:
         "contraindications": [finding(f, granted) for f, granted in check.contraindications],
         "cautions": [finding(f) for f in check.cautions],
         "dose": _dose_body(dose, exceeds=check.exceeds_dose, override=dose_override),
-        "ready": refusal is None and not check.blocking and not (check.exceeds_dose and check.dose_override is None),
+        "authorisation": authorisation_standing(session).as_dict(),
+        "authorisation_checks": [finding(f, granted) for f, granted in check.authorisation],
+        "ready": refusal is None and not check.blocking and not check.unauthorised
+        and not (check.exceeds_dose and check.dose_override is None),
     }
+
+
+def _authorisation(pk: int | None) -> TreatmentAuthorisation | None:
+    """The authorisation a request names (the service refuses one that does not cover the order)."""
+    if pk is None:
+        return None
+    authorisation = TreatmentAuthorisation.objects.select_related("product").filter(pk=pk).first()
+    if authorisation is None:
+        raise InvalidInput(f"No treatment authorisation {pk}.", code="unknown_authorisation")
+    return authorisation
 
 
 def _session(request, pk) -> InfusionSession:
@@ -453,9 +511,21 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
             dose_g_per_kg=data.get("dose_g_per_kg"),
             route=data["route"],
             setting=data["setting"],
+            authorisation=_authorisation(data["authorisation"]),
             actor=request.user,
         )
         return Response(_session_out(session.pk), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=SessionAuthoriseIn, responses={200: SessionOut})
+    @action(detail=True, methods=["post"])
+    def authorisation(self, request, pk=None):
+        """Put an open session under one of the patient's treatment authorisations (an urgent order
+        whose approval came after it, or a renewal)."""
+        data = validated(SessionAuthoriseIn, request.data)
+        session = _session(request, pk)
+        authorisation = _authorisation(data["authorisation"])
+        session = session_authorise(session=session, authorisation=authorisation, actor=request.user)
+        return Response(_session_out(session.pk))
 
     @extend_schema(request=None, responses={200: SessionOut})
     @action(detail=True, methods=["post"])

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api import administrations, fhir, flags, overrides, signals, suspects
 from api import coldchain
+from api import authorisations
 
 from api import audit, auth, labels as label_routes, catalog, locations, lots, patients, recalls, scan, sessions, stock, vials
 
@@ -24,6 +25,7 @@ urlpatterns = [
     path("", include(administrations.urlpatterns)),
     path("", include(flags.urlpatterns)),
     path("", include(overrides.urlpatterns)),
+    path("", include(authorisations.urlpatterns)),
     path("", include(suspects.urlpatterns)),
     path("", include(recalls.urlpatterns)),
     path("", include(signals.urlpatterns)),

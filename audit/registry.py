@@ -21,6 +21,7 @@ from inventory.models import (
     SuspectScan, Vial,
 )
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, DispenseOverride, InfusionSession, Patient
+from traceability.models import TreatmentAuthorisation
 from recalls.models import NotificationTask, Recall, RecallLot
 
 User = get_user_model()
@@ -267,6 +268,11 @@ _KNOWN = [
     AuditedModel("suspect_scans", "Suspect scans", SuspectScan,
                  lambda s, labels: f"suspect scan of {labels.text(Vial, s['vial_id'])} as lot {s['scanned_lot']}"),
     AuditedModel("patients", "Patients", Patient, lambda s, labels: f"{s['name']} ({s['mrn']})"),
+    AuditedModel(
+        "authorisations", "Treatment authorisations", TreatmentAuthorisation,
+        lambda s, labels: f"authorisation {s['payer_reference'] or '#' + str(s['id'])} · "
+                          f"{labels.text(Patient, s['patient_id'])} ({s['status']})",
+    ),
     AuditedModel("sessions", "Sessions", InfusionSession, _label_session),
     AuditedModel("dispenses", "Dispenses", Dispense, _label_dispense),
     AuditedModel("flags", "Brand-switch flags", BrandSwitchFlag, _label_flag),

@@ -46,6 +46,7 @@ from audit.models import ExportJob, PatientAccess
 from audit.registry import ACTIONS, AuditedModel, Labels, audited_models
 from inventory.models import Vial
 from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
+from traceability.models import TreatmentAuthorisation
 from recalls.models import NotificationTask, RecallLot
 from recalls.selectors import MatchMode, lots_matching
 
@@ -281,6 +282,7 @@ def _patient_scope(patient_ids: tuple[int, ...]) -> dict[str, QuerySet]:
         "flags": _h(BrandSwitchFlag).filter(session_id__in=sessions).values("id"),
         "reactions": _h(AdverseReaction).filter(session_id__in=sessions).values("id"),
         "notifications": _h(NotificationTask).filter(patient_id__in=patients).values("id"),
+        "authorisations": _h(TreatmentAuthorisation).filter(patient_id__in=patients).values("id"),
     }
 
 

@@ -148,6 +148,7 @@ def bench_dispense(tech, presentation, fridge, expiry, *, seals: Seals, rounds: 
     from inventory.models import Vial, local_today
     from inventory.services import receipt_create
     from traceability.models import InfusionSession
+    from traceability.authorisations import authorisation_create
     from traceability.services import patient_create, session_create, vial_dispense
 
     rates = {True: [], False: []}
@@ -162,10 +163,16 @@ def bench_dispense(tech, presentation, fridge, expiry, *, seals: Seals, rounds: 
                 patient = patient_create(
                     actor=tech, mrn=f"B-{lot}-{c}", name=f"Bench {lot} {c}", date_of_birth=date(1980, 1, 1), weight_kg=Decimal("70")
                 )
+                authorisation = authorisation_create(
+                    actor=tech, patient=patient, indication=InfusionSession.Indication.PID, route="IV",
+                    interval_days=0, doses=1, valid_from=local_today(), valid_until=local_today(),
+                    dose_grams=Decimal("1000"), prescriber="Dr Bench", approver="Bench panel",
+                )
                 sessions.append(
                     session_create(
                         actor=tech, patient=patient, scheduled_date=local_today(),
                         indication=InfusionSession.Indication.PID, ordered_grams=Decimal("1000"),
+                        authorisation=authorisation,
                     )
                 )
             barrier = threading.Barrier(clients + 1)

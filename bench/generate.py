@@ -549,6 +549,7 @@ def generate(*, vials: int, patients: int, seed: int = 7, today: date | None = N
                                         AdverseReaction, Recall, RecallLot, NotificationTask)],
         ]):
             cursor.execute(sql)
+    _authorise_todays_sessions(today=today, actor=User.objects.get(pk=pharms[0]))
     loaded = time.monotonic() - started
     out(f"rows written in {loaded:.1f} s; analysing")
     analyse(connection)
@@ -595,3 +596,23 @@ def prepare_connection(connection) -> None:
             cursor.execute("PRAGMA foreign_keys = OFF")
             cursor.execute("PRAGMA synchronous = OFF")
             cursor.execute("PRAGMA journal_mode = WAL")
+
+
+def _authorise_todays_sessions(*, today: date, actor) -> None:
+    """Today's open sessions (the dispense benchmark's) each under a current authorisation of the
+    patient's, as every dispense must be: written through the audited bulk helpers, a few hundred
+    rows at most."""
+    from core.history import audited_bulk_create, audited_bulk_update
+    from traceability.models import InfusionSession, TreatmentAuthorisation
+
+    sessions = list(InfusionSession.objects.filter(scheduled_date=today, status="scheduled").order_by("pk"))
+    authorisations = audited_bulk_create(TreatmentAuthorisation, [
+        TreatmentAuthorisation(
+            patient_id=s.patient_id, indication=s.indication, route=s.route, dose_grams=Decimal("60"),
+            interval_days=21, doses=13, valid_from=today - timedelta(days=180), valid_until=today + timedelta(days=185),
+            prescriber="Dr Bench", approver="Bench panel", payer_reference=f"BENCH-{s.patient_id}", created_by=actor,
+        ) for s in sessions
+    ], actor=actor, reason="treatment authorisation recorded")
+    for session, authorisation in zip(sessions, authorisations):
+        session.authorisation = authorisation
+    audited_bulk_update(InfusionSession, sessions, ["authorisation"], actor=actor, reason="given under authorisation")

@@ -262,6 +262,14 @@ SPECTACULAR_SETTINGS = {
 CLINICAL_IGA_LIMIT_UG_PER_ML = os.environ.get("CLINICAL_IGA_LIMIT_UG_PER_ML", "50")
 CLINICAL_RENAL_MAX_CONCENTRATION_PCT = os.environ.get("CLINICAL_RENAL_MAX_CONCENTRATION_PCT", "5")
 
+# Treatment authorisations (traceability.authorisations): with AUTHORISATION_REQUIRED a session
+# without a current authorisation is refused at dispense until a pharmacist overrides it; without
+# it (a site not yet entering its authorisations) the vial is given and the dispense joins the
+# authorisation discrepancy queue. Every other authorisation check applies either way.
+AUTHORISATION_REQUIRED = env_bool("AUTHORISATION_REQUIRED", True)
+# Expiring authorisations: the default look-ahead of the report, in days.
+AUTHORISATION_EXPIRY_WARNING_DAYS = int(os.environ.get("AUTHORISATION_EXPIRY_WARNING_DAYS", "30"))
+
 # Celery: with no broker configured (the embedded default) tasks run in-process.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL or "memory://"

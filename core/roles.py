@@ -57,6 +57,18 @@ The cold chain (readings and excursions are read with `inventory.read`):
 Technicians and pharmacists record a location's temperatures (or import a logger's file); only a
 pharmacist decides what becomes of the vials an excursion holds (release or waste).
 
+Treatment authorisations (what each patient is approved to receive), the dose calculator and
+the authorisation reports:
+
+| capability            | technician | pharmacist | recall coordinator | auditor | nurse |
+| --------------------- | ---------- | ---------- | ------------------ | ------- | ----- |
+| authorisations.read   |            | yes        |                    | yes     |       |
+| authorisations.change |            | yes        |                    |         |       |
+| doses.calculate       |            | yes        |                    |         |       |
+
+A technician meets a session's authorisation on the scan card (its doses left and end date) and
+in the refusals of a dispense outside it, not as a list of patients.
+
 Superusers pass every check.
 """
 
@@ -115,6 +127,11 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     # The cold chain: temperatures of storage locations, and the disposition of an excursion's vials.
     "readings.record": STOCK_ROLES,
     "excursions.decide": (PHARMACIST,),
+    # Treatment authorisations: recorded and revoked by pharmacists, read by auditors too; the
+    # reports (ending soon, the discrepancy queue) are reads. The dose calculator serves ordering.
+    "authorisations.read": (PHARMACIST, AUDITOR),
+    "authorisations.change": (PHARMACIST,),
+    "doses.calculate": (PHARMACIST,),
 }
 
 # How far ahead a technician sees patients: today, the day before (an infusion that ran late) and

@@ -8,7 +8,14 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from inventory.models import Lot, Manufacturer, Presentation, Product, StorageLocation, Vial, local_today
-from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
+from traceability.models import (
+    AdverseReaction,
+    BrandSwitchFlag,
+    Dispense,
+    InfusionSession,
+    Patient,
+    TreatmentAuthorisation,
+)
 from recalls.models import NotificationTask, Recall, RecallLot
 
 
@@ -111,7 +118,34 @@ class PatientFactory(factory.django.DjangoModelFactory):
     weight_kg = Decimal("70.0")
 
 
+class AuthorisationFactory(factory.django.DjangoModelFactory):
+    """A current authorisation for any brand of the route, whose dose, interval, number of doses and
+    dates are wide enough not to be what a test is about; tests of the authorisation checks narrow
+    them."""
+
+    class Meta:
+        model = TreatmentAuthorisation
+
+    patient = factory.SubFactory(PatientFactory)
+    indication = InfusionSession.Indication.PID
+    route = InfusionSession.Route.IV
+    product = None
+    dose_grams = Decimal("1000")
+    dose_g_per_kg = None
+    interval_days = 0
+    doses = 100
+    valid_from = factory.LazyFunction(lambda: local_today() - timedelta(days=5 * 366))
+    valid_until = factory.LazyFunction(lambda: local_today() + timedelta(days=3 * 366))
+    prescriber = "Dr Iris Immunologist"
+    approver = "Immunoglobulin assessment panel"
+    payer_reference = factory.Sequence(lambda n: f"AUTH-{n:06d}")
+    created_by = factory.SubFactory(UserFactory)
+
+
 class InfusionSessionFactory(factory.django.DjangoModelFactory):
+    """A session under an authorisation of its own (AuthorisationFactory), as every session must be
+    dispensed against one; `authorisation=None` makes a session without."""
+
     class Meta:
         model = InfusionSession
 
@@ -119,6 +153,11 @@ class InfusionSessionFactory(factory.django.DjangoModelFactory):
     scheduled_date = factory.LazyFunction(local_today)
     site = "Infusion centre"
     indication = InfusionSession.Indication.PID
+    route = InfusionSession.Route.IV
+    authorisation = factory.SubFactory(
+        AuthorisationFactory, patient=factory.SelfAttribute("..patient"),
+        indication=factory.SelfAttribute("..indication"), route=factory.SelfAttribute("..route"),
+    )
     ordered_grams = Decimal("30")
     status = InfusionSession.Status.SCHEDULED
 

@@ -16,6 +16,7 @@ from traceability.models import (
     DispenseOverride,
     InfusionSession,
     Patient,
+    TreatmentAuthorisation,
 )
 
 
@@ -91,3 +92,14 @@ class HomeInfusionAdmin(ReadOnlyAdmin):
     list_display = ["id", "session", "infused_on", "sites", "recorded_by"]
     list_select_related = ["session__patient", "recorded_by"]
     raw_id_fields = ["session"]
+
+
+@admin.register(TreatmentAuthorisation)
+class TreatmentAuthorisationAdmin(ReadOnlyAdmin):
+    """Recorded and revoked through traceability.authorisations (with their checks and reasons)."""
+
+    list_display = ["id", "patient", "payer_reference", "indication", "product", "route", "doses", "valid_from",
+                    "valid_until", "status"]
+    list_filter = ["status", "indication", "route"]
+    list_select_related = ["patient", "product"]
+    search_fields = ["payer_reference", "patient__mrn", "patient__name"]

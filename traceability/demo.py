@@ -3,7 +3,9 @@ catalog brands, one reviewed brand switch, and today's sessions for the scan sta
 them with a brand switch still waiting for a pharmacist; today's infusion of another recorded by
 the nurse (rate steps, a reaction at the rate running, a pause, each vial's fate); a home supply
 of SCIG with two infusions the patient reported; and a lot of one brand whose reactions stand
-out from its other lots (the lot signal). Idempotent: a patient already there is left alone, so
+out from its other lots (the lot signal). Every demo patient is treated under an authorisation;
+Maria Lopez's ends in under two weeks with today's dose its last, and Hana Sato's first home
+supply went out before hers began (the discrepancy queue). Idempotent: a patient already there is left alone, so
 a second run creates nothing.
 
 Past infusions are entered as records of what was given (like an import of earlier charts),
@@ -29,7 +31,16 @@ from traceability.infusion import (
     administration_start,
     home_infusion_report,
 )
-from traceability.models import AdverseReaction, BrandSwitchFlag, Dispense, InfusionSession, Patient
+from traceability.authorisations import NOT_YET_VALID as AUTHORISATION_NOT_YET_VALID, authorisation_create
+from traceability.models import (
+    AdverseReaction,
+    BrandSwitchFlag,
+    Dispense,
+    DispenseOverride,
+    InfusionSession,
+    Patient,
+    TreatmentAuthorisation,
+)
 from traceability.services import (
     dispense_check,
     product_differences,
@@ -67,13 +78,21 @@ class Script:
     allergy_notes: str = ""
     today: bool = True
     today_switch_to: str = ""  # dispense one vial of this brand today: an open brand-switch flag
+    height_cm: str = ""
+    sex: str = ""
+    # The treatment authorisation: g/kg on this weight basis, a dose every interval_days, this many
+    # doses, from six months ago until this many days from today.
+    weight_basis: str = TreatmentAuthorisation.WeightBasis.ACTUAL
+    interval_days: int = 21
+    doses: int = 13
+    days_left: int = 180
 
 
 PATIENTS = [
     Script(
         "DEMO-1001", "Maria Lopez", "1957-03-14", "68.0", "primary_immunodeficiency", "0.4",
         [Past("Gammagard Liquid", 12), Past("Gammagard Liquid", 8), Past("Gammagard Liquid", 4)],
-        today_switch_to="Octagam 10%",
+        today_switch_to="Octagam 10%", height_cm="160", sex="female", doses=4, days_left=12,
     ),
     Script(
         "DEMO-1002", "James Carter", "1971-11-02", "82.0", "cidp", "0.5",
@@ -83,6 +102,7 @@ PATIENTS = [
             Past("Panzyga", 6, switch_reason="shortage"),
             Past("Panzyga", 3),
         ],
+        height_cm="178", sex="male", weight_basis=TreatmentAuthorisation.WeightBasis.ADJUSTED,
     ),
     Script(
         "DEMO-1003", "Aiko Tanaka", "1989-06-21", "54.0", "primary_immunodeficiency", "0.4",
@@ -90,17 +110,18 @@ PATIENTS = [
         iga_deficient=True,
         profile={"anti_iga_antibodies": True},
         allergy_notes="IgA deficient with anti-IgA antibodies: low-IgA products only.",
+        height_cm="158", sex="female",
     ),
     Script(
         "DEMO-1004", "Samuel Okafor", "1964-01-30", "75.0", "myasthenia_gravis", "0.4",
         [Past("Panzyga", 8), Past("Panzyga", 4, reaction=("fever_chills", "moderate"))],
-        profile={"thrombosis_risk": True},
+        profile={"thrombosis_risk": True}, height_cm="183", sex="male",
     ),
     Script(
         "DEMO-1005", "Elena Petrova", "1948-09-09", "61.0", "itp", "0.4",
         [Past("Gamunex-C", 10), Past("Gamunex-C", 5)],
         profile={"renal_impairment": True},
-        today=False,
+        today=False, height_cm="163", sex="female",
     ),
 ]
 
@@ -134,6 +155,22 @@ def _historic_lot(presentation: Presentation, *, actor) -> Lot:
     return lot
 
 
+def _authorise(patient: Patient, script: Script, *, route: str = InfusionSession.Route.IV,
+               dose_grams: Decimal | None = None, valid_from=None, actor) -> TreatmentAuthorisation:
+    """The patient's authorisation, valid from six months ago (or the one the patient has)."""
+    existing = TreatmentAuthorisation.objects.filter(patient=patient).order_by("-valid_until", "-pk").first()
+    if existing is not None:
+        return existing
+    return authorisation_create(
+        patient=patient, indication=script.indication, route=route, interval_days=script.interval_days,
+        doses=script.doses, valid_from=valid_from or local_today() - timedelta(weeks=26),
+        valid_until=local_today() + timedelta(days=script.days_left),
+        dose_grams=dose_grams, dose_g_per_kg=None if dose_grams is not None else Decimal(script.dose_g_per_kg),
+        weight_basis=script.weight_basis, prescriber="Dr Nadia Rahman (clinical immunology)",
+        approver="Regional immunoglobulin assessment panel", payer_reference=f"BS-{patient.mrn}", actor=actor,
+    )
+
+
 def _past_infusion(patient: Patient, script: Script, past: Past, previous: Past | None, *, actor) -> None:
     presentation = _presentation(past.brand)
     lot = _historic_lot(presentation, actor=actor)
@@ -141,8 +178,10 @@ def _past_infusion(patient: Patient, script: Script, past: Past, previous: Past 
     dose = Decimal(script.dose_g_per_kg)
     ordered = (dose * patient.weight_kg).quantize(Decimal("0.01"))
     count = ceil(ordered / HISTORIC_VIAL_GRAMS)
+    authorisation = TreatmentAuthorisation.objects.filter(patient=patient).first()
     session = audited_create(
         InfusionSession, actor=actor, reason=REASON, patient=patient, scheduled_date=day, site="Infusion centre",
+        authorisation=authorisation,
         indication=script.indication, dose_g_per_kg=dose, ordered_grams=ordered,
         status=InfusionSession.Status.COMPLETED, grams_dispensed=HISTORIC_VIAL_GRAMS * count,
         completed_at=_at(day, 15), completed_by=actor, created_at=_at(day - timedelta(days=7), 10),
@@ -158,6 +197,7 @@ def _past_infusion(patient: Patient, script: Script, past: Past, previous: Past 
             audited_create(
                 Dispense, actor=actor, reason=REASON, session=session, vial=vial, product=presentation.product,
                 grams=presentation.grams, dispensed_by=actor, dispensed_at=_at(day, 9, 30 + n),
+                authorisation=authorisation,
             )
         )
     if previous is not None and previous.brand != past.brand:
@@ -227,7 +267,8 @@ def _todays_infusions(*, actor, nurse) -> None:
     if len(vials) < 2:
         return
     session = session_create(patient=patient, scheduled_date=local_today(), indication=script.indication,
-                             dose_g_per_kg=Decimal(script.dose_g_per_kg), site="Infusion centre", actor=actor)
+                             site="Infusion centre", authorisation=_authorise(patient, script, actor=actor),
+                             actor=actor)
     dispenses = _dispense_acknowledged(session, vials, actor=actor)
     t0 = _this_morning(3)
     span = timezone.now() - t0
@@ -259,7 +300,12 @@ def _home_supply(*, actor, nurse) -> None:
     if presentation is None or Patient.objects.filter(mrn=HOME.mrn).exists():
         return
     patient = audited_create(Patient, actor=actor, reason="demo set-up", mrn=HOME.mrn, name=HOME.name,
-                             date_of_birth=HOME.born, weight_kg=Decimal(HOME.weight_kg))
+                             date_of_birth=HOME.born, weight_kg=Decimal(HOME.weight_kg), height_cm=Decimal("165"),
+                             sex="female")
+    # A supply of 16 g of Cuvitru a week. The panel approved it from 7 days ago; the first supply
+    # went out 10 days ago on a pharmacist's override, so it sits in the discrepancy queue.
+    authorisation = _authorise(patient, HOME, route=InfusionSession.Route.SC, dose_grams=Decimal("16"),
+                               valid_from=local_today() - timedelta(days=7), actor=actor)
     day = local_today() - timedelta(days=10)
     lot = audited_create(Lot, actor=actor, reason=REASON, product=presentation.product, lot_number=HOME_LOT,
                          expiry_date=local_today() + timedelta(days=300))
@@ -267,8 +313,17 @@ def _home_supply(*, actor, nurse) -> None:
         InfusionSession, actor=actor, reason=REASON, patient=patient, scheduled_date=day, site="Home",
         indication=HOME.indication, ordered_grams=Decimal("16"), route=InfusionSession.Route.SC,
         setting=InfusionSession.Setting.HOME, status=InfusionSession.Status.IN_PROGRESS,
-        created_at=_at(day - timedelta(days=3), 10),
+        created_at=_at(day - timedelta(days=3), 10), authorisation=authorisation,
     )
+    early = f"Authorisation {authorisation.payer_reference} starts on {authorisation.valid_from:%Y-%m-%d}."
+    override = audited_create(
+        DispenseOverride, actor=actor, reason=REASON, session=session, product=None,
+        check_code=AUTHORISATION_NOT_YET_VALID, detail=early, status=DispenseOverride.Status.GRANTED,
+        requested_by=actor, requested_at=_at(day, 10, 30), decided_by=actor, decided_at=_at(day, 10, 45),
+        decision_reason="Approved by the panel by phone; starts on the paperwork's date. Reconcile with the payer.",
+    )
+    checks = [{"check": AUTHORISATION_NOT_YET_VALID, "kind": "authorisation", "detail": early,
+               "source": "The patient's treatment authorisation", "override": override.pk}]
     for n in range(1, 5):
         vial = audited_create(
             Vial, actor=actor, reason=REASON, presentation=presentation, lot=lot, serial=f"{HOME_LOT}-{n:02d}",
@@ -276,7 +331,8 @@ def _home_supply(*, actor, nurse) -> None:
             received_at=_at(day - timedelta(days=7), 9),
         )
         audited_create(Dispense, actor=actor, reason=REASON, session=session, vial=vial, product=presentation.product,
-                       grams=presentation.grams, dispensed_by=actor, dispensed_at=_at(day, 11, n))
+                       grams=presentation.grams, dispensed_by=actor, dispensed_at=_at(day, 11, n),
+                       authorisation=authorisation, outside_authorisation=True, checks=checks)
     for days_ago in (7, 3):
         home_infusion_report(session=session, infused_on=local_today() - timedelta(days=days_ago), sites=2,
                              vials=[{"lot": HOME_LOT, "count": 2}], reported_by_text="patient, by phone", actor=nurse)
@@ -300,6 +356,9 @@ def _signal_lots(*, actor) -> None:
                        date_of_birth=f"19{60 + n}-0{1 + n % 9}-1{n % 9}", weight_kg=Decimal("70.0"))
         for n, name in enumerate(SIGNAL_NAMES, start=1)
     ]
+    signal_script = Script("", "", "", "70.0", InfusionSession.Indication.CIDP, "0.3", [], interval_days=7,
+                           doses=52, days_left=200)
+    authorisations = {p.pk: _authorise(p, signal_script, dose_grams=Decimal("20"), actor=actor) for p in patients}
     turn = 0
     for number, infusions, reactions in SIGNAL_LOTS:
         lot = audited_create(Lot, actor=actor, reason=REASON, product=presentation.product, lot_number=number,
@@ -311,6 +370,7 @@ def _signal_lots(*, actor) -> None:
             session = audited_create(
                 InfusionSession, actor=actor, reason=REASON, patient=patient, scheduled_date=day,
                 site="Infusion centre", indication=InfusionSession.Indication.CIDP, ordered_grams=Decimal("20"),
+                authorisation=authorisations[patient.pk],
                 status=InfusionSession.Status.COMPLETED, grams_dispensed=Decimal("20"), completed_at=_at(day, 15),
                 completed_by=actor, created_at=_at(day - timedelta(days=7), 10),
             )
@@ -322,7 +382,7 @@ def _signal_lots(*, actor) -> None:
                 )
                 audited_create(Dispense, actor=actor, reason=REASON, session=session, vial=vial,
                                product=presentation.product, grams=presentation.grams, dispensed_by=actor,
-                               dispensed_at=_at(day, 9, 30 + n))
+                               dispensed_at=_at(day, 9, 30 + n), authorisation=authorisations[patient.pk])
             if i < reactions:
                 audited_create(
                     AdverseReaction, actor=actor, reason=REASON, session=session,
@@ -351,9 +411,11 @@ def _load_patients(*, actor) -> None:
         patient = audited_create(
             Patient, actor=actor, reason="demo set-up", mrn=script.mrn, name=script.name,
             date_of_birth=script.born, weight_kg=Decimal(script.weight_kg), iga_deficient=script.iga_deficient,
-            allergy_notes=script.allergy_notes, **script.profile,
+            allergy_notes=script.allergy_notes, height_cm=Decimal(script.height_cm) if script.height_cm else None,
+            sex=script.sex, **script.profile,
         )
         patient.refresh_from_db()
+        authorisation = _authorise(patient, script, actor=actor)
         previous = None
         for past in sorted(script.past, key=lambda p: -p.weeks_ago):
             _past_infusion(patient, script, past, previous, actor=actor)
@@ -362,7 +424,7 @@ def _load_patients(*, actor) -> None:
             continue
         session = session_create(
             patient=patient, scheduled_date=local_today(), indication=script.indication,
-            dose_g_per_kg=Decimal(script.dose_g_per_kg), site="Infusion centre", actor=actor,
+            site="Infusion centre", authorisation=authorisation, actor=actor,
         )
         if script.today_switch_to:
             vial = _shelf_vial(script.today_switch_to)

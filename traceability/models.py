@@ -15,6 +15,11 @@ class Patient(models.Model):
     name = models.CharField(max_length=120)
     date_of_birth = models.DateField()
     weight_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    # Height and sex give the ideal body weight (Devine) that weight-based doses may be worked out
+    # from (traceability.authorisations.dosing_weight).
+    height_cm = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
+    sex = models.CharField(max_length=6, choices=[("male", "male"), ("female", "female")], blank=True,
+                           help_text="Sex for the ideal body weight formula (Devine)")
     # The clinical profile the dispense checks read (traceability.clinical); its history is the
     # patient's history. Each flag is what the prescriber or pharmacist recorded, not a guess.
     iga_deficient = models.BooleanField(default=False)
@@ -78,6 +83,10 @@ class InfusionSession(models.Model):
     # following days; the patient's reports (HomeInfusion) say which vials went when.
     setting = models.CharField(max_length=8, choices=Setting.choices, default=Setting.CLINIC)
     site = models.CharField(max_length=80, blank=True)
+    # The treatment authorisation the infusion is given under: the dispense checks its brand, dose,
+    # interval, doses left and dates (traceability.authorisations).
+    authorisation = models.ForeignKey(
+        "TreatmentAuthorisation", on_delete=models.PROTECT, null=True, blank=True, related_name="sessions")
     indication = models.CharField(max_length=32, choices=Indication.choices)
     indication_other = models.CharField(max_length=120, blank=True)
     dose_g_per_kg = models.DecimalField(max_digits=5, decimal_places=3, null=True, blank=True)
@@ -112,6 +121,68 @@ class InfusionSession(models.Model):
         return self.status in self.OPEN_STATUSES
 
 
+class TreatmentAuthorisation(models.Model):
+    """The approval to give a patient immunoglobulin: for an indication, a product (one brand, or
+    any brand of a route), a dose (grams, or g/kg of a dosing weight) every so many days, so many
+    doses, between two dates. Every vial is dispensed against one (BloodSTAR: the dispenser is
+    responsible for every vial). It is never deleted: it ends early by being revoked, with a reason."""
+
+    class WeightBasis(models.TextChoices):
+        ACTUAL = "actual", "actual body weight"
+        IDEAL = "ideal", "ideal body weight (Devine)"
+        ADJUSTED = "adjusted", "adjusted body weight (IBW + 0.4 × (actual − IBW))"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        REVOKED = "revoked"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="authorisations")
+    indication = models.CharField(max_length=32, choices=InfusionSession.Indication.choices)
+    indication_other = models.CharField(max_length=120, blank=True)
+    # One brand, or (product empty) any brand given by this route.
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    route = models.CharField(max_length=2, choices=InfusionSession.Route.choices, default=InfusionSession.Route.IV)
+    dose_grams = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    dose_g_per_kg = models.DecimalField(max_digits=5, decimal_places=3, null=True, blank=True)
+    weight_basis = models.CharField(max_length=8, choices=WeightBasis.choices, default=WeightBasis.ACTUAL)
+    interval_days = models.PositiveSmallIntegerField(help_text="The fewest days between two doses")
+    doses = models.PositiveSmallIntegerField(help_text="Doses authorised")
+    valid_from = models.DateField()
+    valid_until = models.DateField()
+    prescriber = models.CharField(max_length=120)
+    approver = models.CharField(max_length=120, help_text="Who approved it (panel, payer's assessor)")
+    payer_reference = models.CharField(max_length=60, blank=True, help_text="e.g. the BloodSTAR authorisation number")
+    notes = models.TextField(blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    revoked_reason = models.TextField(blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    history = history_records()
+
+    class Meta:
+        ordering = ["valid_until", "id"]
+        indexes = [
+            # Authorisations ending soon (valid_until between two dates), and a patient's own.
+            models.Index(fields=["status", "valid_until"], name="authorisation_expiry"),
+            models.Index(fields=["patient", "valid_until"], name="authorisation_patient"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(dose_grams__isnull=False, dose_g_per_kg__isnull=True)
+                | Q(dose_grams__isnull=True, dose_g_per_kg__isnull=False),
+                name="authorisation_one_dose_kind"),
+            models.CheckConstraint(condition=Q(valid_until__gte=models.F("valid_from")),
+                                   name="authorisation_dates_in_order"),
+        ]
+
+    def __str__(self) -> str:
+        ref = self.payer_reference or f"#{self.pk}"
+        return f"authorisation {ref} · {self.patient.mrn}"
+
+
 class Dispense(models.Model):
     class Status(models.TextChoices):
         DISPENSED = "dispensed"
@@ -133,6 +204,11 @@ class Dispense(models.Model):
     # The clinical cautions shown and acknowledged at dispense, and the pharmacist overrides it
     # relied on: [{"code", "kind", "detail", "override"}].
     checks = models.JSONField(default=list, blank=True)
+    # The authorisation the vial was given under, and whether it was given outside it (a pharmacist
+    # overrode one of its checks, or the session had none): the authorisation discrepancy queue.
+    authorisation = models.ForeignKey(
+        "TreatmentAuthorisation", on_delete=models.PROTECT, null=True, blank=True, related_name="dispenses")
+    outside_authorisation = models.BooleanField(default=False)
     # A pharmacist's decision that a vial whose lot was recalled or quarantined after it was
     # dispensed was given all the same (the session cannot complete without one).
     lot_decision_reason = models.TextField(blank=True)
@@ -260,7 +336,8 @@ class AdverseReaction(models.Model):
 
 class DispenseOverride(models.Model):
     """A pharmacist's decision to let a session be given a product although a clinical check
-    refuses it (a contraindication), or a vial take the session past its ordered dose. A
+    refuses it (a contraindication), a vial take the session past its ordered dose, or a vial be
+    given outside the session's treatment authorisation (check_code authorisation_*). A
     technician asks for it at the scan station; a pharmacist grants or declines it with a reason.
     It holds for this session and product (the dose kind for the session) and nothing else."""
 

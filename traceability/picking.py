@@ -37,7 +37,8 @@ from inventory.models import Lot, Product, Vial, local_today
 from inventory.rules import dispense_refusal
 from traceability.exceptions import InsufficientStock
 from traceability.clinical import contraindicated_products
-from traceability.models import DispenseOverride, InfusionSession
+from traceability.authorisations import authorised_product
+from traceability.models import DispenseOverride, InfusionSession, Patient, TreatmentAuthorisation
 from traceability.selectors import GIVEN_STATUSES, current_products
 from traceability.services import ensure_session_open
 
@@ -258,22 +259,17 @@ def pick_vials(*, session: InfusionSession, today: date | None = None) -> Pick:
         if any((pid, f.check) not in granted for f in findings)
     }
     candidates = [v for v in candidates if v.presentation.product_id not in excluded]
+    # Only what the session's authorisation covers: its brand, or any brand of its route.
+    authorisation = session.authorisation
+    if authorisation is not None:
+        candidates = [v for v in candidates if authorised_product(authorisation, v.presentation.product)]
     by_product: dict[int, list[Vial]] = defaultdict(list)
     for vial in candidates:
         by_product[vial.presentation.product_id].append(vial)
     need_cg = _centigrams(needed)
 
     preferred = given[0].product if given else (previous[0] if previous else None)
-    result = None
-    if preferred is not None:
-        result = _best_combination(by_product.get(preferred.pk, []), need_cg, pick.effort)
-    if result is None:
-        singles = [_best_combination(vials, need_cg, pick.effort) for pid, vials in sorted(by_product.items()) if preferred is None or pid != preferred.pk]
-        singles = [s for s in singles if s is not None]
-        if singles:
-            result = min(singles, key=lambda s: _rank(s, need_cg))
-    if result is None:
-        result = _best_combination(candidates, need_cg, pick.effort)
+    result = _choose(candidates, by_product, need_cg, preferred, pick.effort)
     if result is None:
         available = sum((v.presentation.grams for v in candidates), Decimal("0"))
         raise InsufficientStock(
@@ -290,6 +286,59 @@ def pick_vials(*, session: InfusionSession, today: date | None = None) -> Pick:
     if previous and not set(products) <= {p.pk for p in previous}:
         new = next(p for p in pick.products if p.pk not in {q.pk for q in previous})
         pick.brand_switch = (previous[0], new)
+    return pick
+
+
+def _choose(candidates: list[Vial], by_product: dict[int, list[Vial]], need_cg: int, preferred: Product | None,
+            effort: Effort) -> list[Vial] | None:
+    """Rule 1: the preferred brand alone, else the best single brand, else brands mixed."""
+    result = None
+    if preferred is not None:
+        result = _best_combination(by_product.get(preferred.pk, []), need_cg, effort)
+    if result is None:
+        singles = [_best_combination(vials, need_cg, effort) for pid, vials in sorted(by_product.items())
+                   if preferred is None or pid != preferred.pk]
+        singles = [s for s in singles if s is not None]
+        if singles:
+            result = min(singles, key=lambda s: _rank(s, need_cg))
+    if result is None:
+        result = _best_combination(candidates, need_cg, effort)
+    return result
+
+
+def pick_for_dose(*, patient: Patient, authorisation: TreatmentAuthorisation, grams: Decimal,
+                  today: date | None = None) -> Pick:
+    """The vials from stock that make up `grams` for the patient under the authorisation, wasting
+    least, by the same rules as a session's pick: its products only, none a clinical check rules
+    out, the patient's current brand first. Changes nothing; refused with `insufficient_stock`."""
+    today = today or local_today()
+    # An order not yet made: the clinical checks read the patient and the route from it.
+    draft = InfusionSession(patient=patient, route=authorisation.route, scheduled_date=today)
+    candidates = [v for v in _candidate_vials(today, today) if authorised_product(authorisation, v.presentation.product)]
+    products = {v.presentation.product_id: v.presentation.product for v in candidates}
+    excluded = set(contraindicated_products(session=draft, products=list(products.values())))
+    candidates = [v for v in candidates if v.presentation.product_id not in excluded]
+    by_product: dict[int, list[Vial]] = defaultdict(list)
+    for vial in candidates:
+        by_product[vial.presentation.product_id].append(vial)
+    previous = current_products(patient)
+    pick = Pick(vials=[], needed_grams=grams, already_dispensed_grams=Decimal("0"), total_grams=Decimal("0"),
+                overfill_grams=Decimal("0"))
+    result = _choose(candidates, by_product, _centigrams(grams), previous[0] if previous else None, pick.effort)
+    if result is None:
+        available = sum((v.presentation.grams for v in candidates), Decimal("0"))
+        raise InsufficientStock(
+            f"The dose needs {grams_text(grams)} g; only {grams_text(available)} g of stock that the authorisation "
+            "covers is on the shelves.",
+            extra={"needed_grams": grams_text(grams), "available_grams": grams_text(available)})
+    pick.vials = result
+    pick.total_grams = sum((v.presentation.grams for v in result), Decimal("0"))
+    pick.overfill_grams = pick.total_grams - grams
+    chosen = {v.presentation.product_id: v.presentation.product for v in result}
+    pick.products = sorted(chosen.values(), key=lambda p: p.brand)
+    pick.mixes_brands = len(chosen) > 1
+    if previous and not set(chosen) <= {p.pk for p in previous}:
+        pick.brand_switch = (previous[0], next(p for p in pick.products if p.pk not in {q.pk for q in previous}))
     return pick
 
 

@@ -23,8 +23,10 @@ from traceability.models import (
     HomeInfusionVial,
     InfusionSession,
     Patient,
+    TreatmentAuthorisation,
     VialFate,
 )
+from traceability.authorisations import with_doses_used
 
 # What a patient was given: a vial returned unopened to stock was not.
 GIVEN_STATUSES = (Dispense.Status.DISPENSED, Dispense.Status.WASTED)
@@ -105,7 +107,7 @@ def session_queryset() -> QuerySet[InfusionSession]:
     reactions and the administration record's times (joined): five queries for a page of any
     length. The administration's steps are read with administration_queryset()."""
     return InfusionSession.objects.select_related(
-        "patient", "completed_by", "administration__started_by", "administration__ended_by",
+        "patient", "completed_by", "administration__started_by", "administration__ended_by", "authorisation",
     ).prefetch_related(
         Prefetch("dispenses", queryset=dispense_queryset().order_by("dispensed_at", "id")),
         Prefetch(
@@ -371,3 +373,34 @@ def reactions_for_fhir() -> QuerySet[AdverseReaction]:
         Prefetch("home_infusion__vials", queryset=HomeInfusionVial.objects.select_related(
             "dispense__vial__lot", "dispense__vial__presentation__product__manufacturer").order_by("dispense_id")),
     )
+
+
+# --- treatment authorisations -----------------------------------------------------------------
+
+
+def authorisation_queryset() -> QuerySet[TreatmentAuthorisation]:
+    """Authorisations with their patient, product and people, and the doses used (annotated): one
+    query for a page of any length."""
+    return with_doses_used(TreatmentAuthorisation.objects.select_related(
+        "patient", "product__manufacturer", "created_by", "revoked_by"))
+
+
+def expiring_authorisations(*, days: int) -> QuerySet[TreatmentAuthorisation]:
+    """Active authorisations ending between today and `days` from today, soonest first: renewals to
+    ask for before a patient's next dose is refused."""
+    today = local_today()
+    return authorisation_queryset().filter(
+        status=TreatmentAuthorisation.Status.ACTIVE, valid_until__gte=today,
+        valid_until__lte=today + timedelta(days=days),
+    ).order_by("valid_until", "pk")
+
+
+def authorisation_discrepancies() -> QuerySet[Dispense]:
+    """Vials given outside their session's authorisation (a pharmacist overrode one of its checks)
+    or without one, newest first: the pharmacy's discrepancy queue for the payer's reconciliation.
+    Vials returned unopened were not given and drop out."""
+    return without_product_notes(
+        Dispense.objects.filter(outside_authorisation=True, status__in=GIVEN_STATUSES).select_related(
+            "session__patient", "vial__lot", "product__manufacturer", "authorisation", "dispensed_by"),
+        "product",
+    ).order_by("-dispensed_at", "-pk")

@@ -1,7 +1,8 @@
 """The dispensing workflow: patients, infusion sessions, dispenses, brand-switch flags, reactions.
 
 Every function is atomic, locks the rows it changes and leaves history rows naming who and why.
-Lock order, everywhere in this module: session, then vial, then dispense or flag. Inventory
+Lock order, everywhere in this module: session, then its treatment authorisation, then vial, then
+dispense or flag. Inventory
 services lock lot before vials; nothing here locks a lot, so the two cannot deadlock.
 """
 
@@ -21,6 +22,14 @@ from inventory.rules import ensure_dispensable
 from inventory.services import lock_vial, place_vial, require_reason
 from labels.gs1 import has_valid_check_digit as is_valid_gtin_like
 from traceability.clinical import CAUTION, CONTRAINDICATION, ClinicalFinding, clinical_findings
+from traceability.authorisations import (
+    AUTHORISATION,
+    AuthorisationFinding,
+    NotAuthorised,
+    authorisation_findings,
+    authorised_grams,
+    check_covers,
+)
 from traceability.infusion import rate_at
 from traceability.exceptions import (
     LotOutOfUseInSession,
@@ -55,6 +64,7 @@ from traceability.models import (
     HomeInfusion,
     InfusionSession,
     Patient,
+    TreatmentAuthorisation,
     VialFate,
 )
 from traceability.selectors import (
@@ -80,7 +90,9 @@ CLINICAL_PROFILE = (
     "iga_deficient", "anti_iga_antibodies", "renal_impairment", "thrombosis_risk", "hyperprolinaemia",
     "hereditary_fructose_intolerance", "maltose_sensitive_glucose_monitoring",
 )
-PATIENT_FIELDS = ("mrn", "name", "date_of_birth", "weight_kg", *CLINICAL_PROFILE, "allergy_notes", "gsrn")
+PATIENT_FIELDS = ("mrn", "name", "date_of_birth", "weight_kg", "height_cm", "sex", *CLINICAL_PROFILE, "allergy_notes",
+                  "gsrn")
+SEXES = ("male", "female")
 
 
 def _check_patient_fields(fields: dict) -> None:
@@ -91,6 +103,11 @@ def _check_patient_fields(fields: dict) -> None:
     weight = fields.get("weight_kg")
     if weight is not None and weight <= 0:
         raise InvalidInput("Weight must be more than 0 kg.", code="invalid_weight")
+    height = fields.get("height_cm")
+    if height is not None and not (Decimal("30") <= height <= Decimal("250")):
+        raise InvalidInput(f"A height of {height} cm is not possible.", code="invalid_height")
+    if fields.get("sex") not in (None, "", *SEXES):
+        raise InvalidInput(f"Sex is one of {', '.join(SEXES)} (or left blank).", code="invalid_sex")
     gsrn = fields.get("gsrn")
     if gsrn and not (len(gsrn) == 18 and gsrn.isascii() and gsrn.isdigit() and is_valid_gtin_like(gsrn)):
         raise InvalidInput(f"{gsrn!r} is not a GSRN (18 digits with a GS1 check digit).", code="invalid_gsrn")
@@ -135,6 +152,8 @@ def patient_create(
     name: str,
     date_of_birth: date,
     weight_kg: Decimal | None = None,
+    height_cm: Decimal | None = None,
+    sex: str = "",
     allergy_notes: str = "",
     gsrn: str = "",
     actor,
@@ -148,6 +167,8 @@ def patient_create(
         name=name.strip(),
         date_of_birth=date_of_birth,
         weight_kg=weight_kg,
+        height_cm=height_cm,
+        sex=sex or "",
         allergy_notes=allergy_notes,
         gsrn=(gsrn or "").strip(),
         **profile,
@@ -188,7 +209,8 @@ def patient_update(*, patient: Patient, actor, **changes) -> Patient:
 
 def _lock_session(session: InfusionSession) -> InfusionSession:
     # of=("self",): lock the session row only, not the patient row joined for messages.
-    return InfusionSession.objects.select_for_update(of=("self",)).select_related("patient").get(pk=session.pk)
+    return InfusionSession.objects.select_for_update(of=("self",)).select_related(
+        "patient", "authorisation__product").get(pk=session.pk)
 
 
 def ensure_session_open(session: InfusionSession) -> None:
@@ -212,11 +234,19 @@ def session_create(
     notes: str = "",
     route: str = InfusionSession.Route.IV,
     setting: str = InfusionSession.Setting.CLINIC,
+    authorisation: TreatmentAuthorisation | None = None,
     actor,
 ) -> InfusionSession:
     """Order an infusion (`setting="home"`: a supply the patient infuses at home). The dose is
     given in grams, or in g/kg and then multiplied by the patient's weight now: a later change of
-    weight does not change an order already made."""
+    weight does not change an order already made.
+
+    Under an `authorisation` (the patient's, for this indication and route, current on the day),
+    the dose may be left out: the authorised dose is ordered; a dose above it is refused. An order
+    without one is taken (an urgent order whose authorisation follows: session_authorise), and
+    its dispenses are refused or queued as AUTHORISATION_REQUIRED says."""
+    if authorisation is not None and ordered_grams is None and dose_g_per_kg is None:
+        ordered_grams = authorised_grams(authorisation, Patient.objects.get(pk=patient.pk))[0]
     if (ordered_grams is None) == (dose_g_per_kg is None):
         raise InvalidDose("Give the dose either in grams or in g/kg (one of the two).")
     if indication not in InfusionSession.Indication.values:
@@ -240,6 +270,9 @@ def session_create(
         ordered_grams = (dose_g_per_kg * patient.weight_kg).quantize(GRAMS, rounding=ROUND_HALF_UP)
     if ordered_grams <= 0 or ordered_grams > MAX_ORDERED_GRAMS:
         raise InvalidDose(f"An ordered dose of {ordered_grams} g is not possible.")
+    if authorisation is not None:
+        check_covers(authorisation=authorisation, patient=patient, indication=indication, route=route,
+                     scheduled_date=scheduled_date, ordered_grams=ordered_grams)
     return audited_create(
         InfusionSession,
         actor=actor,
@@ -254,7 +287,24 @@ def session_create(
         notes=notes,
         route=route,
         setting=setting,
+        authorisation=authorisation,
     )
+
+
+@transaction.atomic
+def session_authorise(*, session: InfusionSession, authorisation: TreatmentAuthorisation, actor) -> InfusionSession:
+    """Put an open session under an authorisation (an urgent order whose approval came after it,
+    or a renewal). The authorisation must cover the session as an order under it would."""
+    session = _lock_session(session)
+    ensure_session_open(session)
+    authorisation = TreatmentAuthorisation.objects.get(pk=authorisation.pk)
+    check_covers(authorisation=authorisation, patient=session.patient, indication=session.indication,
+                 route=session.route, scheduled_date=session.scheduled_date, ordered_grams=session.ordered_grams)
+    if session.authorisation_id == authorisation.pk:
+        return session
+    session.authorisation = authorisation
+    ref = authorisation.payer_reference or f"#{authorisation.pk}"
+    return audited_save(session, actor=actor, reason=f"given under authorisation {ref}")
 
 
 @transaction.atomic
@@ -354,6 +404,14 @@ def session_complete(*, session: InfusionSession, actor, discrepancy_reason: str
 # --- dispensing --------------------------------------------------------------------------------
 
 
+def _override_product(finding: ClinicalFinding, product: Product) -> Product | None:
+    """The product an override of this finding is kept for: the product for a contraindication or
+    a brand outside the authorisation, none for a check of the whole session."""
+    if isinstance(finding, AuthorisationFinding) and not finding.per_product:
+        return None
+    return product
+
+
 def _granted(session: InfusionSession, product: Product | None, check: str) -> DispenseOverride | None:
     return DispenseOverride.objects.filter(
         session=session, product=product, check_code=check, status=DispenseOverride.Status.GRANTED
@@ -370,6 +428,8 @@ class DispenseCheck:
     cautions: list[ClinicalFinding]
     dose_after: DoseReconciliation
     dose_override: DispenseOverride | None
+    # The checks of the session's treatment authorisation that refuse, each with its override.
+    authorisation: list[tuple[AuthorisationFinding, DispenseOverride | None]]
 
     @property
     def exceeds_dose(self) -> bool:
@@ -378,6 +438,10 @@ class DispenseCheck:
     @property
     def blocking(self) -> list[ClinicalFinding]:
         return [finding for finding, granted in self.contraindications if granted is None]
+
+    @property
+    def unauthorised(self) -> list[AuthorisationFinding]:
+        return [finding for finding, granted in self.authorisation if granted is None]
 
 
 def dispense_check(*, session: InfusionSession, vial: Vial) -> DispenseCheck:
@@ -390,11 +454,13 @@ def dispense_check(*, session: InfusionSession, vial: Vial) -> DispenseCheck:
         ordered=dose.ordered, given=dose.given + vial.presentation.grams, returned=dose.returned,
         tolerance=dose_tolerance([product.pk]),
     )
+    unauthorised = authorisation_findings(session=session, product=product, grams_after=after.given)
     return DispenseCheck(
         contraindications=[(f, _granted(session, product, f.check)) for f in findings if f.kind == CONTRAINDICATION],
         cautions=[f for f in findings if f.kind == CAUTION],
         dose_after=after,
         dose_override=_granted(session, None, DispenseOverride.DOSE_EXCESS),
+        authorisation=[(f, _granted(session, _override_product(f, product), f.check)) for f in unauthorised],
     )
 
 
@@ -407,6 +473,13 @@ def _enforce(check: DispenseCheck, *, session: InfusionSession, vial: Vial, ackn
             f"{first.message} A pharmacist must decide before {product.brand} is given in session {session.pk}.",
             code=first.code,
             extra={"checks": [f.as_dict() for f in check.blocking], "session": session.pk, "product": product.pk},
+        )
+    if check.unauthorised:
+        first = check.unauthorised[0]
+        raise NotAuthorised(
+            f"{first.message} Put the session under the patient's current authorisation, or ask a pharmacist to decide.",
+            code=first.code,
+            extra={"checks": [f.as_dict() for f in check.unauthorised], "session": session.pk, "product": product.pk},
         )
     if check.exceeds_dose and check.dose_override is None:
         after = check.dose_after
@@ -424,6 +497,7 @@ def _enforce(check: DispenseCheck, *, session: InfusionSession, vial: Vial, ackn
             extra={"cautions": [f.as_dict() for f in missing], "session": session.pk},
         )
     kept = [{**f.as_dict(), "override": granted.pk} for f, granted in check.contraindications]
+    kept += [{**f.as_dict(), "kind": AUTHORISATION, "override": granted.pk} for f, granted in check.authorisation]
     kept += [{**f.as_dict(), "acknowledged": True} for f in check.cautions]
     if check.exceeds_dose:
         kept.append({"check": DispenseOverride.DOSE_EXCESS, "kind": CONTRAINDICATION,
@@ -460,11 +534,19 @@ def vial_dispense(
             f"({session.patient.name}, {session.patient.mrn}). Check the wristband and the session.",
             extra={"session": session.pk},
         )
+    if session.authorisation_id is not None:
+        # Two sessions under one authorisation dispensed at once: the second waits here, then counts
+        # the first's dose (and sees a revocation made meanwhile).
+        session.authorisation = TreatmentAuthorisation.objects.select_for_update(of=("self",)).select_related(
+            "product").get(pk=session.authorisation_id)
     vial = lock_vial(vial.pk)
     ensure_dispensable(vial, on=session.scheduled_date)
     product = vial.presentation.product
-    checks = _enforce(dispense_check(session=session, vial=vial), session=session, vial=vial,
-                      acknowledged=set(acknowledged))
+    check = dispense_check(session=session, vial=vial)
+    checks = _enforce(check, session=session, vial=vial, acknowledged=set(acknowledged))
+    # Outside its authorisation: a pharmacist overrode one of its checks, or the session has none
+    # (where the site does not require one). Either way the dispense joins the discrepancy queue.
+    outside = bool(check.authorisation) or session.authorisation_id is None
     reason = f"dispense to session {session.pk}"
 
     vial.status = Vial.Status.DISPENSED
@@ -482,6 +564,8 @@ def vial_dispense(
                 grams=vial.presentation.grams,
                 dispensed_by=actor,
                 checks=checks,
+                authorisation_id=session.authorisation_id,
+                outside_authorisation=outside,
             )
     except IntegrityError:
         raise AlreadyDispensed(f"Vial {vial.serial} (lot {vial.lot.lot_number}) was already dispensed.") from None
@@ -851,6 +935,9 @@ def _override_subject(session: InfusionSession, vial: Vial | None, check: str) -
     for finding, _granted_already in found.contraindications:
         if finding.check == check:
             return vial.presentation.product, finding.message
+    for finding, _granted_already in found.authorisation:
+        if finding.check == check:
+            return _override_product(finding, vial.presentation.product), finding.message
     raise OverrideStateConflict(
         f"No contraindication {check!r} applies to {vial.presentation.product.brand} in session {session.pk}.",
         extra={"check": check},

@@ -74,7 +74,8 @@ def recall_lookup(request):
 @ensure_csrf_cookie
 def review(request):
     """The pharmacist's review: open brand-switch flags, override requests and dose discrepancies,
-    each decided here through the API, with the reasons listed."""
+    each decided here through the API, with the reasons listed; and the treatment authorisations'
+    reports (vials given outside one, those ending soon)."""
     roles = effective_roles(request.user)
     allowed = roles_may(roles, "overrides.decide")
     context = {
@@ -82,6 +83,7 @@ def review(request):
         "allowed": allowed,
         "flag_reasons": [{"value": value, "label": label[:1].upper() + label[1:]}
                          for value, label in BrandSwitchFlag.Reason.choices],
+        "authorisation_days": settings.AUTHORISATION_EXPIRY_WARNING_DAYS,
     }
     return render(request, "web/review.html", context, status=200 if allowed else 403)
 

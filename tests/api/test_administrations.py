@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from inventory.models import local_today
 from tests.api.helpers import assert_constant_queries, expected_status
-from tests.factories import LotFactory, PatientFactory, UserFactory
+from tests.factories import AuthorisationFactory, LotFactory, PatientFactory, UserFactory
 from tests.traceability.helpers import brand, stock
 from traceability.models import Administration, Dispense, HomeInfusion, VialFate
 from traceability.services import session_create, vial_dispense
@@ -32,9 +32,12 @@ def nurse_client():
 def dispensed_session(n=2, *, weight="70.0", setting="clinic", lot=None, product=None):
     tech = UserFactory(username="alice", role="technician")
     product = product or brand("Privigen")
-    session = session_create(patient=PatientFactory(weight_kg=Decimal(weight)), scheduled_date=local_today(),
+    patient = PatientFactory(weight_kg=Decimal(weight))
+    route = "SC" if setting == "home" else "IV"
+    session = session_create(patient=patient, scheduled_date=local_today(),
                              indication="cidp", ordered_grams=Decimal(10 * n), setting=setting,
-                             route="SC" if setting == "home" else "IV", actor=tech)
+                             route=route, actor=tech,
+                             authorisation=AuthorisationFactory(patient=patient, indication="cidp", route=route))
     for vial in stock(product, 10, n, lot=lot):
         vial_dispense(session=session, vial=vial, actor=tech)
     Dispense.objects.filter(session=session).update(dispensed_at=timezone.now() - timedelta(hours=2))
@@ -154,9 +157,10 @@ def test_the_patient_history_shows_the_administration_times_and_the_fate_of_each
 def test_a_home_supply_is_ordered_dispensed_and_its_reported_infusions_close_the_loop(nurse_client, pharmacist_client):
     hizentra = brand("Hizentra", route="SC")
     patient = PatientFactory()
+    authorisation = AuthorisationFactory(patient=patient, route="SC")
     created = pharmacist_client.post("/api/sessions/", {
         "patient": patient.pk, "scheduled_date": local_today().isoformat(), "indication": "primary_immunodeficiency",
-        "ordered_grams": "20", "route": "SC", "setting": "home"}, format="json")
+        "ordered_grams": "20", "route": "SC", "setting": "home", "authorisation": authorisation.pk}, format="json")
     assert created.status_code == 201 and created.json()["setting"] == "home"
     session_id = created.json()["id"]
     lot = LotFactory(product=hizentra, lot_number="HZ-77")

@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 
 from inventory.models import local_today
 from tests.api.helpers import expected_status
-from tests.factories import LotFactory, PatientFactory, UserFactory
+from tests.factories import AuthorisationFactory, LotFactory, PatientFactory, UserFactory
 from tests.traceability.helpers import brand, completed_session, presentation, stock
 from traceability.infusion import administration_finish, administration_pause, administration_rate, administration_resume, administration_start
 from traceability.models import BrandSwitchFlag, Dispense
@@ -47,7 +47,8 @@ def infusion():
     pres.save()
     lot = LotFactory(product=privigen, lot_number="PRV-2211", expiry_date="2027-06-30")
     session = session_create(patient=maria, scheduled_date=local_today(), indication="cidp",
-                             ordered_grams=Decimal("20"), actor=tech)
+                             ordered_grams=Decimal("20"), actor=tech,
+                             authorisation=AuthorisationFactory(patient=maria, indication="cidp"))
     first, second = (vial_dispense(session=session, vial=v, actor=tech) for v in stock(privigen, 10, 2, lot=lot))
     flag_acknowledge(flag=BrandSwitchFlag.objects.get(session=session), reason="shortage", actor=pharmacist)
     Dispense.objects.filter(session=session).update(dispensed_at=timezone.now() - timedelta(hours=3))

@@ -151,6 +151,18 @@ RULES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/api/audit/exports/{job_id}/download"): "history.read",
 }
 
+# Treatment authorisations, their reports and the dose calculator.
+RULES.update({
+    ("GET", "/api/authorisations/"): "authorisations.read",
+    ("POST", "/api/authorisations/"): "authorisations.change",
+    ("GET", "/api/authorisations/{id}/"): "authorisations.read",
+    ("POST", "/api/authorisations/{id}/revoke/"): "authorisations.change",
+    ("GET", "/api/authorisations/expiring/"): "authorisations.read",
+    ("GET", "/api/authorisations/discrepancies/"): "authorisations.read",
+    ("POST", "/api/sessions/{id}/authorisation/"): "sessions.order",
+    ("POST", "/api/dose"): "doses.calculate",
+})
+
 IDENTITIES = [*ROLES, "none", "superuser", None]
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -204,6 +216,8 @@ def rows(db) -> dict[str, int]:
         "products": vial.presentation.product_id, "presentations": vial.presentation_id,
         "patients": session.patient_id, "sessions": session.pk, "dispenses": dispense.pk, "flags": flag.pk,
         "recalls": recall.pk, "notifications": task.pk, "audit": job.pk,
+        # The session's own authorisation (InfusionSessionFactory makes one).
+        "authorisations": session.authorisation_id,
     }
 
 

@@ -28,6 +28,7 @@ SHEETS = [
     "Locations",
     "Vials",
     "Patients",
+    "Treatment authorisations",
     "Sessions",
     "Dispenses",
     "Brand-switch flags",

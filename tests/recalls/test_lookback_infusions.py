@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from inventory.models import local_today
 from recalls.export import recall_workbook
 from recalls.services import recall_create
-from tests.factories import LotFactory, PatientFactory, UserFactory
+from tests.factories import AuthorisationFactory, LotFactory, PatientFactory, UserFactory
 from tests.traceability.helpers import brand, stock
 from traceability.infusion import administration_finish, administration_start, home_infusion_report
 from traceability.models import Dispense
@@ -28,12 +28,15 @@ def lot_given_two_ways():
     tech, nurse = UserFactory(username="tess", role="technician"), UserFactory(username="nina", role="nurse")
     hizentra = brand("Hizentra", route="SC")
     lot = LotFactory(product=hizentra, lot_number="HZ-9")
-    clinic = session_create(patient=PatientFactory(name="Ann Archer"), scheduled_date=local_today(),
-                            indication="cidp", ordered_grams=Decimal("20"), route="SC", actor=tech)
+    ann = PatientFactory(name="Ann Archer")
+    clinic = session_create(patient=ann, scheduled_date=local_today(),
+                            indication="cidp", ordered_grams=Decimal("20"), route="SC", actor=tech,
+                            authorisation=AuthorisationFactory(patient=ann, indication="cidp", route="SC"))
     given = [vial_dispense(session=clinic, vial=v, actor=tech) for v in stock(hizentra, 10, 2, lot=lot)]
-    home = session_create(patient=PatientFactory(name="Ben Baker"), scheduled_date=local_today() - timedelta(days=2),
+    ben = PatientFactory(name="Ben Baker")
+    home = session_create(patient=ben, scheduled_date=local_today() - timedelta(days=2),
                           indication="primary_immunodeficiency", ordered_grams=Decimal("20"), route="SC",
-                          setting="home", actor=tech)
+                          setting="home", actor=tech, authorisation=AuthorisationFactory(patient=ben, route="SC"))
     for vial in stock(hizentra, 10, 2, lot=lot):
         vial_dispense(session=home, vial=vial, actor=tech)
     Dispense.objects.update(dispensed_at=timezone.now() - timedelta(days=2))

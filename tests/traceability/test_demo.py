@@ -93,3 +93,27 @@ def test_the_demo_skips_what_the_catalog_lacks():
     demo.load(actor=actor)
 
     assert not Patient.objects.exists()
+
+
+def test_the_demo_treats_every_patient_under_an_authorisation_and_one_is_near_its_end(loaded):
+    from datetime import timedelta
+
+    from traceability.authorisations import standing
+    from traceability.selectors import expiring_authorisations
+
+    assert not InfusionSession.objects.filter(authorisation__isnull=True).exists()
+    assert not Dispense.objects.filter(authorisation__isnull=True).exists()
+    [ending] = expiring_authorisations(days=30)
+    assert ending.patient.mrn == "DEMO-1001" and ending.valid_until <= local_today() + timedelta(days=14)
+    today = InfusionSession.objects.get(patient__mrn="DEMO-1001", scheduled_date=local_today())
+    assert standing(today).remaining_after_this == 0
+
+
+def test_the_demo_has_a_home_supply_given_before_its_authorisation_began_in_the_discrepancy_queue(loaded):
+    from traceability.models import DispenseOverride
+    from traceability.selectors import authorisation_discrepancies
+
+    queued = list(authorisation_discrepancies())
+    assert queued and {d.session.patient.mrn for d in queued} == {"DEMO-1006"}
+    override = DispenseOverride.objects.get(pk=queued[0].checks[0]["override"])
+    assert (override.check_code, override.status) == ("authorisation_not_yet_valid", "granted")

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from inventory.models import Vial
-from tests.factories import PatientFactory, UserFactory
+from tests.factories import AuthorisationFactory, PatientFactory, UserFactory
 from tests.traceability.helpers import brand, fridge, state, stock
 from traceability.infusion import (
     administration_finish,
@@ -56,7 +56,8 @@ def dispensed(tech):
     product = brand("Privigen")
     patient = PatientFactory(weight_kg=Decimal("70.0"))
     session = session_create(patient=patient, scheduled_date=local_today(), indication="cidp",
-                             ordered_grams=Decimal("30"), actor=tech)
+                             ordered_grams=Decimal("30"), actor=tech,
+                             authorisation=AuthorisationFactory(patient=patient, indication="cidp"))
     vials = stock(product, 10, 3)
     dispenses = [vial_dispense(session=session, vial=v, actor=tech) for v in vials]
     earlier = timezone.now() - timedelta(hours=1)
@@ -146,8 +147,10 @@ def test_a_start_is_refused_twice_before_any_dispense_for_a_home_supply_and_at_a
 
 
 def _another_session(tech):
-    session = session_create(patient=PatientFactory(weight_kg=None), scheduled_date=local_today(),
-                             indication="itp", ordered_grams=Decimal("10"), actor=tech)
+    patient = PatientFactory(weight_kg=None)
+    session = session_create(patient=patient, scheduled_date=local_today(),
+                             indication="itp", ordered_grams=Decimal("10"), actor=tech,
+                             authorisation=AuthorisationFactory(patient=patient, indication="itp"))
     dispense = vial_dispense(session=session, vial=stock(brand("Octagam 10%"), 10)[0], actor=tech)
     return session, dispense
 

@@ -75,10 +75,17 @@ def test_a_pharmacists_override_lets_the_contraindicated_product_be_given_and_is
     refused(f"contraindicated_{check}", vial_dispense, session=session, vial=vial, actor=tech)
 
     granted = override_decide(override=asked, grant=True, reason="haematologist agreed; premedicate", actor=pharm)
+    also = []
+    if check == "route":
+        # By another route than its authorisation's, the product is outside that too: a second decision.
+        refused("authorisation_product", vial_dispense, session=session, vial=vial, actor=tech)
+        also = [("authorisation_product", override_grant(session=session, vial=vial, check="authorisation_product",
+                                                         reason="panel agreed by phone", actor=pharm).pk)]
     dispense = vial_dispense(session=session, vial=vial, actor=tech)
 
     assert granted.status == DispenseOverride.Status.GRANTED and granted.decided_by == pharm
-    assert [(c["check"], c["override"]) for c in dispense.checks] == [(check, granted.pk)]
+    assert [(c["check"], c["override"]) for c in dispense.checks] == [(check, granted.pk), *also]
+    assert dispense.outside_authorisation == bool(also)
     history = granted.history.order_by("history_date", "history_id")
     assert [(h.status, h.history_user) for h in history] == [("requested", tech), ("granted", pharm)]
     assert history.last().history_change_reason.endswith("haematologist agreed; premedicate")

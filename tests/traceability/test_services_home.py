@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from inventory.models import local_today
-from tests.factories import LotFactory, PatientFactory, UserFactory
+from tests.factories import AuthorisationFactory, LotFactory, PatientFactory, UserFactory
 from tests.traceability.helpers import brand, state, stock
 from traceability.infusion import home_infusion_report
 from traceability.models import AdverseReaction, Dispense, HomeInfusion, HomeInfusionVial
@@ -34,7 +34,8 @@ def supply(tech):
     hizentra = brand("Hizentra", route="SC")
     patient = PatientFactory(name="Hana Home")
     session = session_create(patient=patient, scheduled_date=local_today() - timedelta(days=3), indication="primary_immunodeficiency",
-                             ordered_grams=Decimal("16"), route="SC", setting="home", actor=tech)
+                             ordered_grams=Decimal("16"), route="SC", setting="home", actor=tech,
+                             authorisation=AuthorisationFactory(patient=patient, route="SC"))
     lot_a, lot_b = LotFactory(product=hizentra, lot_number="HZA1"), LotFactory(product=hizentra, lot_number="HZB2")
     vials = stock(hizentra, 4, 2, lot=lot_a) + stock(hizentra, 4, 2, lot=lot_b)
     dispenses = [vial_dispense(session=session, vial=v, actor=tech) for v in vials]
@@ -90,8 +91,10 @@ def test_a_home_report_is_refused_for_a_clinic_session_a_future_day_a_day_before
     supply, nurse, tech
 ):
     session, _ = supply
-    clinic = session_create(patient=PatientFactory(), scheduled_date=local_today(), indication="cidp",
-                            ordered_grams=Decimal("10"), actor=tech)
+    other = PatientFactory()
+    clinic = session_create(patient=other, scheduled_date=local_today(), indication="cidp",
+                            ordered_grams=Decimal("10"), actor=tech,
+                            authorisation=AuthorisationFactory(patient=other, indication="cidp"))
     vial_dispense(session=clinic, vial=stock(brand("Privigen"), 10)[0], actor=tech)
     one = [{"lot": "HZA1", "count": 1}]
     refused("not_a_home_supply", home_infusion_report, session=clinic, infused_on=local_today(), sites=1, actor=nurse,

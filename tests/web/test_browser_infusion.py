@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from inventory.models import local_today
-from tests.factories import PatientFactory, UserFactory
+from tests.factories import AuthorisationFactory, PatientFactory, UserFactory
 from tests.traceability.helpers import brand, stock
 from tests.web.test_browser import _allow_orm_beside_playwright, browser, log_in, shot  # noqa: F401 (fixtures)
 from traceability.models import AdverseReaction, Administration, Dispense, VialFate
@@ -34,7 +34,8 @@ def ward(db):
     privigen = brand("Privigen")
     rosa = PatientFactory(name="Rosa Diaz", mrn="MRN-7731", weight_kg=Decimal("60.0"))
     session = session_create(patient=rosa, scheduled_date=local_today(), indication="cidp",
-                             ordered_grams=Decimal("20"), actor=tech)
+                             ordered_grams=Decimal("20"), actor=tech,
+                             authorisation=AuthorisationFactory(patient=rosa, indication="cidp"))
     dispenses = [vial_dispense(session=session, vial=v, actor=tech) for v in stock(privigen, 10, 2)]
     return {"session": session, "dispenses": dispenses}
 

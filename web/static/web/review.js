@@ -197,8 +197,52 @@
     }
   }
 
+
+  // --- treatment authorisations: the discrepancy queue and those ending soon ---------------------
+  async function loadAuthorisationDiscrepancies() {
+    const box = $("authorisation-discrepancies");
+    box.innerHTML = "";
+    const result = await api("GET", "/api/authorisations/discrepancies");
+    if (!result.ok) { message(result.data.detail, "red"); return; }
+    const rows = result.data.results;
+    $("authorisation-discrepancies-count").textContent = "(" + result.data.count + ")";
+    if (!rows.length) empty(box, "None.");
+    rows.forEach((r) => {
+      const under = r.authorisation ? "under " + (r.authorisation.payer_reference || "#" + r.authorisation.id) : "no authorisation";
+      const why = r.checks.length
+        ? r.checks.map((c) => c.check.replace(/^authorisation_/, "").replace(/_/g, " ") + ": " + c.detail +
+            (c.decided_by ? " (overridden by " + c.decided_by + ": " + c.decision_reason + ")" : "")).join(" ")
+        : "The session had no authorisation.";
+      box.appendChild(el("div", { class: "item", "data-dispense": String(r.dispense) }, [
+        el("div", { class: "what", text: who(r.patient) + " · session " + r.session + " (" + r.scheduled_date + ") · " +
+          r.brand + " " + r.grams + " g · lot " + r.lot_number + " · " + under }),
+        el("div", { text: why }),
+      ]));
+    });
+  }
+
+  async function loadAuthorisationsExpiring() {
+    const box = $("authorisations-expiring");
+    box.innerHTML = "";
+    const result = await api("GET", "/api/authorisations/expiring?days=" + encodeURIComponent(box.dataset.days));
+    if (!result.ok) { message(result.data.detail, "red"); return; }
+    const rows = result.data.results;
+    $("authorisations-expiring-count").textContent = "(" + result.data.count + ")";
+    if (!rows.length) empty(box, "None.");
+    rows.forEach((a) => {
+      const brand = a.product ? a.product.brand : "any " + a.route + " brand";
+      box.appendChild(el("div", { class: "item", "data-authorisation": String(a.id) }, [
+        el("div", { class: "what", text: who(a.patient) + " · " + (a.payer_reference || "#" + a.id) + " · " + brand }),
+        el("div", { text: "Ends " + a.valid_until + " (" + a.days_left + " days); " + a.doses_remaining + " of " + a.doses +
+          " doses left. Approved by " + a.approver + "; prescriber " + a.prescriber + "." }),
+      ]));
+    });
+  }
+
   loadOverrides();
   loadExcursions();
+  loadAuthorisationDiscrepancies();
+  loadAuthorisationsExpiring();
   loadLots();
   loadSuspects();
   loadFlags();

@@ -254,7 +254,34 @@
     const doseText = "Dose: " + d.given_grams + " g after this vial, of " + d.ordered_grams + " g ordered (tolerance " + d.tolerance_grams + " g).";
     box.appendChild(el("div", { class: "dose " + (d.exceeds ? (d.override && d.override.status === "granted" ? "amber" : "red") : ""),
                                 text: doseText + (d.exceeds ? " More than the smallest vial over the order." : "") }));
-    if (check.contraindications.some((c) => !c.override || c.override.status !== "granted") || (d.exceeds && !(d.override && d.override.status === "granted")) || check.refusal) beep();
+    renderAuthorisation(box);
+    if (check.contraindications.some((c) => !c.override || c.override.status !== "granted") || (d.exceeds && !(d.override && d.override.status === "granted")) || check.refusal || authorisationBlockers().length) beep();
+  }
+
+  // --- the treatment authorisation on the card: doses left, the end date, and its refusals ------
+  function renderAuthorisation(box) {
+    const a = check.authorisation;
+    if (a) {
+      const brand = a.product ? a.product : "any " + a.route + " brand";
+      const ends = a.days_left < 0 ? "ended " + a.valid_until : "valid until " + a.valid_until + " (" + a.days_left + " day" + (a.days_left === 1 ? "" : "s") + ")";
+      const soon = a.days_left <= 14 || a.doses_remaining_after_this === 0;
+      const line = el("div", { class: "authorisation " + (soon ? "amber" : "") });
+      line.appendChild(document.createTextNode("Authorisation " + (a.payer_reference || "#" + a.id) + " · " + brand +
+        " · dose " + a.dose_number + " of " + a.doses + ", " + a.doses_remaining_after_this + " left after this · " + ends + "."));
+      box.appendChild(line);
+    }
+    (check.authorisation_checks || []).forEach((c) => {
+      const state = c.override ? " Override " + c.override.status + "." : " A pharmacist must decide.";
+      const li = el("div", { class: "warning " + (c.override && c.override.status === "granted" ? "amber" : "red"),
+                             text: "Authorisation: " + c.detail + state });
+      li.dataset.check = c.check;
+      box.appendChild(li);
+    });
+  }
+
+  function authorisationBlockers() {
+    if (!check || !check.authorisation_checks) return [];
+    return check.authorisation_checks.filter((c) => !c.override || c.override.status !== "granted").map((c) => c.check);
   }
 
   // --- actions --------------------------------------------------------------------------------
@@ -290,7 +317,7 @@
     if (!check) return [];
     const open = check.contraindications.filter((c) => !c.override || c.override.status !== "granted");
     const dose = check.dose.exceeds && !(check.dose.override && check.dose.override.status === "granted");
-    return open.map((c) => c.check).concat(dose ? ["dose_excess"] : []);
+    return open.map((c) => c.check).concat(authorisationBlockers()).concat(dose ? ["dose_excess"] : []);
   }
 
   function renderActions() {
@@ -312,7 +339,8 @@
       box.insertBefore(button("Acknowledge the cautions", "F4", acknowledge, "amber"), box.firstChild);
     }
     blockers().forEach((name) => {
-      const asked = name === "dose_excess" ? check.dose.override : (check.contraindications.find((c) => c.check === name) || {}).override;
+      const asked = name === "dose_excess" ? check.dose.override :
+        (check.contraindications.concat(check.authorisation_checks || []).find((c) => c.check === name) || {}).override;
       if (cfg.canOverride) {
         box.appendChild(button("Override " + name.replace(/_/g, " ") + " (pharmacist, with reason)", "", () => override(name)));
       } else if (!asked || asked.status === "declined") {
