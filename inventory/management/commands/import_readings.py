@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.timezone import localtime
 
 from core.errors import ApplicationError
 from inventory.coldchain import MAX_READINGS_PER_FILE, readings_record
@@ -63,8 +64,8 @@ class Command(BaseCommand):
         )
         for excursion in result.excursions:
             held = excursion.vials.filter(outcome="pending").count()
-            end = f"{excursion.ended_at:%Y-%m-%d %H:%M}" if excursion.ended_at else "still out of range"
+            end = f"{localtime(excursion.ended_at):%Y-%m-%d %H:%M}" if excursion.ended_at else "still out of range"
             self.stdout.write(
                 f"Excursion {excursion.pk}: {excursion.lowest_c}–{excursion.highest_c} °C from "
-                f"{excursion.started_at:%Y-%m-%d %H:%M} to {end}; {held} vial(s) held for a pharmacist."
+                f"{localtime(excursion.started_at):%Y-%m-%d %H:%M} to {end}; {held} vial(s) held for a pharmacist."
             )
