@@ -14,6 +14,7 @@ from api.access import LogsPatientAccess, record_patient_access
 from api.filters import IdFilter
 from api.permissions import capability_permission
 from api.routers import OptionalSlashRouter
+from core.roles import SCOPE_UPCOMING, effective_roles, patient_scope, roles_may
 from api.serializers import DateTimeField, IdField, validated
 from api.sessions import (
     DispenseOut,
@@ -37,6 +38,7 @@ from traceability.selectors import (
     home_infusion_queryset,
     infusion_worklist,
     reaction_queryset,
+    upcoming_sessions,
 )
 from traceability.services import reaction_record
 
@@ -224,6 +226,15 @@ def _rates(data: dict) -> dict:
             "at": data.get("at")}
 
 
+def in_reach(queryset, user):
+    """The administration record names patients: a technician (who gives no infusion) reads it only
+    for the sessions of the coming days, as the sessions themselves; nurses, pharmacists and
+    auditors read it whole."""
+    if patient_scope(user) == SCOPE_UPCOMING and not roles_may(effective_roles(user), "infusions.record"):
+        return queryset.filter(session_id__in=upcoming_sessions().values("pk"))
+    return queryset
+
+
 class AdministrationViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                             viewsets.GenericViewSet):
     permission_classes = [InfusionPermission]
@@ -233,7 +244,7 @@ class AdministrationViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.Ret
     filterset_class = AdministrationFilter
 
     def get_queryset(self):
-        return administration_queryset().order_by("-started_at", "-id")
+        return in_reach(administration_queryset(), self.request.user).order_by("-started_at", "-id")
 
     def _administration(self, pk) -> Administration:
         return get_object_or_404(Administration, pk=pk)
@@ -332,7 +343,7 @@ class HomeInfusionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.Retri
     filterset_class = HomeInfusionFilter
 
     def get_queryset(self):
-        return home_infusion_queryset().order_by("-infused_on", "-id")
+        return in_reach(home_infusion_queryset(), self.request.user).order_by("-infused_on", "-id")
 
     @extend_schema(request=HomeInfusionIn, responses={201: HomeInfusionOut})
     def create(self, request):

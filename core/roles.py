@@ -46,6 +46,8 @@ The nurse, and the rows of the administration record, the lot signal and FHIR:
 
 A nurse holds only these rows: the infusion page and its API show the sessions, patients and vials
 the nurse gives, and record administrations, the home infusions a patient reports, and reactions.
+Technicians read the administration record and home infusions only for the sessions of the
+coming days, as the sessions themselves (`api.administrations.in_reach`).
 
 The cold chain (readings and excursions are read with `inventory.read`):
 

@@ -195,3 +195,45 @@ def test_no_vial_fate_is_recorded_for_a_home_supply_and_no_administration_starts
     response = nurse_client.post("/api/administrations/", {"session": session.pk, "rate_ml_per_h": "20"}, format="json")
     assert (response.status_code, response.json()["code"]) == (409, "home_supply")
     assert not VialFate.objects.exists()
+
+
+def test_a_technician_reads_the_administration_record_of_the_coming_days_only(client_for):
+    from traceability.infusion import administration_finish, administration_start
+    from traceability.models import InfusionSession
+
+    nurse = UserFactory(username="nina", role="nurse")
+    today, past = dispensed_session(1), dispensed_session(1)
+    for session in (today, past):
+        administration_start(session=session, actor=nurse, rate_ml_per_h=Decimal("30"))
+    administration_finish(administration=past.administration, actor=nurse,
+                          fates=[{"dispense": past.dispenses.get().pk, "fate": "infused"}])
+    # The other infusion ran a fortnight ago and its session is closed.
+    InfusionSession.objects.filter(pk=past.pk).update(status=InfusionSession.Status.COMPLETED,
+                                                      scheduled_date=local_today() - timedelta(days=14))
+    technician = client_for("technician")
+
+    listed = technician.get("/api/administrations/").json()["results"]
+    assert [row["session"] for row in listed] == [today.pk]
+    assert technician.get(f"/api/administrations/{past.administration.pk}/").status_code == 404
+    assert technician.get(f"/api/administrations/{today.administration.pk}/").status_code == 200
+    for role in ("pharmacist", "auditor", "nurse"):
+        assert {row["session"] for row in client_for(role).get("/api/administrations/").json()["results"]} == {
+            today.pk, past.pk}, role
+
+
+def test_a_technician_reads_no_home_infusion_of_a_closed_supply(client_for, pharmacist_client):
+    from traceability.infusion import home_infusion_report
+    from traceability.models import InfusionSession
+
+    hizentra = brand("Hizentra", route="SC")
+    lot = LotFactory(product=hizentra, lot_number="HZ-1")
+    session = dispensed_session(2, setting="home", lot=lot, product=hizentra)
+    home_infusion_report(session=session, infused_on=local_today(), sites=2, actor=UserFactory(role="nurse"),
+                         vials=[{"lot": "HZ-1", "count": 1}])
+    technician = client_for("technician")
+    assert technician.get("/api/home-infusions/").json()["count"] == 1
+
+    InfusionSession.objects.filter(pk=session.pk).update(status=InfusionSession.Status.COMPLETED,
+                                                         scheduled_date=local_today() - timedelta(days=30))
+    assert technician.get("/api/home-infusions/").json()["count"] == 0
+    assert pharmacist_client.get("/api/home-infusions/").json()["count"] == 1
