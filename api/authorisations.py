@@ -27,10 +27,11 @@ from traceability.authorisations import (
     authorisation_create,
     authorisation_revoke,
     authorised_grams,
+    discrepancy_reconcile,
     smallest_cover,
     state_on,
 )
-from traceability.models import DispenseOverride, InfusionSession, Patient, TreatmentAuthorisation
+from traceability.models import Dispense, DispenseOverride, InfusionSession, Patient, TreatmentAuthorisation
 from traceability.picking import pick_for_dose
 from traceability.selectors import authorisation_discrepancies, authorisation_queryset, expiring_authorisations
 
@@ -121,6 +122,18 @@ class DiscrepancyOut(serializers.Serializer):
     reason = serializers.CharField(
         help_text="no_authorisation: the session had none; override: a pharmacist overrode a check of it")
     checks = OverriddenCheckOut(many=True)
+    reconciled_at = serializers.DateTimeField(allow_null=True)
+    reconciled_by = serializers.CharField(allow_null=True)
+    reconciliation = serializers.CharField(help_text="How it was settled with the payer, once reconciled")
+
+
+class DiscrepanciesIn(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["open", "reconciled", "all"], required=False, default="open",
+                                    help_text="open (default): not yet reconciled")
+
+
+class ReconcileIn(serializers.Serializer):
+    note = ReasonField(help_text="How it was settled with the payer: e.g. retrospective approval BS-20261130-7")
 
 
 class DoseCalculationOut(serializers.Serializer):
@@ -221,6 +234,9 @@ def _discrepancy_rows(dispenses) -> list[dict]:
             "brand": d.product.brand, "grams": d.grams, "lot_number": d.vial.lot.lot_number, "serial": d.vial.serial,
             "authorisation": d.authorisation, "reason": "override" if d.authorisation_id else "no_authorisation",
             "checks": checks,
+            "reconciled_at": d.authorisation_reconciled_at,
+            "reconciled_by": d.authorisation_reconciled_by.get_username() if d.authorisation_reconciled_by else None,
+            "reconciliation": d.authorisation_reconciliation,
         })
     return rows
 
@@ -266,14 +282,26 @@ class AuthorisationViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.Retr
         page = self.paginate_queryset(expiring_authorisations(days=days))
         return self.get_paginated_response(AuthorisationOut(page, many=True).data)
 
-    @extend_schema(responses={200: DiscrepancyOut(many=True)}, filters=False)
+    @extend_schema(parameters=[DiscrepanciesIn], responses={200: DiscrepancyOut(many=True)}, filters=False)
     @action(detail=False, methods=["get"], filter_backends=[])
     def discrepancies(self, request):
         """Vials given outside their session's authorisation (with the pharmacist's override and
-        reason) or without one, newest first: the queue to reconcile with the payer."""
-        page = self.paginator.paginate_queryset(authorisation_discrepancies(), request, view=self)
+        reason) or without one, newest first: the queue to reconcile with the payer (`state`: open,
+        reconciled or all)."""
+        state = validated(DiscrepanciesIn, request.query_params)["state"]
+        page = self.paginator.paginate_queryset(authorisation_discrepancies(state), request, view=self)
         record_patient_access(request, [d.session.patient_id for d in page])
         return self.get_paginated_response(DiscrepancyOut(_discrepancy_rows(page), many=True).data)
+
+    @extend_schema(request=ReconcileIn, responses={200: DiscrepancyOut})
+    @action(detail=False, methods=["post"], url_path=r"discrepancies/(?P<dispense>[0-9]+)/reconcile")
+    def reconcile(self, request, dispense=None):
+        """Close a vial of the discrepancy queue, saying how it was settled with the payer."""
+        data = validated(ReconcileIn, request.data)
+        reconciled = discrepancy_reconcile(dispense=get_object_or_404(Dispense, pk=dispense), note=data["note"],
+                                           actor=request.user)
+        row = authorisation_discrepancies("all").get(pk=reconciled.pk)
+        return Response(DiscrepancyOut(_discrepancy_rows([row])[0]).data)
 
 
 class DoseCalculator(APIView):

@@ -85,6 +85,14 @@ class AuthorisationStateConflict(Conflict):
     code = "authorisation_state_conflict"
 
 
+class NotADiscrepancy(Conflict):
+    code = "not_a_discrepancy"
+
+
+class DiscrepancyReconciled(Conflict):
+    code = "discrepancy_already_reconciled"
+
+
 @dataclass(frozen=True)
 class AuthorisationFinding(ClinicalFinding):
     """A check of the authorisation that refuses. `per_product`: the override is for the product
@@ -440,3 +448,24 @@ def authorisation_revoke(*, authorisation: TreatmentAuthorisation, reason: str, 
     authorisation.revoked_by = actor
     authorisation.revoked_at = timezone.now()
     return audited_save(authorisation, actor=actor, reason=f"authorisation revoked: {reason}")
+
+
+@transaction.atomic
+def discrepancy_reconcile(*, dispense: Dispense, note: str, actor) -> Dispense:
+    """Close a vial of the discrepancy queue: the pharmacist says how it was settled with the payer
+    (a retrospective approval and its reference, an amended request, a write-off). The dispense keeps
+    what it was; the reconciliation is added to it, with history."""
+    note = require_reason(note)
+    dispense = Dispense.objects.select_for_update(of=("self",)).get(pk=dispense.pk)
+    if not dispense.outside_authorisation or dispense.status not in (Dispense.Status.DISPENSED, Dispense.Status.WASTED):
+        raise NotADiscrepancy(
+            f"Dispense {dispense.pk} was given under its authorisation (or not given at all): nothing to reconcile.",
+            extra={"dispense": dispense.pk})
+    if dispense.authorisation_reconciled_at is not None:
+        raise DiscrepancyReconciled(
+            f"Dispense {dispense.pk} was already reconciled on {timezone.localtime(dispense.authorisation_reconciled_at):%Y-%m-%d %H:%M}.",
+            extra={"dispense": dispense.pk})
+    dispense.authorisation_reconciliation = note
+    dispense.authorisation_reconciled_by = actor
+    dispense.authorisation_reconciled_at = timezone.now()
+    return audited_save(dispense, actor=actor, reason=f"authorisation discrepancy reconciled: {note}")

@@ -209,6 +209,13 @@ class Dispense(models.Model):
     authorisation = models.ForeignKey(
         "TreatmentAuthorisation", on_delete=models.PROTECT, null=True, blank=True, related_name="dispenses")
     outside_authorisation = models.BooleanField(default=False)
+    # The pharmacist's reconciliation of a vial given outside its authorisation with the payer (a
+    # retrospective approval, an amended request, a write-off): it leaves the open queue.
+    authorisation_reconciliation = models.TextField(blank=True)
+    authorisation_reconciled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    authorisation_reconciled_at = models.DateTimeField(null=True, blank=True)
     # A pharmacist's decision that a vial whose lot was recalled or quarantined after it was
     # dispensed was given all the same (the session cannot complete without one).
     lot_decision_reason = models.TextField(blank=True)

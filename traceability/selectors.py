@@ -395,12 +395,17 @@ def expiring_authorisations(*, days: int) -> QuerySet[TreatmentAuthorisation]:
     ).order_by("valid_until", "pk")
 
 
-def authorisation_discrepancies() -> QuerySet[Dispense]:
+def authorisation_discrepancies(state: str = "open") -> QuerySet[Dispense]:
     """Vials given outside their session's authorisation (a pharmacist overrode one of its checks)
     or without one, newest first: the pharmacy's discrepancy queue for the payer's reconciliation.
-    Vials returned unopened were not given and drop out."""
+    Vials returned unopened were not given and drop out; `state` is open (not yet reconciled),
+    reconciled or all."""
+    dispenses = Dispense.objects.filter(outside_authorisation=True, status__in=GIVEN_STATUSES)
+    if state != "all":
+        dispenses = dispenses.filter(authorisation_reconciled_at__isnull=(state == "open"))
     return without_product_notes(
-        Dispense.objects.filter(outside_authorisation=True, status__in=GIVEN_STATUSES).select_related(
-            "session__patient", "vial__lot", "product__manufacturer", "authorisation", "dispensed_by"),
+        dispenses.select_related(
+            "session__patient", "vial__lot", "product__manufacturer", "authorisation", "dispensed_by",
+            "authorisation_reconciled_by"),
         "product",
     ).order_by("-dispensed_at", "-pk")

@@ -226,3 +226,73 @@ def test_patients_carry_height_and_sex(pharmacist_client):
     assert response.status_code == 200 and (response.json()["height_cm"], response.json()["sex"]) == ("172.5", "female")
     bad = pharmacist_client.patch(f"/api/patients/{patient.pk}/", {"height_cm": "400"}, format="json")
     assert bad.status_code == 400 and bad.json()["code"] == "invalid_height"
+
+
+def _given_without_authorisation(serial_brand="Privigen"):
+    tech, pharm = UserFactory(role="technician"), UserFactory(username="phil", role="pharmacist")
+    session = InfusionSessionFactory(authorisation=None)
+    [vial] = stock(brand(serial_brand))
+    override_grant(session=session, vial=vial, check="authorisation_missing", reason="urgent, request lodged",
+                   actor=pharm)
+    return vial_dispense(session=session, vial=vial, actor=tech)
+
+
+def test_a_pharmacist_reconciles_a_discrepancy_and_it_leaves_the_open_queue(pharmacist_client):
+    from traceability.models import Dispense
+
+    dispense = _given_without_authorisation()
+    url = f"/api/authorisations/discrepancies/{dispense.pk}/reconcile"
+
+    response = pharmacist_client.post(url, {"note": "retrospective approval BS-20261130-7"}, format="json")
+
+    assert response.status_code == 200, response.content
+    row = response.json()
+    assert (row["dispense"], row["reconciliation"], row["reconciled_by"]) == (
+        dispense.pk, "retrospective approval BS-20261130-7", response.wsgi_request.user.username)
+    assert row["reconciled_at"]
+    assert pharmacist_client.get("/api/authorisations/discrepancies").json()["count"] == 0
+    reconciled = pharmacist_client.get("/api/authorisations/discrepancies", {"state": "reconciled"}).json()
+    assert [r["dispense"] for r in reconciled["results"]] == [dispense.pk]
+    assert pharmacist_client.get("/api/authorisations/discrepancies", {"state": "all"}).json()["count"] == 1
+    # The dispense keeps what it was; the reconciliation is a new history row with its reason.
+    dispense = Dispense.objects.get(pk=dispense.pk)
+    assert dispense.outside_authorisation and dispense.status == Dispense.Status.DISPENSED
+    latest = dispense.history.order_by("-history_id").first()
+    assert latest.history_change_reason == "authorisation discrepancy reconciled: retrospective approval BS-20261130-7"
+
+
+def test_reconciling_is_refused_twice_without_a_note_for_a_vial_given_under_its_authorisation_and_unknown(
+        pharmacist_client):
+    from traceability.models import Dispense
+
+    dispense = _given_without_authorisation()
+    url = f"/api/authorisations/discrepancies/{dispense.pk}/reconcile"
+    rows = Dispense.history.count()
+
+    response = pharmacist_client.post(url, {"note": "  "}, format="json")
+    assert response.status_code == 400 and response.json()["code"]
+    assert pharmacist_client.post(url, {"note": "x" * 201}, format="json").status_code == 400
+    assert Dispense.history.count() == rows
+
+    assert pharmacist_client.post(url, {"note": "amended request"}, format="json").status_code == 200
+    again = pharmacist_client.post(url, {"note": "amended request again"}, format="json")
+    assert (again.status_code, again.json()["code"]) == (409, "discrepancy_already_reconciled")
+
+    session = InfusionSessionFactory()
+    [vial] = stock(brand("Privigen"))
+    covered = vial_dispense(session=session, vial=vial, actor=UserFactory(role="technician"))
+    refused = pharmacist_client.post(f"/api/authorisations/discrepancies/{covered.pk}/reconcile",
+                                     {"note": "nothing to settle"}, format="json")
+    assert (refused.status_code, refused.json()["code"]) == (409, "not_a_discrepancy")
+    assert not Dispense.objects.get(pk=covered.pk).authorisation_reconciliation
+    assert pharmacist_client.post("/api/authorisations/discrepancies/999999/reconcile",
+                                  {"note": "x"}, format="json").status_code == 404
+    assert pharmacist_client.get("/api/authorisations/discrepancies", {"state": "closed"}).status_code == 400
+
+
+@pytest.mark.parametrize("role", ["technician", "auditor", "nurse", "recall_coordinator"])
+def test_only_a_pharmacist_reconciles(role, client_for):
+    dispense = _given_without_authorisation()
+    response = client_for(role).post(f"/api/authorisations/discrepancies/{dispense.pk}/reconcile",
+                                     {"note": "retrospective approval"}, format="json")
+    assert response.status_code == 403

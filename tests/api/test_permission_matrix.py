@@ -159,6 +159,7 @@ RULES.update({
     ("POST", "/api/authorisations/{id}/revoke/"): "authorisations.change",
     ("GET", "/api/authorisations/expiring/"): "authorisations.read",
     ("GET", "/api/authorisations/discrepancies/"): "authorisations.read",
+    ("POST", "/api/authorisations/discrepancies/{dispense}/reconcile/"): "authorisations.change",
     ("POST", "/api/sessions/{id}/authorisation/"): "sessions.order",
     ("POST", "/api/dose"): "doses.calculate",
 })
@@ -237,7 +238,7 @@ def test_each_identity_is_admitted_exactly_as_the_role_table_says(method, path, 
     rule = RULES[(method, path)]
     resource = path.split("/")[2]
     url = (path.replace("{id}", str(rows.get(resource, 0))).replace("{job_id}", str(rows["audit"]))
-           .replace("{resource}", "Patient"))
+           .replace("{resource}", "Patient").replace("{dispense}", str(rows["dispenses"])))
     wrong = []
     for identity in IDENTITIES:
         client = _client(identity)

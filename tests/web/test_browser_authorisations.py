@@ -68,6 +68,12 @@ def test_a_session_without_an_authorisation_waits_for_the_pharmacists_override(p
     page.goto(f"{live_server.url}/review/")
     page.wait_for_selector(f"#authorisation-discrepancies [data-dispense='{dispense.pk}']")
     assert "request lodged with the panel" in page.inner_text("#authorisation-discrepancies")
+    # Settled with the payer: the pharmacist says how, and the vial leaves the open queue.
+    page.fill(f"[aria-label='Reconciliation of dispense {dispense.pk}']", "retrospective approval BS-7790")
+    page.click(f"#authorisation-discrepancies [data-dispense='{dispense.pk}'] button:has-text('Reconciled')")
+    page.wait_for_selector(f"#authorisation-discrepancies [data-dispense='{dispense.pk}']", state="detached")
+    dispense.refresh_from_db()
+    assert dispense.authorisation_reconciliation == "retrospective approval BS-7790"
 
 
 def test_the_review_page_lists_authorisations_ending_soon(page, live_server, pharmacy):

@@ -213,10 +213,20 @@
         ? r.checks.map((c) => c.check.replace(/^authorisation_/, "").replace(/_/g, " ") + ": " + c.detail +
             (c.decided_by ? " (overridden by " + c.decided_by + ": " + c.decision_reason + ")" : "")).join(" ")
         : "The session had no authorisation.";
+      const note = el("input", { placeholder: "How it was settled with the payer", maxlength: "200",
+        "aria-label": "Reconciliation of dispense " + r.dispense });
+      const settle = el("button", { type: "button", class: "primary", text: "Reconciled" });
+      settle.addEventListener("click", async () => {
+        const res = await api("POST", "/api/authorisations/discrepancies/" + r.dispense + "/reconcile", { note: note.value });
+        if (!res.ok) { message(res.data.detail, "red"); return; }
+        message("Dispense " + r.dispense + " reconciled.", "green");
+        loadAuthorisationDiscrepancies();
+      });
       box.appendChild(el("div", { class: "item", "data-dispense": String(r.dispense) }, [
         el("div", { class: "what", text: who(r.patient) + " · session " + r.session + " (" + r.scheduled_date + ") · " +
           r.brand + " " + r.grams + " g · lot " + r.lot_number + " · " + under }),
         el("div", { text: why }),
+        el("div", { class: "decide" }, [note, settle]),
       ]));
     });
   }
