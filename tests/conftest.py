@@ -2,6 +2,7 @@
 coordinator), authenticated API clients, and a few ready-made pieces of stock."""
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
@@ -104,3 +105,10 @@ def _fresh_throttles():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only(request):
+    """Tests marked postgres_only need real row locks and concurrent connections."""
+    if request.node.get_closest_marker("postgres_only") and connection.vendor != "postgresql":
+        pytest.skip(f"needs PostgreSQL: {connection.vendor} has no row locks (SELECT … FOR UPDATE) and serialises writers")

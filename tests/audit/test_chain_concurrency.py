@@ -20,11 +20,6 @@ WRITERS = 6
 MOVES = 5
 
 
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip(f"needs PostgreSQL: {connection.vendor} has no row locks (SELECT … FOR UPDATE)")
-
 
 def test_concurrent_moves_of_many_vials_and_of_one_vial_leave_every_chain_whole():
     tech = UserFactory(username="tess", role="technician")

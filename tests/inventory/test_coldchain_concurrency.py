@@ -16,11 +16,6 @@ from tests.factories import StorageLocationFactory, UserFactory, VialFactory
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip(f"needs PostgreSQL: {connection.vendor} has no row locks (SELECT … FOR UPDATE)")
-
 
 def test_two_imports_of_one_excursion_at_once_open_it_once_and_hold_each_vial_once():
     tech = UserFactory(username="tess", role="technician")

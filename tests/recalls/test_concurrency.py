@@ -24,11 +24,6 @@ pytestmark = [
 DISPENSERS = 6
 
 
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip(f"needs PostgreSQL: {connection.vendor} has no row locks (SELECT … FOR UPDATE)")
-
 
 def test_a_recall_racing_dispenses_of_its_lot_misses_no_patient():
     presentation = PresentationFactory()

@@ -19,13 +19,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip(
-            f"needs PostgreSQL: {connection.vendor} has no row locks (SELECT … FOR UPDATE) and serialises writers"
-        )
-
 
 def test_two_sessions_dispensed_at_once_under_the_last_dose_let_exactly_one_through():
     patient = PatientFactory()

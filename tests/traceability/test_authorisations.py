@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from inventory.models import local_today
-from tests.factories import AuthorisationFactory, DispenseFactory, InfusionSessionFactory, PatientFactory, UserFactory
+from tests.factories import AuthorisationFactory, DispenseFactory, InfusionSessionFactory, PatientFactory
 from tests.traceability.helpers import brand, refused, stock
 from traceability.authorisations import (
     adjusted_body_weight,
@@ -35,16 +35,6 @@ from traceability.services import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def tech():
-    return UserFactory(username="tina", role="technician")
-
-
-@pytest.fixture
-def pharm():
-    return UserFactory(username="phil", role="pharmacist")
 
 
 def under(**fields) -> InfusionSession:

@@ -19,13 +19,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip(
-            f"needs PostgreSQL: {connection.vendor} has no row locks (SELECT … FOR UPDATE) and serialises writers"
-        )
-
 
 @pytest.mark.parametrize("same_session", [False, True], ids=["two sessions", "one session"])
 def test_two_simultaneous_dispenses_of_one_vial_let_exactly_one_through(same_session):

@@ -13,7 +13,7 @@ from inventory.services import lot_quarantine, receipt_check, receipt_create, su
 from recalls.models import Recall
 from recalls.selectors import recall_lookback
 from recalls.services import recall_create
-from tests.factories import InfusionSessionFactory, LotFactory, PatientFactory, PresentationFactory, UserFactory
+from tests.factories import InfusionSessionFactory, LotFactory, PatientFactory, PresentationFactory
 from tests.inventory.helpers import carton, carton_of, in_a_year
 from tests.traceability.helpers import brand, completed_session, fridge, refused, stock
 from traceability.models import BrandSwitchFlag, InfusionSession
@@ -28,16 +28,6 @@ from traceability.services import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def tech():
-    return UserFactory(username="tina", role="technician")
-
-
-@pytest.fixture
-def pharm():
-    return UserFactory(username="phil", role="pharmacist")
 
 
 def session_of(grams="40", **fields) -> InfusionSession:

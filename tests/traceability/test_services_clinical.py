@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import ApplicationError
 from inventory.models import Product, local_today
-from tests.factories import AdverseReactionFactory, InfusionSessionFactory, PatientFactory, UserFactory
+from tests.factories import AdverseReactionFactory, InfusionSessionFactory, PatientFactory
 from tests.traceability.helpers import brand, completed_session, refused, state, stock
 from traceability.clinical import clinical_findings
 from traceability.models import DispenseOverride, InfusionSession
@@ -24,16 +24,6 @@ from traceability.services import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def tech():
-    return UserFactory(username="tina", role="technician")
-
-
-@pytest.fixture
-def pharm():
-    return UserFactory(username="phil", role="pharmacist")
 
 
 def session_for(**profile) -> InfusionSession:
