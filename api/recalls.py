@@ -16,7 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 from api.routers import OptionalSlashRouter
 from rest_framework.views import APIView
@@ -26,6 +26,7 @@ from api.access import LogsPatientAccess, record_patient_access
 from api.audit import FirstRenderer
 from api.sessions import one_to_one
 from api.permissions import RecallPermission
+from api.renderers import JSONRenderer
 from api.serializers import MAX_ID, ModelSerializer, ReasonField, barcode_field, note_field, validated
 from core.text import NOTE_MAX_LENGTH, REASON_MAX_LENGTH, SEARCH_MAX_LENGTH
 from inventory.models import Vial
