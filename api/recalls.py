@@ -11,6 +11,7 @@ import django_filters
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.urls import include, path, re_path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -152,32 +153,100 @@ class DispenseLineOut(serializers.Serializer):
 
     def to_representation(self, dispense) -> dict:
         # A dispense shows in its lot's list and again under its patient: it is serialised once
-        # per response and the same line used in both places.
+        # per response and the same line used in both places. A lookback holds thousands of lines,
+        # so each is written out here, reading the relations the selector loaded, with the
+        # sessions, patients and vial sizes they share formatted once (tests/api/test_recalls.py
+        # checks each line against what DRF's fields give).
         lines = self.context.setdefault("_dispense_lines", {})
         line = lines.get(dispense.pk)
         if line is None:
-            f, vial = self.fields, dispense.vial
-            lot = vial.lot
-            line = lines[dispense.pk] = {
-                "id": dispense.id,
-                "status": dispense.status,
-                "vial": f["vial"].to_representation(vial),
-                "brand": lot.product.brand,
-                "lot_number": lot.lot_number,
-                "patient": f["patient"].to_representation(dispense.session.patient),
-                "session": f["session"].to_representation(dispense.session),
-                "grams": f["grams"].to_representation(dispense.grams),
-                "dispensed_at": f["dispensed_at"].to_representation(dispense.dispensed_at),
-                "dispensed_by": dispense.dispensed_by.username,
-                "closed_at": f["closed_at"].to_representation(dispense.closed_at) if dispense.closed_at else None,
-                "closed_reason": dispense.closed_reason,
-                "setting": dispense.session.setting,
-                "infusion": self.get_infusion(dispense),
-                "fate": self.get_fate(dispense),
-                "volume_left_ml": self.get_volume_left_ml(dispense),
-                "used_at_home_on": self.get_used_at_home_on(dispense),
-            }
+            parts = self.context.get("_line_parts")
+            if parts is None:
+                parts = self.context["_line_parts"] = _LineParts(self.fields)
+            line = lines[dispense.pk] = parts.line(dispense)
         return line
+
+
+class _LineParts:
+    """What the lines of one response share, formatted once: sessions, patients, infusions, users,
+    grams; and the response's time zone, read once."""
+
+    def __init__(self, fields):
+        self.fields = fields
+        self.zone = timezone.get_current_timezone()
+        self.sessions: dict[int, tuple] = {}
+        self.grams: dict = {}
+        self.vial_grams: dict = {}
+
+    def when(self, value) -> str | None:
+        # What DRF's DateTimeField gives: local time in ISO 8601, "Z" for UTC.
+        if value is None:
+            return None
+        text = value.astimezone(self.zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    def decimal(self, cache: dict, field, value) -> str | None:
+        if value is None:
+            return None
+        text = cache.get(value)
+        if text is None:
+            text = cache[value] = field.to_representation(value)
+        return text
+
+    def session(self, session) -> tuple:
+        """(patient, session, infusion) for a session, built once and shared by its lines."""
+        parts = self.sessions.get(session.pk)
+        if parts is None:
+            patient = _related(session, "patient")
+            administration = _related(session, "administration")
+            parts = self.sessions[session.pk] = (
+                {"id": patient.id, "mrn": patient.mrn, "name": patient.name},
+                {"id": session.id, "scheduled_date": _date(session.scheduled_date), "status": session.status,
+                 "site": session.site},
+                None if administration is None else {
+                    "status": administration.status, "started_at": self.when(administration.started_at),
+                    "ended_at": self.when(administration.ended_at)},
+            )
+        return parts
+
+    def line(self, dispense) -> dict:
+        vial = _related(dispense, "vial")
+        presentation = _related(vial, "presentation")
+        lot = _related(vial, "lot")
+        session = _related(dispense, "session")
+        patient, session_out, infusion = self.session(session)
+        fate = _related(dispense, "fate")
+        use = _related(dispense, "home_use")
+        return {
+            "id": dispense.id,
+            "status": dispense.status,
+            "vial": {"id": vial.id, "serial": vial.serial, "gtin": presentation.gtin,
+                     "grams": self.decimal(self.vial_grams, self.fields["vial"].fields["grams"], presentation.grams),
+                     "status": vial.status, "beyond_use_date": _date(vial.beyond_use_date)},
+            "brand": lot.product.brand,
+            "lot_number": lot.lot_number,
+            "patient": patient,
+            "session": session_out,
+            "grams": self.decimal(self.grams, self.fields["grams"], dispense.grams),
+            "dispensed_at": self.when(dispense.dispensed_at),
+            "dispensed_by": _related(dispense, "dispensed_by").username,
+            "closed_at": self.when(dispense.closed_at),
+            "closed_reason": dispense.closed_reason,
+            "setting": session.setting,
+            "infusion": infusion,
+            "fate": fate.fate if fate is not None else None,
+            "volume_left_ml": str(fate.volume_left_ml) if fate is not None and fate.volume_left_ml is not None else None,
+            "used_at_home_on": _related(use, "home_infusion").infused_on.isoformat() if use is not None else None,
+        }
+
+
+def _related(obj, name: str):
+    """A relation the selector loaded (from the instance's cache, without the descriptor's
+    machinery), or read as usual; a missing reverse one-to-one is None."""
+    cache = obj._state.fields_cache
+    if name in cache:
+        return cache[name]
+    return one_to_one(obj, name)
 
 
 class LocationStockOut(serializers.Serializer):

@@ -56,6 +56,28 @@ def test_the_token_authenticates_later_calls(technician, anon_client):
     assert response.json() == {"username": "alice", "roles": ["technician"], "role": "technician"}
 
 
+def test_the_token_and_the_user_s_roles_are_one_query(technician, anon_client, django_assert_num_queries):
+    from django.contrib.auth.models import Group
+
+    technician.groups.add(Group.objects.get_or_create(name="pharmacist")[0], Group.objects.get_or_create(name="x, y")[0])
+    client = _client_with(_token(anon_client).json()["token"])
+
+    with django_assert_num_queries(1):
+        response = client.get("/api/auth/me")
+
+    assert sorted(response.json()["roles"]) == ["pharmacist", "technician", "x, y"]
+
+
+def test_a_role_taken_away_counts_from_the_next_request(technician, anon_client):
+    client = _client_with(_token(anon_client).json()["token"])
+    assert client.post("/api/scan", {"barcode": "nothing-at-all"}).status_code != 403
+
+    technician.groups.clear()
+
+    assert client.get("/api/auth/me").json()["roles"] == []
+    assert client.post("/api/scan", {"barcode": "nothing-at-all"}).status_code == 403
+
+
 def test_an_expired_token_is_refused(technician, anon_client):
     token = _token(anon_client).json()["token"]
     AuthToken.objects.filter(user=technician).update(expiry=timezone.now() - timedelta(seconds=1))

@@ -40,6 +40,22 @@ def test_a_scan_of_a_received_vial_returns_its_data_product_lot_and_vial(tech_cl
     assert body["actions"] == ["dispense", "move", "waste", "return_to_supplier"]
 
 
+def test_a_scan_by_token_is_two_queries_the_token_with_its_roles_and_the_vial_with_all_it_shows(
+        technician, django_assert_num_queries):
+    from knox.models import AuthToken
+    from rest_framework.test import APIClient
+
+    vial = VialFactory(presentation__product__brand="Privigen", lot__lot_number="P100263")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(technician)[1]}")
+
+    with django_assert_num_queries(2):
+        body = scan(client, carton_of(vial)).json()
+
+    # The lot's product is the presentation's, read once and shown in both places.
+    assert body["lot_record"]["product"]["brand"] == body["product"]["product"]["brand"] == "Privigen"
+    assert body["actions"] == ["dispense", "move", "waste", "return_to_supplier"]
+
 @pytest.mark.parametrize("form", ["element_string", "symbology", "hri", "digital_link", "stand_in"])
 def test_every_form_a_scanner_sends_finds_the_same_vial(form, tech_client):
     vial = VialFactory()

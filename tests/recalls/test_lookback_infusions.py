@@ -82,3 +82,18 @@ def test_the_lookback_api_gives_the_same(lot_given_two_ways, recall_client):
         (local_today() - timedelta(days=1)).isoformat()]
     clinic = [d for d in lines if d["setting"] == "clinic"]
     assert all(d["infusion"]["status"] == "finished" and d["infusion"]["ended_at"] for d in clinic)
+
+
+def test_the_written_out_lines_give_what_drfs_fields_give_with_infusions_fates_and_home_use(lot_given_two_ways):
+    from rest_framework import serializers
+
+    from api.recalls import DispenseLineOut
+    from recalls.selectors import recall_lookback
+
+    recall, _ = lot_given_two_ways
+    dispenses = recall_lookback(recall).dispenses
+    assert {(d.session.setting, getattr(getattr(d, "fate", None), "fate", None)) for d in dispenses} >= {
+        ("clinic", "infused"), ("clinic", "partial"), ("home", None)}
+    serializer = DispenseLineOut(context={})
+    for d in dispenses:
+        assert serializer.to_representation(d) == serializers.Serializer.to_representation(DispenseLineOut(), d)
