@@ -22,6 +22,7 @@ from api.permissions import (
     SessionPermission,
 )
 from api.filters import IdFilter
+from api.pagination import IdsFirstPagination
 from api.serializers import DateTimeField, IdField, ModelSerializer, ReasonField, barcode_field, location_code_field, note_field, validated
 from core.errors import InvalidInput
 from core.text import grams_text
@@ -488,6 +489,7 @@ def _session_out(pk) -> dict:
 
 class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [SessionPermission]
+    pagination_class = IdsFirstPagination
     lookup_value_regex = r"[0-9]+"
     serializer_class = SessionOut
     filterset_class = SessionFilter
@@ -664,6 +666,7 @@ class DispenseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     permission_classes = [DispensePermission]
     lookup_value_regex = r"[0-9]+"
+    pagination_class = IdsFirstPagination
     serializer_class = DispenseOut
     filterset_class = DispenseFilter
     ordering_fields = ["dispensed_at"]

@@ -11,6 +11,7 @@ from api.filters import IdFilter
 from api.routers import OptionalSlashRouter
 from api.inventory_out import VialOut
 from api.lots import ReasonIn
+from api.pagination import IdsFirstPagination
 from api.permissions import InventoryPermission
 from api.serializers import location_code_field, validated
 from inventory.models import Vial
@@ -41,6 +42,7 @@ class MoveIn(serializers.Serializer):
 
 class VialViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [InventoryPermission]
+    pagination_class = IdsFirstPagination
     lookup_value_regex = r"[0-9]+"
     serializer_class = VialOut
     filterset_class = VialFilter

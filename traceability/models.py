@@ -111,6 +111,10 @@ class InfusionSession(models.Model):
             # The sessions list, first page: ORDER BY scheduled_date DESC, id DESC LIMIT 50 (read
             # backwards), and today's sessions at the scan station (scheduled_date = today).
             models.Index(fields=["scheduled_date", "id"], name="session_list_order"),
+            # A technician's sessions list, first page: the open sessions from yesterday to a week
+            # ahead, ORDER BY scheduled_date DESC, id DESC LIMIT 50 (core.roles' upcoming scope).
+            models.Index(fields=["scheduled_date", "id"], name="session_open_order",
+                         condition=models.Q(status__in=["scheduled", "in_progress"])),
         ]
 
     def __str__(self) -> str:

@@ -302,14 +302,19 @@ def current_products(patient: Patient, *, exclude: InfusionSession | None = None
 # --- who sees which patients (core.roles.patient_scope) -----------------------------------------
 
 
-def upcoming_sessions() -> QuerySet[InfusionSession]:
+def upcoming_filter() -> Q:
     """Open sessions from yesterday to UPCOMING_DAYS ahead: what a technician works on."""
     today = local_today()
-    return InfusionSession.objects.filter(
+    return Q(
         status__in=InfusionSession.OPEN_STATUSES,
         scheduled_date__gte=today - timedelta(days=1),
         scheduled_date__lte=today + timedelta(days=UPCOMING_DAYS),
     )
+
+
+def upcoming_sessions() -> QuerySet[InfusionSession]:
+    """Open sessions from yesterday to UPCOMING_DAYS ahead: what a technician works on."""
+    return InfusionSession.objects.filter(upcoming_filter())
 
 
 def patients_in_scope(queryset: QuerySet[Patient], scope: str | None) -> QuerySet[Patient]:
@@ -324,7 +329,9 @@ def sessions_in_scope(queryset: QuerySet[InfusionSession], scope: str | None) ->
     if scope == SCOPE_ALL:
         return queryset
     if scope == SCOPE_UPCOMING:
-        return queryset.filter(pk__in=upcoming_sessions().values("pk"))
+        # The same filters on the list's own rows, not `pk IN (subquery)`: the list then reads
+        # session_open_order backwards and stops at the page.
+        return queryset.filter(upcoming_filter())
     return queryset.none()
 
 

@@ -624,7 +624,7 @@ LISTS = {
     "presentations": ("/api/presentations/", PresentationFactory, 2),
     "lots": ("/api/lots/", _lot_with_vials, 2),
     "locations": ("/api/locations/", StorageLocationFactory, 2),
-    "vials": ("/api/vials/", VialFactory, 2),
+    "vials": ("/api/vials/", VialFactory, 3),  # the count, the page's keys, its rows by key
 }
 
 

@@ -1,9 +1,12 @@
-"""GET /api/stock/expiring: what reaches its beyond-use date soon, first to expire first, grams by brand."""
+"""GET /api/stock/expiring: what reaches its beyond-use date soon, first to expire first, a page at a time,
+with the grams by brand of all of it."""
 
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from inventory.models import Vial, local_today
 from tests.api.helpers import ALL_FOUR, ROLES, assert_constant_queries, expected_status
@@ -29,7 +32,7 @@ def test_expiring_stock_is_ordered_by_beyond_use_date_with_grams_by_brand(tech_c
     assert response.status_code == 200
     body = response.json()
     assert body["within_days"] == 10
-    assert [v["id"] for v in body["vials"]] == [first.pk, second.pk, third.pk]
+    assert [v["id"] for v in body["results"]] == [first.pk, second.pk, third.pk]
     assert body["by_brand"] == [
         {"brand": "Gammagard Liquid", "grams": "20.00", "vials": 2},
         {"brand": "Hizentra", "grams": "4.00", "vials": 1},
@@ -44,13 +47,13 @@ def test_expiring_stock_looks_thirty_days_ahead_by_default(auditor_client):
     body = auditor_client.get(URL).json()
 
     assert body["within_days"] == 30
-    assert [v["id"] for v in body["vials"]] == [inside.pk]
+    assert [v["id"] for v in body["results"]] == [inside.pk]
 
 
 def test_nothing_expiring_is_an_empty_report(tech_client):
     body = tech_client.get(URL).json()
 
-    assert (body["vials"], body["by_brand"]) == ([], [])
+    assert (body["results"], body["by_brand"]) == ([], [])
 
 
 @pytest.mark.parametrize("within_days", ["-1", "abc", "3651", "1.5", "99999999999999999999999"])
@@ -76,8 +79,53 @@ def test_expiring_stock_takes_the_same_number_of_queries_for_one_vial_and_for_tw
     def make_row():
         VialFactory(beyond_use_date=local_today() + timedelta(days=3))
 
-    # One SELECT for the vials with their joins, one GROUP BY for the grams by brand.
+    # The GROUP BY for the grams by brand, the capped count, the page's keys, its vials with their joins.
     queries = assert_constant_queries(tech_client, URL, make_row, django_assert_num_queries,
-                                      rows=lambda body: len(body["vials"]))
+                                      rows=lambda body: len(body["results"]))
 
-    assert queries == 2
+    assert queries == 4
+
+
+def test_expiring_stock_is_paginated_with_the_grams_by_brand_of_every_page(tech_client):
+    today = local_today()
+    product = PresentationFactory(product=ProductFactory(brand="Privigen"), grams=Decimal("5"))
+    vials = [VialFactory(presentation=product, beyond_use_date=today + timedelta(days=n)) for n in range(5)]
+
+    first = tech_client.get(f"{URL}?page_size=2").json()
+    second = tech_client.get(first["next"]).json()
+    last = tech_client.get(second["next"]).json()
+
+    assert (first["count"], first["count_exact"], first["previous"]) == (5, True, None)
+    assert [v["id"] for v in first["results"] + second["results"] + last["results"]] == [v.pk for v in vials]
+    assert last["next"] is None
+    assert "page=2" in last["previous"]
+    for body in (first, second, last):
+        assert body["within_days"] == 30
+        assert body["by_brand"] == [{"brand": "Privigen", "grams": "25.00", "vials": 5}]
+
+
+def test_a_page_past_the_end_of_expiring_stock_is_not_found(tech_client):
+    VialFactory(beyond_use_date=local_today())
+
+    response = tech_client.get(f"{URL}?page=2")
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("page_size", ["0", "-5", "501", "abc", "2.5"])
+def test_expiring_stock_refuses_a_page_size_that_is_not_a_whole_number_from_1_to_500(page_size, tech_client):
+    response = tech_client.get(f"{URL}?page_size={page_size}")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+
+
+def test_expiring_stock_takes_the_same_queries_for_a_page_of_5_as_for_50(tech_client, django_assert_num_queries):
+    for n in range(60):
+        VialFactory(beyond_use_date=local_today() + timedelta(days=n % 20))
+    tech_client.get(URL)
+    with CaptureQueriesContext(connection) as few:
+        assert len(tech_client.get(f"{URL}?page_size=5").json()["results"]) == 5
+
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert len(tech_client.get(f"{URL}?page_size=50").json()["results"]) == 50

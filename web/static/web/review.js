@@ -20,6 +20,8 @@
   function who(p) { return p.name + " · MRN " + p.mrn; }
 
   function empty(box, text) { box.appendChild(el("p", { class: "hint", text })); }
+  // A list's count; past the API's counting cap it is a lower bound ("10000+").
+  function total(page) { return page.count + (page.count_exact === false ? "+" : ""); }
 
   async function loadOverrides() {
     const box = $("overrides");
@@ -205,7 +207,7 @@
     const result = await api("GET", "/api/authorisations/discrepancies");
     if (!result.ok) { message(result.data.detail, "red"); return; }
     const rows = result.data.results;
-    $("authorisation-discrepancies-count").textContent = "(" + result.data.count + ")";
+    $("authorisation-discrepancies-count").textContent = "(" + total(result.data) + ")";
     if (!rows.length) empty(box, "None.");
     rows.forEach((r) => {
       const under = r.authorisation ? "under " + (r.authorisation.payer_reference || "#" + r.authorisation.id) : "no authorisation";
@@ -237,7 +239,7 @@
     const result = await api("GET", "/api/authorisations/expiring?days=" + encodeURIComponent(box.dataset.days));
     if (!result.ok) { message(result.data.detail, "red"); return; }
     const rows = result.data.results;
-    $("authorisations-expiring-count").textContent = "(" + result.data.count + ")";
+    $("authorisations-expiring-count").textContent = "(" + total(result.data) + ")";
     if (!rows.length) empty(box, "None.");
     rows.forEach((a) => {
       const brand = a.product ? a.product.brand : "any " + a.route + " brand";
