@@ -80,3 +80,15 @@ def test_cookie_flags_come_from_the_environment(env, expected):
                        "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE")
 
     assert values == expected
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db
+def test_postgresql_connections_plan_for_this_workload():
+    """Indexes followed on solid-state storage, cursors planned to be read to the end, no JIT."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('random_page_cost'), current_setting('cursor_tuple_fraction'), "
+                       "current_setting('jit')")
+        assert cursor.fetchone() == ("1.1", "1", "off")
