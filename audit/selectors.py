@@ -35,6 +35,7 @@ from itertools import islice
 
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -685,15 +686,57 @@ def _beyond(cursor: Cursor, rank: int) -> Q:
     return Q(history_date__gt=when)
 
 
+def _previous_record(spec: AuditedModel) -> Subquery:
+    """The history record of the same object just before the outer one."""
+    return Subquery(
+        spec.history_model.objects.filter(id=OuterRef("id"))
+        .filter(
+            Q(history_date__lt=OuterRef("history_date"))
+            | Q(history_date=OuterRef("history_date"), history_id__lt=OuterRef("history_id"))
+        )
+        .order_by("-history_date", "-history_id")
+        .values("history_id")[:1]
+    )
+
+
+def _as_datetime(value) -> datetime:
+    """A history_date as a raw cursor returns it (SQLite: text, naive UTC)."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, dt_timezone.utc)
+    return value
+
+
+def _newest_keys(parts: list[tuple[int, QuerySet]], size: int) -> list[tuple[datetime, int, int]]:
+    """(when, rank, history_id) of the first `size` records of each queryset, in one statement: a
+    UNION ALL of each model's own ordered, limited read (on its history_date index), not one round
+    trip per audited model."""
+    if not parts:
+        return []
+    statements, params = [], []
+    for rank, qs in parts:
+        sql, part_params = qs.values_list("history_date", "history_id")[:size].query.sql_with_params()
+        statements.append(f"SELECT history_date, history_id, {int(rank)} FROM ({sql}) AS h{int(rank)}")
+        params.extend(part_params)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(statements), params)
+        return [(_as_datetime(when), rank, hid) for when, hid, rank in cursor.fetchall()]
+
+
 def history_page(filters: HistoryFilters, *, cursor: Cursor | None = None, page_size: int = 50) -> HistoryPage:
     """A page of history records, newest first, all selected models merged by time.
 
-    Queries per page: one per selected model for its next records, then for the models on the page
-    one for their previous records and one per kind of related label, whatever the data size.
+    Queries per page: one for the keys of every selected model's next records (a UNION ALL), then
+    for the models on the page one for their records, one for their previous records and one per
+    kind of related label, whatever the data size. Filtered by lot, vial, patient or user, one per
+    selected model for its next records instead of the first two.
     """
     registry = list(audited_models())
+    registry_map = audited_models()
     reverse = bool(cursor and cursor.reverse)
-    candidates = []
+    order = ("history_date", "history_id") if reverse else ("-history_date", "-history_id")
+    parts = []
     for spec in selected_models(filters):
         qs = matching_history(spec, filters)
         if qs is None:
@@ -701,22 +744,36 @@ def history_page(filters: HistoryFilters, *, cursor: Cursor | None = None, page_
         rank = registry.index(spec.key)
         if cursor is not None:
             qs = qs.filter(_beyond(cursor, rank))
-        previous_record = (
-            spec.history_model.objects.filter(id=OuterRef("id"))
-            .filter(
-                Q(history_date__lt=OuterRef("history_date"))
-                | Q(history_date=OuterRef("history_date"), history_id__lt=OuterRef("history_id"))
-            )
-            .order_by("-history_date", "-history_id")
-            .values("history_id")[:1]
-        )
-        order = ("history_date", "history_id") if reverse else ("-history_date", "-history_id")
-        rows = qs.annotate(previous_id=Subquery(previous_record)).order_by(*order)
-        for row in rows.values_list(*spec.columns, "previous_id")[: page_size + 1]:
-            candidates.append(((row[WHEN], rank, row[HID]), spec, row))
-    candidates.sort(key=lambda item: item[0], reverse=not reverse)
-    has_more = len(candidates) > page_size
-    page = candidates[:page_size]
+        parts.append((rank, qs.order_by(*order)))
+    rows_by_key = {}
+    if filters.lot or filters.vial is not None or filters.patient or filters.user:
+        # Each model's read is selective (a semi-join, or a user's few records), and may run in
+        # parallel: reading whole rows at once, as few as the page needs, keeps the workers from
+        # running ahead on narrow keys. One query per model, its rows and their previous records.
+        keys = []
+        for rank, qs in parts:
+            spec = registry_map[registry[rank]]
+            rows = qs.annotate(previous_id=_previous_record(spec)).values_list(*spec.columns, "previous_id")
+            for row in rows[: page_size + 1]:
+                keys.append((row[WHEN], rank, row[HID]))
+                rows_by_key[(rank, row[HID])] = (spec, row)
+        keys.sort(reverse=not reverse)
+    else:
+        keys = sorted(_newest_keys(parts, page_size + 1), reverse=not reverse)
+    has_more = len(keys) > page_size
+    keys = keys[:page_size]
+
+    if not rows_by_key:
+        hids_by_rank: dict[int, list[int]] = {}
+        for _, rank, hid in keys:
+            hids_by_rank.setdefault(rank, []).append(hid)
+        for rank, hids in hids_by_rank.items():
+            spec = registry_map[registry[rank]]
+            rows = spec.history_model.objects.filter(history_id__in=hids).annotate(previous_id=_previous_record(spec))
+            for row in rows.values_list(*spec.columns, "previous_id"):
+                rows_by_key[(rank, row[HID])] = (spec, row)
+    page = [((row[WHEN], rank, hid), spec, row) for _, rank, hid in keys if (rank, hid) in rows_by_key
+            for spec, row in [rows_by_key[(rank, hid)]]]
     if reverse:
         page.reverse()
 
@@ -725,7 +782,6 @@ def history_page(filters: HistoryFilters, *, cursor: Cursor | None = None, page_
     by_model: dict[str, list] = {}
     for _, spec, row in page:
         by_model.setdefault(spec.key, []).append(row)
-    registry_map = audited_models()
     for key, rows in by_model.items():
         spec = registry_map[key]
         wanted = [row[-1] for row in rows if row[-1] is not None]

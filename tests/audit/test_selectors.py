@@ -131,6 +131,45 @@ def test_pages_are_newest_first_across_models_and_cursors_walk_both_ways(world):
     assert [e["model"] for e in back.entries] == [e["model"] for e in pages[1].entries]
 
 
+def test_the_newest_records_of_every_model_are_read_in_one_statement_then_the_page_by_key(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        page = history_page(parse_filters(), page_size=4)
+
+    models_on_page = {e["model"] for e in page.entries}
+    keys = [q["sql"] for q in queries.captured_queries if " UNION ALL " in q["sql"]]
+    assert len(keys) == 1
+    assert keys[0].count(" UNION ALL ") == len(audited_models()) - 1
+    # The keys, then per model on the page its rows and their previous records, and the labels.
+    assert len(queries.captured_queries) < len(audited_models())
+    assert len(models_on_page) >= 1
+
+
+@pytest.mark.parametrize("page_size", [1, 3, 50])
+def test_a_user_filter_pages_through_the_same_entries_as_the_unfiltered_list_holds_for_that_user(world, page_size):
+    # Two ways to a page: the keys of every model in one statement (no filter), whole rows model by
+    # model (a user filter); the same entries, in the same order, forwards and back, either way.
+    from django.contrib.auth import get_user_model
+
+    def walk(filters):
+        pages = [history_page(filters, page_size=page_size)]
+        while pages[-1].next:
+            pages.append(history_page(filters, cursor=pages[-1].next, page_size=page_size))
+        if len(pages) > 1:
+            back = history_page(filters, cursor=pages[-1].previous, page_size=page_size)
+            assert back.entries == pages[-2].entries
+        return [entry for page in pages for entry in page.entries]
+
+    everything = walk(parse_filters())
+    users = [u for u in get_user_model().objects.values_list("username", flat=True)
+             if any(e["who"].split(" (")[0] == u for e in everything)]
+    assert len(users) >= 2
+    for username in users:
+        assert walk(parse_filters(user=username)) == [e for e in everything if e["who"].split(" (")[0] == username]
+
+
 def test_a_page_entry_carries_the_diff_against_the_previous_record(world):
     page = history_page(parse_filters(model="sessions", user="phil"))
 
