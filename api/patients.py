@@ -17,6 +17,7 @@ from api.routers import OptionalSlashRouter
 from api.access import LogsPatientAccess, record_patient_access
 from api.labels import LabelNegotiation
 from labels.wristband import WRISTBAND_FORMATS, render_wristband
+from api.pagination import COUNT_EXACT_HELP, MAX_PAGE_SIZE, Pagination
 from api.permissions import PatientPermission
 from api.serializers import ModelSerializer, note_field, validated
 from api.sessions import SessionOut
@@ -24,6 +25,9 @@ from traceability.models import Patient
 from core.roles import patient_scope
 from traceability.selectors import patient_history, patient_queryset, patients_in_scope, sessions_in_scope
 from traceability.services import CLINICAL_PROFILE, patient_create, patient_update
+
+
+HISTORY_PAGE_SIZE = 20
 
 
 class PatientOut(ModelSerializer):
@@ -74,7 +78,24 @@ class PatientUpdateIn(serializers.Serializer):
 
 class PatientHistoryOut(serializers.Serializer):
     patient = PatientOut()
-    infusions = SessionOut(many=True, help_text="Every infusion session, newest first")
+    count = serializers.IntegerField(help_text="How many infusion sessions the patient has (that the reader sees)")
+    count_exact = serializers.BooleanField(help_text=COUNT_EXACT_HELP)
+    next = serializers.URLField(allow_null=True, help_text="The page of older infusions")
+    previous = serializers.URLField(allow_null=True, help_text="The page of newer infusions")
+    infusions = SessionOut(many=True, help_text="A page of the infusion sessions, newest first")
+
+
+class HistoryPageIn(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1, required=False, help_text="1: the newest infusions")
+    page_size = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False,
+                                         help_text=f"Infusions per page (default {HISTORY_PAGE_SIZE})")
+
+
+class HistoryPagination(Pagination):
+    """A patient's infusions a page at a time, newest first: years of infusions every three weeks
+    are a hundred sessions with all their vials; the newest ones answer most questions at once."""
+
+    page_size = HISTORY_PAGE_SIZE
 
 
 class PatientFilter(django_filters.FilterSet):
@@ -114,14 +135,24 @@ class PatientViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         patient = patient_update(patient=self.get_object(), actor=request.user, **data)
         return Response(PatientOut(patient).data)
 
-    @extend_schema(responses={200: PatientHistoryOut})
-    @action(detail=True, methods=["get"])
+    @extend_schema(parameters=[HistoryPageIn], responses={200: PatientHistoryOut})
+    @action(detail=True, methods=["get"], filter_backends=[])
     def history(self, request, pk=None):
-        """Every infusion of the patient, newest first, with the brands, lots and vials given (for a
-        technician, the sessions of the coming days only, as GET /api/sessions/ shows them)."""
-        patient = self.get_object()
+        """The patient's infusions, newest first, a page at a time (`page`, `page_size`), with the
+        brands, lots and vials given (for a technician, the sessions of the coming days only, as
+        GET /api/sessions/ shows them)."""
+        validated(HistoryPageIn, request.query_params)
+        # The patient, then the page (a page that does not exist is a 404), and only then the
+        # access-log line: a refused request records nothing. The paginator itself, not
+        # self.paginate_queryset, which would log the page's rows as patients.
+        patient = super(LogsPatientAccess, self).get_object()
         infusions = sessions_in_scope(patient_history(patient), patient_scope(request.user))
-        body = {"patient": patient, "infusions": list(infusions)}
+        pages = HistoryPagination()
+        page = pages.paginate_queryset(infusions, request, view=self)
+        self._record([patient])
+        counted = pages.page.paginator
+        body = {"patient": patient, "count": counted.count, "count_exact": counted.count_exact,
+                "next": pages.get_next_link(), "previous": pages.get_previous_link(), "infusions": page}
         return Response(PatientHistoryOut(body).data)
 
 

@@ -191,6 +191,37 @@ def test_history_lists_every_infusion_newest_first_with_brands_lots_and_vials(ph
     assert last["dispenses"][0]["product"]["brand"] == "Panzyga"
 
 
+def test_the_history_comes_a_page_at_a_time_newest_first(pharmacist_client):
+    from api.patients import HISTORY_PAGE_SIZE
+
+    patient = PatientFactory()
+    sessions = [InfusionSessionFactory(patient=patient, scheduled_date=local_today() - timedelta(days=21 * n))
+                for n in range(HISTORY_PAGE_SIZE + 3)]  # newest first
+    url = f"/api/patients/{patient.pk}/history"
+
+    first = pharmacist_client.get(url).json()
+    assert (first["count"], first["count_exact"], first["previous"]) == (HISTORY_PAGE_SIZE + 3, True, None)
+    assert [s["id"] for s in first["infusions"]] == [s.pk for s in sessions[:HISTORY_PAGE_SIZE]]
+    second = pharmacist_client.get(first["next"]).json()
+    assert [s["id"] for s in second["infusions"]] == [s.pk for s in sessions[HISTORY_PAGE_SIZE:]]
+    assert second["next"] is None and second["patient"]["id"] == patient.pk
+    everything = pharmacist_client.get(url, {"page_size": 500}).json()
+    assert [s["id"] for s in everything["infusions"]] == [s.pk for s in sessions]
+
+
+@pytest.mark.parametrize("query", [{"page": 3}, {"page": 0}, {"page": "x"}, {"page_size": 0}, {"page_size": 501}])
+def test_a_history_page_that_does_not_exist_or_a_bad_page_size_is_refused(pharmacist_client, query):
+    patient = PatientFactory()
+    InfusionSessionFactory(patient=patient)
+    before = PatientAccess.objects.count()
+
+    response = pharmacist_client.get(f"/api/patients/{patient.pk}/history", query)
+
+    assert response.status_code == (404 if query == {"page": 3} else 400)
+    assert response.json()["code"]
+    assert PatientAccess.objects.count() == before  # a refusal shows no one
+
+
 def _count(client, url) -> int:
     client.get(url)  # warms the per-user role cache
     with CaptureQueriesContext(connection) as queries:
@@ -225,4 +256,4 @@ def test_the_history_costs_the_same_queries_for_one_or_many_infusions(pharmacist
     for days in range(14, 90, 14):
         completed_session(patient, privigen, panzyga, days_ago=days)
 
-    assert _count(pharmacist_client, url) == one == 7  # 5 reads + the access-log INSERT and its seals
+    assert _count(pharmacist_client, url) == one == 8  # the count, 5 reads + the access-log INSERT and its seals
