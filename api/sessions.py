@@ -588,10 +588,10 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         vial = vial_from(data, request)
         dispense = vial_dispense(session=session, vial=vial, actor=request.user, acknowledged=data["acknowledge"],
                                  patient_mrn=data.get("patient_mrn"))
-        flags = list(flag_queryset().filter(raised_by=dispense).order_by("pk"))
+        flags = dispense.flags_raised
         body = {
             # The service's own objects: the locked vial brings lot, product and maker, the user is
-            # the caller; nothing is read again to answer.
+            # the caller, the flags are those it raised (in order); nothing is read again to answer.
             "dispense": DispenseOut(dispense).data,
             "flags_raised": FlagOut(flags, many=True).data,
             "advice": dispense_advice(flags),

@@ -186,6 +186,18 @@ def _seal_table() -> str:
     return connections["default"].ops.quote_name("audit_seal")
 
 
+def _latest_digests_of(using: str, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """The digest of the newest sealed row of each (source, object id), for a few objects of
+    several tables, in one statement."""
+    table = _seal_table()
+    select = f"(SELECT digest FROM {table} WHERE source = %s AND object_id = %s ORDER BY row_id DESC LIMIT 1)"
+    sql = " UNION ALL ".join(f"SELECT {n} AS n, {select} AS digest" for n in range(len(pairs)))
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, [v for pair in pairs for v in pair])
+        found = dict(cursor.fetchall())
+    return {pair: found[n] for n, pair in enumerate(pairs) if found.get(n) is not None}
+
+
 def _latest_digests(using: str, source: str, object_ids: list[int]) -> dict[int, str]:
     """The digest of the newest sealed row of each object (one query per 500 objects)."""
     table = _seal_table()
@@ -234,6 +246,35 @@ def seal_rows(model: type[models.Model], rows: list, *, using: str = "default") 
         digest = link(key, canon.source, row_id, object_id, canon.schema, content, previous)
         if canon.object != canon.pk:
             latest[object_id] = digest
+        values.append((canon.source, row_id, object_id, canon.schema, content, previous, digest))
+    _insert_seals(values, using=using)
+
+
+def seal_batch(rows: list[tuple[type[models.Model], object]], *, using: str = "default") -> None:
+    """Seal the history rows of several tables written in one transaction (a history_batch()),
+    in the order they were written: one statement reads the newest digest of every object whose
+    chain they continue, one writes all the seals. The same seals as seal_rows() row by row."""
+    if not rows:
+        return
+    key = seal_key()
+    canons = {model: canon_for(model) for model, _ in rows}
+    continuing = sorted({
+        (canons[model].source, getattr(row, canons[model].object))
+        for model, row in rows
+        if canons[model].object != canons[model].pk and getattr(row, "history_type", "+") != "+"
+    })
+    latest = _latest_digests_of(using, continuing) if continuing else {}
+    values = []
+    for model, row in rows:
+        canon = canons[model]
+        row_id = getattr(row, canon.pk)
+        object_id = getattr(row, canon.object)
+        content = canon.content_of(key, row)
+        chained = canon.object != canon.pk
+        previous = latest.get((canon.source, object_id), "") if chained else ""
+        digest = link(key, canon.source, row_id, object_id, canon.schema, content, previous)
+        if chained:
+            latest[(canon.source, object_id)] = digest
         values.append((canon.source, row_id, object_id, canon.schema, content, previous, digest))
     _insert_seals(values, using=using)
 
@@ -291,13 +332,25 @@ def _insert_seals(values: list[tuple], *, using: str) -> None:
 
 
 def on_history_row(sender, history_instance, using=None, **kwargs) -> None:
-    """simple_history's post_create_historical_record: one history row, from a single save."""
+    """simple_history's post_create_historical_record: one history row, from a single save (inside
+    a core.history.history_batch(), sealed with the batch when it ends)."""
+    from core.history import pending_history_batch
+
+    batch = pending_history_batch()
+    if batch is not None and (using or "default") == "default":
+        batch.append((sender, history_instance))
+        return
     seal_rows(sender, [history_instance], using=using or "default")
 
 
 def on_history_rows(sender, rows, **kwargs) -> None:
     """core.history's history_rows_created: the history rows of a bulk write."""
     seal_rows(sender, list(rows))
+
+
+def on_history_batch(sender, rows, **kwargs) -> None:
+    """core.history's history_batch_written: the history rows of single saves in a batch."""
+    seal_batch(list(rows))
 
 
 # --- Merkle tree ---------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ HISTORY_PATIENT_MRN = "MRN0000000"
 HISTORY_PATIENT_SESSIONS = 100
 BIG_LOT_NUMBER = "BIGLOT-5000"
 BIG_LOT_DISPENSED = 5000
+TODAY_ORDERED_GRAMS = Decimal("40.00")
 PASSWORD = "bench-pass-2026"
 
 SITES = ["Main", "North", "South", "East", "West", "Children's", "Oncology", "Outpatient"]
@@ -329,10 +330,12 @@ def generate(*, vials: int, patients: int, seed: int = 7, today: date | None = N
         session_id = sink.new_id(InfusionSession)
         tech = techs[session_id % len(techs)]
         created = aware(day - timedelta(days=14), 10)
+        # The route the brand is given by (a product for both routes: intravenously).
+        route = "SC" if product_by_id[product_id].route == "SC" else "IV"
         row = dict(id=session_id, patient_id=patient_id, scheduled_date=day, site=site, indication=indication,
-                   ordered_grams=Decimal("0"), status="scheduled", created_at=created)
+                   route=route, ordered_grams=Decimal("0"), status="scheduled", created_at=created)
         if status != "completed":
-            row["ordered_grams"] = Decimal("40.00")
+            row["ordered_grams"] = TODAY_ORDERED_GRAMS
             sink.add(InfusionSession, **row)
             sink.history(InfusionSession, row, kind="+", when=created, reason=f"infusion ordered for MRN{patient_id - 1:07d}",
                          user_id=pharms[0])
@@ -460,9 +463,32 @@ def generate(*, vials: int, patients: int, seed: int = 7, today: date | None = N
             infuse(prow["id"], min(day, today - timedelta(days=1)), product_id, ACUTE[rng.randrange(len(ACUTE))], site)
 
     out(f"patients and infusions in {time.monotonic() - started:.1f} s")
-    # Today's infusion list: open sessions of patients on regular infusions (the dispense benchmark).
-    for patient_id, product_id in chronic_patients[: max(100, patients // 50)]:
+    # Today's infusion list: open sessions of patients on regular infusions (the dispense benchmark),
+    # each with the vials of its dose put aside in a fridge: the patient's brand, a released lot well
+    # within its expiry, so the benchmark finds a few vials for every session and its clients rarely
+    # wait on the same session's lock.
+    todays = chronic_patients[: max(100, patients // 50)]
+    for patient_id, product_id in todays:
         infuse(patient_id, today, product_id, "primary_immunodeficiency", "Main infusion centre", status="scheduled")
+    for patient_id, product_id in todays:
+        plan = next((p for p in reversed(catalog.lots[product_id]) if p.recall_id is None
+                     and p.created <= today - timedelta(days=10) and p.expiry > today + timedelta(days=60)), None)
+        if plan is None:
+            continue
+        left = TODAY_ORDERED_GRAMS
+        for _ in range(6):
+            presentation = pick_presentation(product_id)
+            if presentation.grams > left:
+                break
+            left -= presentation.grams
+            received = aware(max(plan.created + timedelta(days=3), today - timedelta(days=rng.randrange(1, 30))), 8,
+                             rng.randrange(0, 60))
+            fridge = fridges[rng.randrange(len(fridges))]
+            vrow = vial_row(plan, presentation, received, fridge["id"], "in_stock")
+            vrow["_received_into"] = fridge["id"]
+            receive(vrow, received, techs[rng.randrange(len(techs))])
+            sink.add(Vial, **{k: v for k, v in vrow.items() if not k.startswith("_")})
+            counters["shelf_vials"] += 1
 
     # Stock on the shelves and what left them otherwise, until the vial count is reached.
     live_lots = [plan for plans in catalog.lots.values() for plan in plans

@@ -11,7 +11,9 @@ Every history row is sealed in the write's own transaction (audit.chain): simple
 audit app listens to both; this floor knows nothing of what it does with them.
 """
 
+import threading
 from collections.abc import Iterable
+from contextlib import contextmanager
 
 from django.apps import apps as global_apps
 from django.db import models, transaction
@@ -21,6 +23,43 @@ from simple_history.utils import get_history_manager_for_model
 
 # Sent inside the write's transaction, after a bulk write, with `rows`: the history rows it created.
 history_rows_created = Signal()
+# Sent inside the write's transaction at the end of a history_batch() block, with `rows`: the
+# (historical model, history row) pairs written in the block, in the order they were written.
+history_batch_written = Signal()
+
+_batches = threading.local()
+
+
+@contextmanager
+def history_batch():
+    """Inside the block, the history rows single saves write are announced together when it ends
+    (history_batch_written, still inside the transaction) rather than one by one: a service that
+    writes several objects' history in one transaction has them sealed in two statements instead of
+    two per row. Nothing is announced when the block raises: its transaction is rolled back.
+
+    The block must not catch a database error and carry on after a rolled-back savepoint within
+    it (the rows of that savepoint would be announced); a service whose block raises on such an
+    error is fine."""
+    stack = getattr(_batches, "stack", None)
+    if stack is None:
+        stack = _batches.stack = []
+    rows: list = []
+    stack.append(rows)
+    try:
+        yield
+    finally:
+        stack.pop()
+    # Only reached when the block did not raise. A batch inside another joins it.
+    if stack:
+        stack[-1].extend(rows)
+    elif rows:
+        history_batch_written.send(sender=None, rows=rows)
+
+
+def pending_history_batch() -> list | None:
+    """The open history_batch()'s rows, to which a single save's history row is added; None outside one."""
+    stack = getattr(_batches, "stack", None)
+    return stack[-1] if stack else None
 
 
 class HistoryWho(models.Model):

@@ -272,9 +272,11 @@ def standing(session: InfusionSession) -> AuthorisationStanding:
     return AuthorisationStanding(a, used.count(), this, infusion_day(session))
 
 
-def authorisation_findings(*, session: InfusionSession, product: Product, grams_after: Decimal) -> list[AuthorisationFinding]:
+def authorisation_findings(*, session: InfusionSession, product: Product, grams_after: Decimal,
+                           given_product_ids: set[int] | None = None) -> list[AuthorisationFinding]:
     """Every authorisation check that giving `product` to the session, bringing it to `grams_after`
-    grams given, fails."""
+    grams given, fails. `given_product_ids`: the products already given in the session, when the
+    caller has read them."""
     a = session.authorisation
     if a is None:
         if not settings.AUTHORISATION_REQUIRED:
@@ -297,16 +299,21 @@ def authorisation_findings(*, session: InfusionSession, product: Product, grams_
                                        f"{product.brand} is {product.get_route_display()}.", per_product=True))
     # This session's dose is the one after every other session's given under it (so the vials of
     # a dose already begun count once, and a dose past the last stays outside for all its vials).
-    dosed = dosed_sessions(a).exclude(pk=session.pk)
-    used = dosed.count()
+    # One read gives both the doses used and the last of them (an authorisation has at most
+    # MAX_DOSES doses, so this is a few rows).
+    dosed = list(
+        dosed_sessions(a).exclude(pk=session.pk).order_by("-scheduled_date", "-pk").values_list("pk", "scheduled_date")
+    )
+    used = len(dosed)
     if used >= a.doses:
         found.append(_finding(DOSES_USED, f"All {a.doses} doses of authorisation {ref} have been given."))
-    last = dosed.filter(scheduled_date__lte=session.scheduled_date).order_by("-scheduled_date", "-pk").first()
-    if last is not None and (session.scheduled_date - last.scheduled_date).days < a.interval_days:
-        due = last.scheduled_date + timedelta(days=a.interval_days)
+    last = next((day for _, day in dosed if day <= session.scheduled_date), None)
+    if last is not None and (session.scheduled_date - last).days < a.interval_days:
+        due = last + timedelta(days=a.interval_days)
         found.append(_finding(INTERVAL, f"Authorisation {ref} allows a dose every {a.interval_days} days: the last "
-                                        f"was on {last.scheduled_date:%Y-%m-%d}, the next is due on {due:%Y-%m-%d}."))
-    found += _dose_findings(a, session=session, product=product, grams_after=grams_after, ref=ref)
+                                        f"was on {last:%Y-%m-%d}, the next is due on {due:%Y-%m-%d}."))
+    found += _dose_findings(a, session=session, product=product, grams_after=grams_after, ref=ref,
+                            given_product_ids=given_product_ids)
     return found
 
 
@@ -317,16 +324,19 @@ def authorised_product(authorisation: TreatmentAuthorisation, product: Product) 
     return product.route in (Product.Route.IV_SC, authorisation.route)
 
 
-def _dose_findings(a, *, session, product, grams_after, ref) -> list[AuthorisationFinding]:
+def _dose_findings(a, *, session, product, grams_after, ref, given_product_ids=None) -> list[AuthorisationFinding]:
     try:
         grams, _weight = authorised_grams(a, session.patient)
     except (WeightUnknown, HeightOrSexUnknown) as unknown:
         return [_finding(DOSE, f"The dose authorised ({a.dose_g_per_kg} g/kg, {a.get_weight_basis_display()}) "
                                f"cannot be worked out: {unknown.message}")]
-    product_ids = {product.pk} | set(
-        Dispense.objects.filter(session=session, status__in=GIVEN).values_list("product_id", flat=True))
     if a.product_id is not None:
         product_ids = {a.product_id}
+    elif given_product_ids is not None:
+        product_ids = {product.pk} | set(given_product_ids)
+    else:
+        product_ids = {product.pk} | set(
+            Dispense.objects.filter(session=session, status__in=GIVEN).values_list("product_id", flat=True))
     sizes = Presentation.objects.filter(product_id__in=product_ids).values_list("grams", flat=True)
     allowed = smallest_cover(list(sizes), grams) or grams
     if grams_after > allowed:

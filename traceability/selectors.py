@@ -1,11 +1,10 @@
 """Reads for patients, sessions and flags, written once with their joins so query counts stay flat."""
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Min, Prefetch, Q, QuerySet, Sum
+from django.db.models import Exists, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 
 from core.roles import SCOPE_ALL, SCOPE_UPCOMING, UPCOMING_DAYS
 from core.text import grams_text
@@ -163,16 +162,45 @@ def dose_tolerance(product_ids) -> Decimal:
     return Presentation.objects.filter(product_id__in=product_ids).aggregate(smallest=Min("grams"))["smallest"] or Decimal("0")
 
 
-@dataclass(frozen=True)
 class DoseReconciliation:
-    ordered: Decimal
-    given: Decimal
-    returned: Decimal
-    tolerance: Decimal
+    """Grams ordered, given and returned unopened, and the tolerance. The tolerance may be given as
+    a function, called when it is first read: it reads the shelves (dose_tolerance), which a dose
+    that does not exceed its order never needs."""
+
+    __slots__ = ("ordered", "given", "returned", "_tolerance")
+
+    def __init__(self, *, ordered: Decimal, given: Decimal, returned: Decimal, tolerance):
+        self.ordered = ordered
+        self.given = given
+        self.returned = returned
+        self._tolerance = tolerance
+
+    @property
+    def tolerance(self) -> Decimal:
+        if callable(self._tolerance):
+            self._tolerance = self._tolerance()
+        return self._tolerance
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, DoseReconciliation):
+            return NotImplemented
+        return (self.ordered, self.given, self.returned, self.tolerance) == (
+            other.ordered, other.given, other.returned, other.tolerance)
+
+    def __repr__(self) -> str:
+        return (f"DoseReconciliation(ordered={self.ordered!r}, given={self.given!r}, returned={self.returned!r}, "
+                f"tolerance={self._tolerance!r})")
 
     @property
     def difference(self) -> Decimal:
         return self.given - self.ordered
+
+    @property
+    def exceeds(self) -> bool:
+        """More given than ordered by more than the tolerance (never negative, so a dose within
+        its order needs no tolerance)."""
+        difference = self.difference
+        return difference > 0 and difference > self.tolerance
 
     @property
     def within_tolerance(self) -> bool:
@@ -194,12 +222,16 @@ def dose_reconciliation(session: InfusionSession) -> DoseReconciliation:
         session.dispenses.order_by().values_list("status").annotate(total=Sum("grams"))
     )
     given = sum((totals.get(status) or Decimal("0") for status in GIVEN_STATUSES), Decimal("0"))
-    products = set(session.dispenses.filter(status__in=GIVEN_STATUSES).values_list("product_id", flat=True))
+
+    def tolerance() -> Decimal:
+        products = set(session.dispenses.filter(status__in=GIVEN_STATUSES).values_list("product_id", flat=True))
+        return dose_tolerance(products) if products else Decimal("0")
+
     return DoseReconciliation(
         ordered=session.ordered_grams,
         given=given,
         returned=totals.get(Dispense.Status.RETURNED_TO_STOCK) or Decimal("0"),
-        tolerance=dose_tolerance(products) if products else Decimal("0"),
+        tolerance=tolerance,
     )
 
 
@@ -265,6 +297,28 @@ def baseline_session(patient: Patient, *, exclude: InfusionSession | None = None
     return sessions.distinct().order_by("-scheduled_date", "-id").first()
 
 
+def baseline_with_products(patient: Patient, *, exclude: InfusionSession) -> tuple[InfusionSession | None, list[Product]]:
+    """baseline_session() and products_given() of it, in one query: the given dispenses of the
+    baseline session, with it (a baseline session has at least one)."""
+    given = Dispense.objects.filter(session=OuterRef("pk"), status__in=GIVEN_STATUSES)
+    sessions = InfusionSession.objects.filter(
+        Exists(given),
+        patient=patient,
+        status__in=[InfusionSession.Status.COMPLETED, InfusionSession.Status.IN_PROGRESS],
+    )
+    if exclude.pk:
+        sessions = sessions.exclude(pk=exclude.pk).filter(scheduled_date__lte=exclude.scheduled_date).exclude(
+            scheduled_date=exclude.scheduled_date, pk__gt=exclude.pk)
+    last = sessions.order_by("-scheduled_date", "-id").values("pk")[:1]
+    dispenses = list(
+        Dispense.objects.filter(session=Subquery(last), status__in=GIVEN_STATUSES)
+        .select_related("session", "product__manufacturer")
+    )
+    if not dispenses:
+        return None, []
+    return dispenses[0].session, by_grams(dispenses)
+
+
 def lots_out_of_use_in(session: InfusionSession) -> list[Dispense]:
     """Vials still dispensed to the session (not returned, not wasted) whose lot has been recalled
     or quarantined since, or that were set aside themselves, without a pharmacist's decision."""
@@ -279,12 +333,12 @@ def lots_out_of_use_in(session: InfusionSession) -> list[Dispense]:
 def products_given(session: InfusionSession) -> list[Product]:
     """The products the session's patient received in it, most grams first (then by brand), so the
     first one is the brand the patient is "on"."""
-    return _by_grams(
+    return by_grams(
         Dispense.objects.filter(session=session, status__in=GIVEN_STATUSES).select_related("product__manufacturer")
     )
 
 
-def _by_grams(dispenses) -> list[Product]:
+def by_grams(dispenses) -> list[Product]:
     grams: dict[int, Decimal] = defaultdict(Decimal)
     products: dict[int, Product] = {}
     for dispense in dispenses:

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.history import audited_create, audited_save
+from core.history import audited_create, audited_save, history_batch
 from core.errors import InvalidInput
 from core.text import grams_text
 from inventory.exceptions import AlreadyDispensed
@@ -70,11 +70,11 @@ from traceability.models import (
 from traceability.selectors import (
     GIVEN_STATUSES,
     DoseReconciliation,
-    baseline_session,
+    baseline_with_products,
+    by_grams,
     dose_reconciliation,
     dose_tolerance,
     lots_out_of_use_in,
-    products_given,
 )
 
 GRAMS = Decimal("0.01")
@@ -418,6 +418,9 @@ def _granted(session: InfusionSession, product: Product | None, check: str) -> D
     ).first()
 
 
+_UNREAD = object()
+
+
 @dataclass
 class DispenseCheck:
     """What giving this vial to this session would meet, before anything is changed: the
@@ -427,13 +430,24 @@ class DispenseCheck:
     contraindications: list[tuple[ClinicalFinding, DispenseOverride | None]]
     cautions: list[ClinicalFinding]
     dose_after: DoseReconciliation
-    dose_override: DispenseOverride | None
     # The checks of the session's treatment authorisation that refuse, each with its override.
     authorisation: list[tuple[AuthorisationFinding, DispenseOverride | None]]
+    session: InfusionSession
+    # The session's dispenses before this one (all statuses), oldest first, with their products.
+    dispenses: list[Dispense]
+    _dose_override: object = _UNREAD
+
+    @property
+    def dose_override(self) -> DispenseOverride | None:
+        """The pharmacist's override of the dose check, read when first asked (a dispense within
+        its order never asks)."""
+        if self._dose_override is _UNREAD:
+            self._dose_override = _granted(self.session, None, DispenseOverride.DOSE_EXCESS)
+        return self._dose_override
 
     @property
     def exceeds_dose(self) -> bool:
-        return self.dose_after.difference > self.dose_after.tolerance
+        return self.dose_after.exceeds
 
     @property
     def blocking(self) -> list[ClinicalFinding]:
@@ -449,18 +463,28 @@ def dispense_check(*, session: InfusionSession, vial: Vial) -> DispenseCheck:
     the scan station shows them on the card before F6, and vial_dispense enforces them."""
     product = vial.presentation.product
     findings = clinical_findings(session=session, product=product)
-    dose = dose_reconciliation(session)
-    after = DoseReconciliation(
-        ordered=dose.ordered, given=dose.given + vial.presentation.grams, returned=dose.returned,
-        tolerance=dose_tolerance([product.pk]),
+    # One read of what the session was given so far serves the dose, the authorisation's vial sizes
+    # and, once dispensed, the brand-switch flags.
+    dispenses = list(
+        Dispense.objects.filter(session=session).select_related("product__manufacturer").order_by("dispensed_at", "pk")
     )
-    unauthorised = authorisation_findings(session=session, product=product, grams_after=after.given)
+    given = sum((d.grams for d in dispenses if d.status in GIVEN_STATUSES), Decimal("0"))
+    returned = sum((d.grams for d in dispenses if d.status == Dispense.Status.RETURNED_TO_STOCK), Decimal("0"))
+    after = DoseReconciliation(
+        ordered=session.ordered_grams, given=given + vial.presentation.grams, returned=returned,
+        tolerance=lambda: dose_tolerance([product.pk]),
+    )
+    unauthorised = authorisation_findings(
+        session=session, product=product, grams_after=after.given,
+        given_product_ids={d.product_id for d in dispenses if d.status in GIVEN_STATUSES},
+    )
     return DispenseCheck(
         contraindications=[(f, _granted(session, product, f.check)) for f in findings if f.kind == CONTRAINDICATION],
         cautions=[f for f in findings if f.kind == CAUTION],
         dose_after=after,
-        dose_override=_granted(session, None, DispenseOverride.DOSE_EXCESS),
         authorisation=[(f, _granted(session, _override_product(f, product), f.check)) for f in unauthorised],
+        session=session,
+        dispenses=dispenses,
     )
 
 
@@ -525,7 +549,16 @@ def vial_dispense(
     Two scans of the same vial at once: both wait on the vial's row lock; the second sees it
     dispensed and is refused with `already_dispensed`. The conditional unique constraint on
     Dispense is the backstop should a check ever be bypassed.
+
+    The history rows it writes (vial, dispense, session when it starts, flags) are sealed together
+    at the end, in the same transaction.
     """
+    with history_batch():
+        return _vial_dispense(session=session, vial=vial, actor=actor, acknowledged=acknowledged,
+                              patient_mrn=patient_mrn)
+
+
+def _vial_dispense(*, session, vial, actor, acknowledged, patient_mrn) -> Dispense:
     session = _lock_session(session)
     ensure_session_open(session)
     if patient_mrn is not None and patient_mrn.strip() != session.patient.mrn:
@@ -569,11 +602,16 @@ def vial_dispense(
             )
     except IntegrityError:
         raise AlreadyDispensed(f"Vial {vial.serial} (lot {vial.lot.lot_number}) was already dispensed.") from None
+    # Just made: no fate at the bedside, no home infusion (the answer shows both, unread).
+    for name in ("fate", "home_use"):
+        getattr(Dispense, name).related.set_cached_value(dispense, None)
 
     if session.status == InfusionSession.Status.SCHEDULED:
         session.status = InfusionSession.Status.IN_PROGRESS
         audited_save(session, actor=actor, reason=f"infusion started: {reason}")
-    _raise_brand_switch_flags(session=session, dispense=dispense, actor=actor)
+    given = [d for d in check.dispenses if d.status in GIVEN_STATUSES] + [dispense]
+    given.sort(key=lambda d: (d.dispensed_at, d.pk))
+    dispense.flags_raised = _raise_brand_switch_flags(session=session, dispense=dispense, actor=actor, given=given)
     return dispense
 
 
@@ -594,17 +632,25 @@ FlagKey = tuple[str, int, int]  # (kind, from product id, to product id)
 RETURNING_AFTER_DAYS = 56
 
 
-def _wanted_flags(session: InfusionSession) -> dict[FlagKey, tuple[Product, Product, list[dict]]]:
+def _wanted_flags(session: InfusionSession, given: list[Dispense] | None = None) -> dict[FlagKey, tuple[Product, Product, list[dict]]]:
     """The flags what the session has given calls for now: a `switch` for each brand given that
     differs from the patient's last infusion (the last other session in which something was
     given, finished or not), a `route` flag for a brand given by another route than then, and a
-    `mixed` flag for each brand given beside the first one of the session."""
-    given = products_given(session)
+    `mixed` flag for each brand given beside the first one of the session.
+
+    `given`: the session's given dispenses with their products, in the order they were dispensed,
+    when the caller holds them (the dispense does); read otherwise."""
+    if given is None:
+        given = list(
+            Dispense.objects.filter(session=session, status__in=GIVEN_STATUSES)
+            .select_related("product__manufacturer").order_by("dispensed_at", "pk")
+        )
+    first = given[0] if given else None
+    given_products = by_grams(given)
     wanted: dict[FlagKey, tuple[Product, Product, list[dict]]] = {}
-    baseline = baseline_session(session.patient, exclude=session)
-    previous = products_given(baseline) if baseline is not None else []
+    baseline, previous = baseline_with_products(session.patient, exclude=session)
     previous_ids = {p.pk for p in previous}
-    for product in given:
+    for product in given_products:
         if previous and product.pk not in previous_ids:
             # When the last infusion itself mixed brands, the one given in the largest amount is
             # the patient's brand.
@@ -613,11 +659,7 @@ def _wanted_flags(session: InfusionSession) -> dict[FlagKey, tuple[Product, Prod
         elif baseline is not None and baseline.route != session.route:
             wanted[(BrandSwitchFlag.Kind.ROUTE, product.pk, product.pk)] = (
                 product, product, [{"field": "route", "from": baseline.route, "to": session.route}])
-    first = (
-        Dispense.objects.filter(session=session, status__in=GIVEN_STATUSES)
-        .select_related("product").order_by("dispensed_at", "pk").first()
-    )
-    for product in given:
+    for product in given_products:
         if first is not None and product.pk != first.product_id:
             wanted[(BrandSwitchFlag.Kind.MIXED, first.product_id, product.pk)] = (
                 first.product, product, product_differences(first.product, product))
@@ -635,16 +677,21 @@ def _wanted_flags(session: InfusionSession) -> dict[FlagKey, tuple[Product, Prod
     return wanted
 
 
-def _raise_brand_switch_flags(*, session: InfusionSession, dispense: Dispense, actor) -> list[BrandSwitchFlag]:
+def _raise_brand_switch_flags(*, session: InfusionSession, dispense: Dispense, actor,
+                              given: list[Dispense] | None = None) -> list[BrandSwitchFlag]:
     """Raise the flags that what is now given calls for and that are not already raised (open or
     acknowledged). The session lock makes the check-then-create safe."""
+    wanted = {key: value for key, value in _wanted_flags(session, given).items()
+              if dispense.product_id == value[1].pk}
+    if not wanted:
+        return []
     standing = {
         (f.kind, f.from_product_id, f.to_product_id)
         for f in session.flags.exclude(status=BrandSwitchFlag.Status.WITHDRAWN)
     }
     raised = []
-    for key, (from_product, to_product, differences) in _wanted_flags(session).items():
-        if key in standing or dispense.product_id != to_product.pk:
+    for key, (from_product, to_product, differences) in wanted.items():
+        if key in standing:
             continue
         kind = key[0]
         what = {
