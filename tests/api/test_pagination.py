@@ -136,8 +136,10 @@ def test_rows_read_by_key_keep_the_list_order(tech_client):
     vials = [VialFactory(beyond_use_date=today + timedelta(days=d)) for d in (9, 2, 7, 2, 5)]
 
     body = tech_client.get("/api/vials/").json()
+    by_serial = tech_client.get("/api/vials/?ordering=-serial&page_size=3").json()
 
     assert ids(body) == [v.pk for v in sorted(vials, key=lambda v: (v.beyond_use_date, v.pk))]
+    assert ids(by_serial) == [v.pk for v in sorted(vials, key=lambda v: v.serial, reverse=True)][:3]
 
 
 def test_the_schema_documents_the_count_flag_of_every_page():
