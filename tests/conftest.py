@@ -15,6 +15,29 @@ ROLE_USERS = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _live_server_one_request_at_a_time(django_db_setup):
+    """On in-memory SQLite the live server's request threads all share the test's one connection
+    (Django hands it over: the database exists nowhere else), and two of a page's requests at once
+    on it fail with "database table is locked". There, the browser tests' server answers one
+    request at a time, as the page's requests queue; on PostgreSQL each thread has its own
+    connection and the server stays threaded."""
+    from django.core.servers.basehttp import WSGIServer
+    from django.test.testcases import LiveServerThread
+
+    if connection.vendor != "sqlite" or not connection.is_in_memory_db():
+        yield
+        return
+
+    class OneAtATime(WSGIServer):
+        def __init__(self, *args, connections_override=None, **kwargs):
+            super().__init__(*args, **kwargs)
+
+    threaded, LiveServerThread.server_class = LiveServerThread.server_class, OneAtATime
+    yield
+    LiveServerThread.server_class = threaded
+
+
 @pytest.fixture
 def technician(db):
     return UserFactory(username="alice", role="technician")
