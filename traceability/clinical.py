@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from core.text import grams_text
 from inventory.models import Product
@@ -174,17 +174,18 @@ def _route(session: InfusionSession, product: Product) -> ClinicalFinding | None
 def _previous_reaction(patient: Patient, product: Product, *, exclude: InfusionSession | None) -> ClinicalFinding | None:
     # The patient's own record: a moderate reaction to this brand is a caution; a severe or
     # life-threatening one a contraindication until a pharmacist decides.
+    # Exists, not a join: a reaction in a session of several vials of the product is read once.
+    given = Dispense.objects.filter(session=OuterRef("session_id"), product=product, status__in=_GIVEN)
     reactions = AdverseReaction.objects.filter(
+        Exists(given),
         session__patient=patient,
         severity__in=[AdverseReaction.Severity.MODERATE, AdverseReaction.Severity.SEVERE,
                       AdverseReaction.Severity.LIFE_THREATENING],
-        session__dispenses__product=product,
-        session__dispenses__status__in=_GIVEN,
     )
     if exclude is not None and exclude.pk:
         reactions = reactions.filter(~Q(session=exclude))
     worst = None
-    for reaction in reactions.distinct().order_by("onset_at"):
+    for reaction in reactions.order_by("onset_at", "pk"):
         if worst is None or _SEVERITY_ORDER[reaction.severity] > _SEVERITY_ORDER[worst.severity]:
             worst = reaction
     if worst is None:

@@ -1,7 +1,8 @@
 """Reads for patients, sessions and flags, written once with their joins so query counts stay flat."""
 
 from collections import defaultdict
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import Exists, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
@@ -297,9 +298,20 @@ def baseline_session(patient: Patient, *, exclude: InfusionSession | None = None
     return sessions.distinct().order_by("-scheduled_date", "-id").first()
 
 
-def baseline_with_products(patient: Patient, *, exclude: InfusionSession) -> tuple[InfusionSession | None, list[Product]]:
-    """baseline_session() and products_given() of it, in one query: the given dispenses of the
-    baseline session, with it (a baseline session has at least one)."""
+@dataclass(frozen=True)
+class Baseline:
+    """The patient's last infusion before a session (baseline_session()), as a switch is measured
+    against it: when and by which route, and its brands, most grams first (then by brand)."""
+
+    session_id: int
+    scheduled_date: date
+    route: str
+    product_ids: tuple[int, ...]
+
+
+def baseline_of(patient: Patient, *, exclude: InfusionSession) -> Baseline | None:
+    """baseline_session() and the brands given in it (products_given()), in one query of a few
+    columns: the given dispenses of the baseline session (a baseline session has at least one)."""
     given = Dispense.objects.filter(session=OuterRef("pk"), status__in=GIVEN_STATUSES)
     sessions = InfusionSession.objects.filter(
         Exists(given),
@@ -310,13 +322,19 @@ def baseline_with_products(patient: Patient, *, exclude: InfusionSession) -> tup
         sessions = sessions.exclude(pk=exclude.pk).filter(scheduled_date__lte=exclude.scheduled_date).exclude(
             scheduled_date=exclude.scheduled_date, pk__gt=exclude.pk)
     last = sessions.order_by("-scheduled_date", "-id").values("pk")[:1]
-    dispenses = list(
+    rows = list(
         Dispense.objects.filter(session=Subquery(last), status__in=GIVEN_STATUSES)
-        .select_related("session", "product__manufacturer")
+        .values_list("session_id", "session__scheduled_date", "session__route", "product_id", "product__brand", "grams")
     )
-    if not dispenses:
-        return None, []
-    return dispenses[0].session, by_grams(dispenses)
+    if not rows:
+        return None
+    grams: dict[int, Decimal] = defaultdict(Decimal)
+    brands: dict[int, str] = {}
+    for _, _, _, product_id, brand, amount in rows:
+        grams[product_id] += amount
+        brands[product_id] = brand
+    session_id, day, route = rows[0][:3]
+    return Baseline(session_id, day, route, tuple(sorted(grams, key=lambda pk: (-grams[pk], brands[pk]))))
 
 
 def lots_out_of_use_in(session: InfusionSession) -> list[Dispense]:

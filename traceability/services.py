@@ -70,7 +70,7 @@ from traceability.models import (
 from traceability.selectors import (
     GIVEN_STATUSES,
     DoseReconciliation,
-    baseline_with_products,
+    baseline_of,
     by_grams,
     dose_reconciliation,
     dose_tolerance,
@@ -648,14 +648,17 @@ def _wanted_flags(session: InfusionSession, given: list[Dispense] | None = None)
     first = given[0] if given else None
     given_products = by_grams(given)
     wanted: dict[FlagKey, tuple[Product, Product, list[dict]]] = {}
-    baseline, previous = baseline_with_products(session.patient, exclude=session)
-    previous_ids = {p.pk for p in previous}
+    baseline = baseline_of(session.patient, exclude=session)
+    previous_ids = baseline.product_ids if baseline is not None else ()
+    patients_brand = None
     for product in given_products:
-        if previous and product.pk not in previous_ids:
+        if previous_ids and product.pk not in previous_ids:
             # When the last infusion itself mixed brands, the one given in the largest amount is
-            # the patient's brand.
-            wanted[(BrandSwitchFlag.Kind.SWITCH, previous[0].pk, product.pk)] = (
-                previous[0], product, product_differences(previous[0], product))
+            # the patient's brand (read only when it differs from a brand given now).
+            if patients_brand is None:
+                patients_brand = Product.objects.select_related("manufacturer").get(pk=previous_ids[0])
+            wanted[(BrandSwitchFlag.Kind.SWITCH, patients_brand.pk, product.pk)] = (
+                patients_brand, product, product_differences(patients_brand, product))
         elif baseline is not None and baseline.route != session.route:
             wanted[(BrandSwitchFlag.Kind.ROUTE, product.pk, product.pk)] = (
                 product, product, [{"field": "route", "from": baseline.route, "to": session.route}])
