@@ -25,9 +25,10 @@
 
   async function loadOverrides() {
     const box = $("overrides");
-    box.innerHTML = "";
     const result = await api("GET", "/api/overrides/?status=requested");
     if (!result.ok) { message(result.data.detail, "red"); return; }
+    // Emptied once the answer is in, not before: never an old count beside an empty list.
+    box.innerHTML = "";
     const rows = result.data.results;
     $("overrides-count").textContent = "(" + rows.length + ")";
     if (!rows.length) empty(box, "Nothing waiting.");
@@ -55,9 +56,9 @@
 
   async function loadFlags() {
     const box = $("flags");
-    box.innerHTML = "";
     const result = await api("GET", "/api/flags/?open=true");
     if (!result.ok) { message(result.data.detail, "red"); return; }
+    box.innerHTML = "";
     const rows = result.data.results;
     $("flags-count").textContent = "(" + rows.length + ")";
     if (!rows.length) empty(box, "No brand switch waiting.");
@@ -83,9 +84,9 @@
 
   async function loadDoses() {
     const box = $("doses");
-    box.innerHTML = "";
     const result = await api("GET", "/api/sessions/dose-discrepancies");
     if (!result.ok) { message(result.data.detail, "red"); return; }
+    box.innerHTML = "";
     const rows = result.data;
     $("doses-count").textContent = "(" + rows.length + ")";
     if (!rows.length) empty(box, "No session differs from its order.");
@@ -110,9 +111,9 @@
 
   async function loadLots() {
     const box = $("lots");
-    box.innerHTML = "";
     const result = await api("GET", "/api/dispenses/?lot_out_of_use=true");
     if (!result.ok) { message(result.data.detail, "red"); return; }
+    box.innerHTML = "";
     const rows = result.data.results;
     $("lots-count").textContent = "(" + rows.length + ")";
     if (!rows.length) empty(box, "None.");
@@ -136,9 +137,9 @@
 
   async function loadSuspects() {
     const box = $("suspects");
-    box.innerHTML = "";
     const result = await api("GET", "/api/suspect-scans/?status=open");
     if (!result.ok) { message(result.data.detail, "red"); return; }
+    box.innerHTML = "";
     const rows = result.data.results;
     $("suspects-count").textContent = "(" + rows.length + ")";
     if (!rows.length) empty(box, "None.");
@@ -163,9 +164,9 @@
   // Cold-chain excursions awaiting a decision, product by product.
   async function loadExcursions() {
     const box = $("excursions");
-    box.innerHTML = "";
     const result = await api("GET", "/api/excursions/?status=open");
     if (!result.ok) { message(result.data.detail, "red"); return; }
+    box.innerHTML = "";
     const rows = result.data.results;
     $("excursions-count").textContent = "(" + rows.length + ")";
     if (!rows.length) empty(box, "None.");
@@ -203,9 +204,9 @@
   // --- treatment authorisations: the discrepancy queue and those ending soon ---------------------
   async function loadAuthorisationDiscrepancies() {
     const box = $("authorisation-discrepancies");
-    box.innerHTML = "";
     const result = await api("GET", "/api/authorisations/discrepancies");
     if (!result.ok) { message(result.data.detail, "red"); return; }
+    box.innerHTML = "";
     const rows = result.data.results;
     $("authorisation-discrepancies-count").textContent = "(" + total(result.data) + ")";
     if (!rows.length) empty(box, "None.");
@@ -235,9 +236,9 @@
 
   async function loadAuthorisationsExpiring() {
     const box = $("authorisations-expiring");
-    box.innerHTML = "";
     const result = await api("GET", "/api/authorisations/expiring?days=" + encodeURIComponent(box.dataset.days));
     if (!result.ok) { message(result.data.detail, "red"); return; }
+    box.innerHTML = "";
     const rows = result.data.results;
     $("authorisations-expiring-count").textContent = "(" + total(result.data) + ")";
     if (!rows.length) empty(box, "None.");
