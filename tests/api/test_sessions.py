@@ -262,6 +262,28 @@ def test_a_brand_switch_is_announced_in_the_dispense_response(tech_client):
     )
 
 
+def test_a_dispense_costs_a_fixed_number_of_statements(tech_client, django_assert_num_queries):
+    """The session and the vial named, then under the dispense's savepoint: the session, its
+    authorisation and the vial locked, the checks (previous reactions, what the session was given,
+    the authorisation's doses and vial sizes), the vial, dispense and their history rows, the
+    patient's last infusion, and the seals of the history rows in two statements."""
+    privigen = brand("Privigen")
+    patient = PatientFactory()
+    completed_session(patient, privigen)
+    session = InfusionSessionFactory(patient=patient, ordered_grams=Decimal("40"))
+    first, second = stock(privigen, grams=10, n=2)
+    assert tech_client.post(f"/api/sessions/{session.pk}/dispenses", {"vial": first.pk}).status_code == 201
+
+    with django_assert_num_queries(DISPENSE_STATEMENTS):
+        response = tech_client.post(f"/api/sessions/{session.pk}/dispenses", {"barcode": scan_of(second)})
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["flags_raised"] == []
+
+
+DISPENSE_STATEMENTS = 20  # 34 before the checks and the seals shared their reads
+
+
 def test_a_recalled_vial_is_refused_with_its_code_and_nothing_changes(tech_client):
     session = InfusionSessionFactory()
     privigen = brand("Privigen")
