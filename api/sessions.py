@@ -38,7 +38,6 @@ from core.roles import patient_scope
 from traceability.selectors import (
     GIVEN_STATUSES,
     dispense_queryset,
-    flag_queryset,
     reaction_queryset,
     session_queryset,
     sessions_with_dose_discrepancy,
