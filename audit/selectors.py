@@ -686,19 +686,6 @@ def _beyond(cursor: Cursor, rank: int) -> Q:
     return Q(history_date__gt=when)
 
 
-def _previous_record(spec: AuditedModel) -> Subquery:
-    """The history record of the same object just before the outer one."""
-    return Subquery(
-        spec.history_model.objects.filter(id=OuterRef("id"))
-        .filter(
-            Q(history_date__lt=OuterRef("history_date"))
-            | Q(history_date=OuterRef("history_date"), history_id__lt=OuterRef("history_id"))
-        )
-        .order_by("-history_date", "-history_id")
-        .values("history_id")[:1]
-    )
-
-
 def _as_datetime(value) -> datetime:
     """A history_date as a raw cursor returns it (SQLite: text, naive UTC)."""
     if isinstance(value, str):
