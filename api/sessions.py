@@ -482,6 +482,13 @@ def _session(request, pk) -> InfusionSession:
     return get_object_or_404(sessions, pk=pk)
 
 
+def _session_ref(request, pk) -> InfusionSession:
+    """The session, if the caller may see it, as its id only: for a service that reads and locks
+    the row itself (the dispense)."""
+    sessions = sessions_in_scope(InfusionSession.objects.only("pk"), patient_scope(request.user))
+    return get_object_or_404(sessions, pk=pk)
+
+
 def _session_out(pk) -> dict:
     return SessionOut(session_queryset().get(pk=pk)).data
 
@@ -583,7 +590,7 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     def dispenses(self, request, pk=None):
         """Dispense one vial to the session, by its raw scan or its id."""
         data = validated(DispenseIn, request.data)
-        session = _session(request, pk)
+        session = _session_ref(request, pk)
         vial = vial_from(data, request)
         dispense = vial_dispense(session=session, vial=vial, actor=request.user, acknowledged=data["acknowledge"],
                                  patient_mrn=data.get("patient_mrn"))

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from django.apps import apps as global_apps
 from django.db import models, transaction
 from django.dispatch import Signal
+from simple_history.manager import HistoryManager
 from simple_history.models import HistoricalRecords
 from simple_history.utils import get_history_manager_for_model
 
@@ -71,9 +72,26 @@ class HistoryWho(models.Model):
         abstract = True
 
 
+class CachedHistoryManager(HistoryManager):
+    """simple_history's manager, whose class is built once per queryset class: `Model.history`
+    (which every history row written reads) builds its manager's class on each access otherwise,
+    a type() and an inspection of the queryset's methods each time."""
+
+    _classes: dict = {}
+
+    @classmethod
+    def from_queryset(cls, queryset_class, class_name=None):
+        key = (cls, queryset_class, class_name)
+        built = CachedHistoryManager._classes.get(key)
+        if built is None:
+            built = CachedHistoryManager._classes[key] = super().from_queryset(queryset_class, class_name)
+        return built
+
+
 def history_records(**options) -> HistoricalRecords:
     """HistoricalRecords as every audited model of this project declares it."""
     options.setdefault("bases", [HistoryWho])
+    options.setdefault("history_manager", CachedHistoryManager)
     options.setdefault("history_change_reason_field", models.TextField(null=True))
     return HistoricalRecords(**options)
 
