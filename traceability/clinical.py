@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
 
 from core.text import grams_text
 from inventory.models import Product
@@ -174,18 +173,27 @@ def _route(session: InfusionSession, product: Product) -> ClinicalFinding | None
 def _previous_reaction(patient: Patient, product: Product, *, exclude: InfusionSession | None) -> ClinicalFinding | None:
     # The patient's own record: a moderate reaction to this brand is a caution; a severe or
     # life-threatening one a contraindication until a pharmacist decides.
-    # Exists, not a join: a reaction in a session of several vials of the product is read once.
-    given = Dispense.objects.filter(session=OuterRef("session_id"), product=product, status__in=_GIVEN)
-    reactions = AdverseReaction.objects.filter(
-        Exists(given),
-        session__patient=patient,
-        severity__in=[AdverseReaction.Severity.MODERATE, AdverseReaction.Severity.SEVERE,
-                      AdverseReaction.Severity.LIFE_THREATENING],
-    )
+    # The patient's moderate or worse reactions in other sessions where the product was given
+    # (EXISTS, not a join: a session of several vials of it reads each reaction once).
+    # Note: plain SQL (the same on PostgreSQL and SQLite): every dispense runs it, and compiling
+    # the ORM's form cost several times the query.
+    reaction_table, session_table, dispense_table = (
+        m._meta.db_table for m in (AdverseReaction, InfusionSession, Dispense))
+    severities = [str(s) for s in (AdverseReaction.Severity.MODERATE, AdverseReaction.Severity.SEVERE,
+                                   AdverseReaction.Severity.LIFE_THREATENING)]
+    given = [str(s) for s in _GIVEN]
+    other, params = "", []
     if exclude is not None and exclude.pk:
-        reactions = reactions.filter(~Q(session=exclude))
+        other, params = "AND r.session_id <> %s", [exclude.pk]
+    reactions = AdverseReaction.objects.raw(
+        f"SELECT r.* FROM {reaction_table} r JOIN {session_table} s ON s.id = r.session_id "
+        f"WHERE s.patient_id = %s AND r.severity IN (%s, %s, %s) {other} "
+        f"AND EXISTS (SELECT 1 FROM {dispense_table} d WHERE d.session_id = r.session_id AND d.product_id = %s "
+        f"AND d.status IN (%s, %s)) ORDER BY r.onset_at, r.id",
+        [patient.pk, *severities, *params, product.pk, *given],
+    )
     worst = None
-    for reaction in reactions.order_by("onset_at", "pk"):
+    for reaction in reactions:
         if worst is None or _SEVERITY_ORDER[reaction.severity] > _SEVERITY_ORDER[worst.severity]:
             worst = reaction
     if worst is None:

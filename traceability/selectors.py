@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Exists, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db import connection
+from django.db.models import Min, Prefetch, Q, QuerySet, Sum
 
 from core.roles import SCOPE_ALL, SCOPE_UPCOMING, UPCOMING_DAYS
 from core.text import grams_text
@@ -311,29 +312,40 @@ class Baseline:
 
 def baseline_of(patient: Patient, *, exclude: InfusionSession) -> Baseline | None:
     """baseline_session() and the brands given in it (products_given()), in one query of a few
-    columns: the given dispenses of the baseline session (a baseline session has at least one)."""
-    given = Dispense.objects.filter(session=OuterRef("pk"), status__in=GIVEN_STATUSES)
-    sessions = InfusionSession.objects.filter(
-        Exists(given),
-        patient=patient,
-        status__in=[InfusionSession.Status.COMPLETED, InfusionSession.Status.IN_PROGRESS],
-    )
+    columns: the given dispenses of the baseline session (a baseline session has at least one).
+
+    Note: plain SQL (the same on PostgreSQL and SQLite), not the ORM: every dispense reads it, and
+    compiling the ORM's subquery cost more than the query itself (2.5 ms against 0.2 ms)."""
+    dispense, session, product = (m._meta.db_table for m in (Dispense, InfusionSession, Product))
+    given = ", ".join(["%s"] * len(GIVEN_STATUSES))
+    before, params = "", []
     if exclude.pk:
-        sessions = sessions.exclude(pk=exclude.pk).filter(scheduled_date__lte=exclude.scheduled_date).exclude(
-            scheduled_date=exclude.scheduled_date, pk__gt=exclude.pk)
-    last = sessions.order_by("-scheduled_date", "-id").values("pk")[:1]
-    rows = list(
-        Dispense.objects.filter(session=Subquery(last), status__in=GIVEN_STATUSES)
-        .values_list("session_id", "session__scheduled_date", "session__route", "product_id", "product__brand", "grams")
+        # Only what came before: a session ordered later does not set this one's baseline.
+        before = "AND s.id <> %s AND s.scheduled_date <= %s AND NOT (s.scheduled_date = %s AND s.id > %s)"
+        params = [exclude.pk, exclude.scheduled_date, exclude.scheduled_date, exclude.pk]
+    sql = (
+        f"SELECT d.session_id, b.scheduled_date, b.route, d.product_id, p.brand, d.grams "
+        f"FROM {dispense} d JOIN {session} b ON b.id = d.session_id JOIN {product} p ON p.id = d.product_id "
+        f"WHERE d.status IN ({given}) AND d.session_id = ("
+        f"SELECT s.id FROM {session} s WHERE s.patient_id = %s AND s.status IN (%s, %s) {before} "
+        f"AND EXISTS (SELECT 1 FROM {dispense} g WHERE g.session_id = s.id AND g.status IN ({given})) "
+        f"ORDER BY s.scheduled_date DESC, s.id DESC LIMIT 1)"
     )
+    statuses = [str(status) for status in GIVEN_STATUSES]
+    params = [*statuses, patient.pk, str(InfusionSession.Status.COMPLETED), str(InfusionSession.Status.IN_PROGRESS),
+              *params, *statuses]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     if not rows:
         return None
     grams: dict[int, Decimal] = defaultdict(Decimal)
     brands: dict[int, str] = {}
     for _, _, _, product_id, brand, amount in rows:
-        grams[product_id] += amount
+        grams[product_id] += Decimal(str(amount))  # SQLite hands back a number, PostgreSQL a Decimal
         brands[product_id] = brand
     session_id, day, route = rows[0][:3]
+    day = InfusionSession._meta.get_field("scheduled_date").to_python(day)  # SQLite: text
     return Baseline(session_id, day, route, tuple(sorted(grams, key=lambda pk: (-grams[pk], brands[pk]))))
 
 
