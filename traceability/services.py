@@ -559,7 +559,8 @@ def vial_dispense(
 
 
 def _vial_dispense(*, session, vial, actor, acknowledged, patient_mrn) -> Dispense:
-    session = _lock_session(session)
+    # The session locked with its patient; its authorisation is locked and read next, on its own.
+    session = InfusionSession.objects.select_for_update(of=("self",)).select_related("patient").get(pk=session.pk)
     ensure_session_open(session)
     if patient_mrn is not None and patient_mrn.strip() != session.patient.mrn:
         raise PatientMismatch(
