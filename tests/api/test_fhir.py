@@ -31,6 +31,16 @@ MODELS = {"Patient": FhirPatient, "MedicationDispense": MedicationDispense,
           "MedicationAdministration": MedicationAdministration, "AdverseEvent": AdverseEvent}
 
 
+def _step() -> timedelta:
+    """The infusion's time step: an hour, or less just after local midnight, so every moment of it
+    (dispensed three steps ago, finished a third of a step ago) falls on today's local date, where
+    the searches by date look."""
+    now = timezone.localtime()
+    since_midnight = (now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
+    # Whole multiples of 12 s: a half, three quarters and five thirds of a step stay whole seconds.
+    return timedelta(seconds=max(12, min(3600, since_midnight / 4) // 12 * 12))
+
+
 @pytest.fixture
 def infusion():
     """Maria Lopez, switched from Gammagard to Privigen (acknowledged: shortage), given two 10 g
@@ -51,18 +61,19 @@ def infusion():
                              authorisation=AuthorisationFactory(patient=maria, indication="cidp"))
     first, second = (vial_dispense(session=session, vial=v, actor=tech) for v in stock(privigen, 10, 2, lot=lot))
     flag_acknowledge(flag=BrandSwitchFlag.objects.get(session=session), reason="shortage", actor=pharmacist)
-    Dispense.objects.filter(session=session).update(dispensed_at=timezone.now() - timedelta(hours=3))
-    start = (timezone.now() - timedelta(hours=2)).replace(microsecond=0)
+    step = _step()
+    Dispense.objects.filter(session=session).update(dispensed_at=timezone.now() - 3 * step)
+    start = (timezone.now() - 2 * step).replace(microsecond=0)
     administration = administration_start(session=session, actor=nurse, rate_ml_per_h=Decimal("30"), at=start,
                                           premedication="paracetamol 1 g PO")
     administration_rate(administration=administration, actor=nurse, rate_ml_per_h=Decimal("60"),
-                        at=start + timedelta(minutes=30))
-    onset = start + timedelta(minutes=45)
+                        at=start + step / 2)
+    onset = start + step * 3 / 4
     reaction = reaction_record(session=session, type="headache", severity="moderate", onset_at=onset, actor=nurse)
     administration_pause(administration=administration, actor=nurse, reason="headache", at=onset)
     administration_resume(administration=administration, actor=nurse, rate_ml_per_h=Decimal("30"),
-                          at=start + timedelta(minutes=60))
-    end = start + timedelta(minutes=100)
+                          at=start + step)
+    end = start + step * 5 / 3
     administration_finish(administration=administration, actor=nurse, at=end, fates=[
         {"dispense": first.pk, "fate": "infused"},
         {"dispense": second.pk, "fate": "partial", "volume_left_ml": Decimal("25")},
