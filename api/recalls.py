@@ -41,6 +41,7 @@ from recalls.selectors import (
     recall_list,
     recall_lookback,
     recall_progress,
+    with_vial_lines,
 )
 from recalls.services import (
     DISPOSE_ACTIONS,
@@ -344,7 +345,7 @@ class NotificationVialOut(serializers.Serializer):
 class NotificationOut(ModelSerializer):
     recall_reference = serializers.CharField(source="recall.reference")
     patient = PatientBrief()
-    vials = NotificationVialOut(many=True)
+    vials = serializers.SerializerMethodField()
     due = serializers.DateTimeField(source="recall.action_due", allow_null=True, help_text="The recall's action deadline")
     overdue = serializers.SerializerMethodField(help_text="Still pending after the action deadline")
     updated_by = serializers.CharField(source="updated_by.username", allow_null=True, default=None)
@@ -356,6 +357,12 @@ class NotificationOut(ModelSerializer):
 
     def get_overdue(self, task: NotificationTask) -> bool:
         return notification_overdue(task)
+
+    @extend_schema_field(NotificationVialOut(many=True))
+    def get_vials(self, task: NotificationTask) -> list[dict]:
+        # A page's vials come as plain lines (with_vial_lines); one task shows its prefetched vials.
+        lines = getattr(task, "vial_lines", None)
+        return lines if lines is not None else NotificationVialOut(task.vials.all(), many=True).data
 
 
 class LookbackOut(serializers.Serializer):
@@ -654,7 +661,11 @@ class RecallNotificationList(LogsPatientAccess, generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return NotificationTask.objects.none()
         recall = get_object_or_404(Recall, pk=self.kwargs["pk"])
-        return notification_list(recall=recall)
+        return notification_list(recall=recall, vials=False)
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        return with_vial_lines(page) if page is not None else page
 
 
 class NotificationDetail(APIView):

@@ -566,10 +566,18 @@ def recall_progress(recall: Recall, now: datetime | None = None) -> dict[str, in
     return counts
 
 
-def notification_list(*, recall: Recall | None = None) -> QuerySet[NotificationTask]:
-    return (
+def notification_list(*, recall: Recall | None = None, vials: bool = True) -> QuerySet[NotificationTask]:
+    """Notification tasks with their recall, patient and who updated them, and (unless `vials` is
+    False: a page then reads them with with_vial_lines) the vials each patient was given."""
+    tasks = (
         NotificationTask.objects.filter(**({"recall": recall} if recall is not None else {}))
         .select_related("recall", "patient", "updated_by")
+        .order_by("patient__name", "patient__mrn", "pk")
+    )
+    if not vials:
+        return tasks
+    return (
+        tasks
         .prefetch_related(
             Prefetch(
                 "vials",
@@ -581,5 +589,22 @@ def notification_list(*, recall: Recall | None = None) -> QuerySet[NotificationT
                 .order_by("serial"),
             )
         )
-        .order_by("patient__name", "patient__mrn", "pk")
     )
+
+
+def with_vial_lines(tasks: list[NotificationTask]) -> list[NotificationTask]:
+    """Each task's vials as the lines a notification shows (id, serial, GTIN, brand, lot number), in
+    serial order, in `task.vial_lines`: one query of plain rows for a page of tasks, instead of a
+    vial, its presentation, lot and product built for each of hundreds of vials."""
+    lines: dict[int, list[dict]] = {task.pk: [] for task in tasks}
+    rows = (
+        NotificationTask.vials.through.objects.filter(notificationtask_id__in=list(lines))
+        .order_by("vial__serial", "vial_id")
+        .values_list("notificationtask_id", "vial_id", "vial__serial", "vial__presentation__gtin",
+                     "vial__lot__product__brand", "vial__lot__lot_number")
+    )
+    for task_id, vial_id, serial, gtin, brand, lot_number in rows:
+        lines[task_id].append({"id": vial_id, "serial": serial, "gtin": gtin, "brand": brand, "lot_number": lot_number})
+    for task in tasks:
+        task.vial_lines = lines[task.pk]
+    return tasks

@@ -14,7 +14,7 @@ from api.sessions import DispenseOut, FlagOut, ReactionOut, SessionOut, SessionP
 from audit.selectors import patient_access_list
 from audit.services import patient_access_record
 from inventory.selectors import lot_queryset, product_queryset, vial_queryset
-from recalls.selectors import notification_list, recall_list
+from recalls.selectors import notification_list, recall_list, with_vial_lines
 from recalls.services import notification_update, recall_create
 from tests.recalls.test_scenario import build_scenario
 from traceability.selectors import dispense_queryset, flag_queryset, session_queryset
@@ -60,4 +60,8 @@ def test_every_model_serialiser_gives_what_drf_gives(recall_coordinator):
     same_as_drf(ReactionOut, [r for s in session_queryset() for r in s.reactions.all()])
     same_as_drf(RecallOut, recall_list())
     same_as_drf(NotificationOut, notification_list(recall=recall))
+    # A page's vials read as plain lines show what the prefetched vials show.
+    lines = with_vial_lines(list(notification_list(recall=recall, vials=False)))
+    assert [NotificationOut(t).data for t in lines] == [NotificationOut(t).data for t in notification_list(recall=recall)]
+    assert all(t.vial_lines for t in lines)
     same_as_drf(AccessOut, patient_access_list().select_related("user", "patient"))
