@@ -277,6 +277,10 @@ class Vial(models.Model):
             # a lot's vials by status (lot quarantine and release, recall disposal): lot_id = %s AND
             # status IN (...), answered from the index alone.
             models.Index(fields=["lot", "status"], name="vial_lot_status"),
+            # Whether a presentation has a vial on the shelf (the dose tolerance: the smallest vial
+            # size in stock, read by each pick, dispense check and completion): EXISTS (… WHERE
+            # presentation_id = %s AND status = 'in_stock'), one probe of the shelf's entries only.
+            models.Index(fields=["presentation"], condition=models.Q(status="in_stock"), name="vial_in_stock_presentation"),
         ]
 
     def __str__(self) -> str:

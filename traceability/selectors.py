@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Min, Prefetch, Q, QuerySet, Sum
+from django.db.models import Exists, Min, OuterRef, Prefetch, Q, QuerySet, Sum
 
 from core.roles import SCOPE_ALL, SCOPE_UPCOMING, UPCOMING_DAYS
 from core.text import grams_text
@@ -155,8 +155,11 @@ def dose_tolerance(product_ids) -> Decimal:
     """How far the grams given may stray from the grams ordered: the smallest vial of these
     products on a shelf now (the smallest step a dose can be made up in), or, with none on a
     shelf, the smallest in the catalog."""
+    # EXISTS per presentation (a product has a few), not a join over every vial ever received of it:
+    # one probe of the in-stock index each (inventory's vial_in_stock_presentation).
+    on_shelf = Vial.objects.filter(presentation=OuterRef("pk"), status=Vial.Status.IN_STOCK)
     in_stock = (
-        Presentation.objects.filter(product_id__in=product_ids, vials__status=Vial.Status.IN_STOCK)
+        Presentation.objects.filter(Exists(on_shelf), product_id__in=product_ids)
         .aggregate(smallest=Min("grams"))["smallest"]
     )
     if in_stock is not None:

@@ -266,3 +266,20 @@ def test_the_check_before_a_dispense_changes_nothing(tech):
     assert [f.check for f in check.blocking] == ["proline"]
     assert [f.check for f in check.cautions] == ["thrombosis"]
     assert state() == before
+
+
+def test_the_tolerance_counts_only_sizes_on_a_shelf_and_falls_back_to_the_catalog(django_assert_num_queries):
+    from inventory.models import Vial
+    from traceability.selectors import dose_tolerance
+
+    privigen = brand("Privigen", excipient="glycine")
+    stock(privigen, grams=10, n=2)
+    small = stock(privigen, grams=2.5)
+    with django_assert_num_queries(1):
+        assert dose_tolerance([privigen.pk]) == Decimal("2.5")
+
+    Vial.objects.filter(pk__in=[v.pk for v in small]).update(status="dispensed")  # none of that size left
+    assert dose_tolerance([privigen.pk]) == Decimal("10")
+
+    Vial.objects.filter(presentation__product=privigen).update(status="wasted")  # an empty shelf: the catalog
+    assert dose_tolerance([privigen.pk]) == Decimal("2.5")
