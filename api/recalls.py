@@ -27,6 +27,7 @@ from api.access import LogsPatientAccess, record_patient_access
 from api.audit import FirstRenderer
 from api.sessions import one_to_one
 from api.permissions import RecallPermission
+from api.pagination import MAX_PAGE_SIZE, Pagination
 from api.renderers import JSONRenderer
 from api.serializers import MAX_ID, ModelSerializer, ReasonField, barcode_field, note_field, validated
 from core.text import NOTE_MAX_LENGTH, REASON_MAX_LENGTH, SEARCH_MAX_LENGTH
@@ -287,13 +288,34 @@ class LotLookbackOut(serializers.Serializer):
     excursions = LotExcursionOut(many=True, help_text="Vials of the lot that cold-chain excursions reached")
 
 
+# A lot given to thousands of patients is shown a page of patients at a time (by name); its counts,
+# stock and the Excel lookback are always whole.
+LOOKBACK_PAGE_SIZE = 50
+PATIENTS_COUNT_HELP = "Patients given a vial of these lots, in all (each lot's `counts` has its own)"
+NEXT_HELP = "The next page of patients (same lots, counts and stock), or null on the last page"
+PREVIOUS_HELP = "The previous page of patients, or null on the first"
+
+
+class LookbackPageIn(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1, required=False, help_text="Page of patients, by name (1: the first)")
+    page_size = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False,
+                                         help_text=f"Patients per page (default {LOOKBACK_PAGE_SIZE})")
+
+
+class LookbackPagination(Pagination):
+    page_size = LOOKBACK_PAGE_SIZE
+
+
 class LookupOut(serializers.Serializer):
     lot_number = serializers.CharField()
     match = serializers.CharField()
     gtin = serializers.CharField(allow_null=True)
     brand = serializers.CharField(allow_null=True)
     truncated = serializers.BooleanField(help_text="More lots matched than are listed: type more of the lot number")
-    results = LotLookbackOut(many=True)
+    patients_count = serializers.IntegerField(help_text=PATIENTS_COUNT_HELP)
+    next = serializers.URLField(allow_null=True, help_text=NEXT_HELP)
+    previous = serializers.URLField(allow_null=True, help_text=PREVIOUS_HELP)
+    results = LotLookbackOut(many=True, help_text="Each lot, with the dispenses of this page's patients")
 
 
 class ProgressOut(serializers.Serializer):
@@ -367,8 +389,33 @@ class NotificationOut(ModelSerializer):
 
 class LookbackOut(serializers.Serializer):
     recall = RecallBrief()
-    lots = LotLookbackOut(many=True)
-    patients = PatientExposureOut(many=True)
+    patients_count = serializers.IntegerField(help_text=PATIENTS_COUNT_HELP)
+    next = serializers.URLField(allow_null=True, help_text=NEXT_HELP)
+    previous = serializers.URLField(allow_null=True, help_text=PREVIOUS_HELP)
+    lots = LotLookbackOut(many=True, help_text="Each lot, with the dispenses of this page's patients")
+    patients = PatientExposureOut(many=True, help_text="This page's patients, by name, each once across the lots")
+
+
+class PatientPages:
+    """The page of patients a lookback shows, from every patient exposed (one paginator per
+    response): `choose` is what the selectors call, the rest what the response says of the page."""
+
+    def __init__(self, request, view):
+        self.request, self.view = request, view
+        self.pages = LookbackPagination()
+        self.count = 0
+
+    def choose(self, everyone: list[int]) -> list[int]:
+        # A page that does not exist is a 404 here, before any dispense is read or access logged.
+        page = self.pages.paginate_queryset(everyone, self.request, view=self.view)
+        self.count = self.pages.page.paginator.count
+        return page
+
+    def links(self) -> dict:
+        if not hasattr(self.pages, "page"):  # no lot had to be paged (none matched)
+            return {"patients_count": 0, "next": None, "previous": None}
+        return {"patients_count": self.count, "next": self.pages.get_next_link(),
+                "previous": self.pages.get_previous_link()}
 
 
 class DisposeOut(serializers.Serializer):
@@ -463,7 +510,7 @@ class NotificationIn(serializers.Serializer):
     note = note_field(default="")
 
 
-class LookupIn(serializers.Serializer):
+class LookupIn(LookbackPageIn):
     q = barcode_field(required=False,
                       help_text="What was typed or scanned: a scan is read as a barcode, anything else as a lot number")
     lot = serializers.CharField(required=False, trim_whitespace=False, max_length=SEARCH_MAX_LENGTH,
@@ -589,14 +636,18 @@ class RecallViewSet(viewsets.ReadOnlyModelViewSet):
             {"recall": recall.pk, "action": data["action"], "count": len(vials), "vials": VialOut(rows, many=True).data}
         )
 
-    @extend_schema(responses={200: LookbackOut})
+    @extend_schema(parameters=[LookbackPageIn], responses={200: LookbackOut})
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def lookback(self, request, pk=None):
-        """Every vial of the recall's lots and every patient who was given one (each patient once)."""
+        """Every vial of the recall's lots and every patient who was given one (each patient once),
+        a page of patients at a time (`page`, `page_size`; counts and stock always whole)."""
+        validated(LookbackPageIn, request.query_params)
         recall = self._recall(pk)
-        lookback = recall_lookback(recall)
+        pages = PatientPages(request, self)
+        lookback = recall_lookback(recall, patients=pages.choose)
         record_patient_access(request, [d.session.patient_id for d in lookback.dispenses])
-        return Response(LookbackOut({"recall": recall, "lots": lookback.lots, "patients": lookback.patients}).data)
+        return Response(LookbackOut({"recall": recall, **pages.links(), "lots": lookback.lots,
+                                     "patients": lookback.patients}).data)
 
     @extend_schema(responses={(200, XLSX_CONTENT_TYPE): OpenApiTypes.BINARY})
     @action(
@@ -624,13 +675,15 @@ class RecallViewSet(viewsets.ReadOnlyModelViewSet):
 
 class RecallLookup(APIView):
     """Every vial of a lot: on hand by location, given to patients (who, when, by whom), wasted or
-    returned. Works whether or not a recall exists. 404 lot_not_found carries `suggestions`."""
+    returned, a page of patients at a time (`page`, `page_size`; counts and stock always whole).
+    Works whether or not a recall exists. 404 lot_not_found carries `suggestions`."""
 
     permission_classes = [RecallPermission]
 
     @extend_schema(parameters=[LookupIn], responses={200: LookupOut})
     def get(self, request):
         data = validated(LookupIn, request.query_params)
+        pages = PatientPages(request, self)
         result = lot_lookup(
             query=data.get("q"),
             lot=data.get("lot"),
@@ -638,9 +691,10 @@ class RecallLookup(APIView):
             gtin=data.get("gtin"),
             brand=data.get("brand"),
             match=data["match"],
+            patients=pages.choose,
         )
         record_patient_access(request, [d.session.patient_id for lot in result.results for d in lot.dispenses])
-        return Response(LookupOut(result).data)
+        return Response(LookupOut({**result.__dict__, **pages.links()}).data)
 
 
 class NotificationFilter(django_filters.FilterSet):

@@ -7,7 +7,7 @@ the lots, so a look-up over a lot of 40 000 vials costs what one over 2 vials do
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from datetime import datetime
@@ -106,6 +106,8 @@ class LotLookback:
     status_counts: dict[str, int] = field(default_factory=dict)  # vials of the lot by status
     # The lot's vials that cold-chain excursions reached, and what became of each (held, released, wasted).
     excursions: list[ExcursionVial] = field(default_factory=list)
+    # When `dispenses` holds a page of the patients only: the lot's dispenses and patients in all.
+    totals: tuple[int, int] | None = None
 
     @property
     def on_hand(self) -> list[Vial]:
@@ -134,8 +136,8 @@ class LotLookback:
             "vials": sum(by_status.values()),
             "on_hand": sum(by_status[s] for s in ON_HAND),
             **by_status,
-            "dispenses": len(self.dispenses),
-            "patients": len({d.session.patient_id for d in self.dispenses}),
+            "dispenses": len(self.dispenses) if self.totals is None else self.totals[0],
+            "patients": len({d.session.patient_id for d in self.dispenses}) if self.totals is None else self.totals[1],
         }
 
 
@@ -195,14 +197,14 @@ def _loaded(model, db: str, **values):
     return obj
 
 
-def _lookback_dispenses(lot_ids) -> list[Dispense]:
-    """Every dispense of a vial of these lots, oldest first, with vial → presentation, session →
-    patient and dispensed_by loaded (one query). Rows share their session, patient, presentation
-    and user instances."""
-    query = (
-        Dispense.objects.filter(vial__lot_id__in=lot_ids).order_by("dispensed_at", "pk")
-        .values_list(*LOOKBACK_DISPENSE_COLUMNS)
-    )
+def _lookback_dispenses(lot_ids, patient_ids: Sequence[int] | None = None) -> list[Dispense]:
+    """Every dispense of a vial of these lots (to these patients, when given), oldest first, with
+    vial → presentation, session → patient and dispensed_by loaded (one query). Rows share their
+    session, patient, presentation and user instances."""
+    query = Dispense.objects.filter(vial__lot_id__in=lot_ids)
+    if patient_ids is not None:
+        query = query.filter(session__patient_id__in=list(patient_ids))
+    query = query.order_by("dispensed_at", "pk").values_list(*LOOKBACK_DISPENSE_COLUMNS)
     db = query.db
     presentations: dict[int, Presentation] = {}
     sessions: dict[int, InfusionSession] = {}
@@ -256,16 +258,48 @@ def _lookback_dispenses(lot_ids) -> list[Dispense]:
     return dispenses
 
 
-def lots_lookback(lots: Sequence[Lot]) -> list[LotLookback]:
-    """The lookback for each lot, in the order given. Five queries, whatever the lots hold.
+# Chooses the patients to show from all those exposed, in the lookback's order (a page of them).
+PatientChoice = Callable[[list[int]], Sequence[int]]
+
+
+def _exposure(lot_ids) -> tuple[list[int], dict[int, tuple[int, int]]]:
+    """Every patient given a vial of these lots, in the lookback's order (name, MRN, id, as
+    patients_from), and each lot's dispenses and patients in all: one query of (lot, patient)
+    pairs, four narrow columns, however many lines the lots hold."""
+    pairs = (
+        Dispense.objects.filter(vial__lot_id__in=lot_ids).order_by()
+        .values_list("vial__lot_id", "session__patient_id", "session__patient__name", "session__patient__mrn")
+        .annotate(n=Count("pk"))
+    )
+    patients: dict[int, tuple] = {}
+    totals: dict[int, list[int]] = {pk: [0, 0] for pk in lot_ids}
+    for lot_id, patient_id, name, mrn, n in pairs:
+        patients[patient_id] = (name, mrn, patient_id)
+        totals[lot_id][0] += n
+        totals[lot_id][1] += 1
+    order = [key[2] for key in sorted(patients.values())]
+    return order, {pk: (d, p) for pk, (d, p) in totals.items()}
+
+
+def lots_lookback(lots: Sequence[Lot], *, patients: PatientChoice | None = None) -> list[LotLookback]:
+    """The lookback for each lot, in the order given. Five queries, whatever the lots hold (six
+    when `patients` chooses whom to show).
 
     A dispensed vial is read once, with its dispense: the vials query leaves dispensed vials out
     (they are counted by status in a query of their own), so a lot given to 5,000 patients is
-    5,000 rows read once, not twice."""
+    5,000 rows read once, not twice.
+
+    `patients`, given every patient exposed to the lots in the lookback's order, returns those
+    whose dispenses to read (a page of them): a lot given to thousands is shown a page of
+    patients at a time, its counts still those of the whole lot. Without it, every dispense."""
     lots = list(lots)
     if not lots:
         return []
     by_id = {lot.pk: lot for lot in lots}
+    shown, totals = None, {}
+    if patients is not None:
+        everyone, totals = _exposure(list(by_id))
+        shown = list(patients(everyone))
     vials = list(
         Vial.objects.filter(lot_id__in=by_id)
         .exclude(status=Vial.Status.DISPENSED)
@@ -277,7 +311,7 @@ def lots_lookback(lots: Sequence[Lot]) -> list[LotLookback]:
     status_counts = (
         Vial.objects.filter(lot_id__in=by_id).order_by().values_list("lot_id", "status").annotate(n=Count("pk"))
     )
-    dispenses = _lookback_dispenses(list(by_id))
+    dispenses = _lookback_dispenses(list(by_id), shown)
     links = list(
         RecallLot.objects.filter(lot_id__in=by_id).select_related("recall").order_by("recall__recall_date", "recall_id")
     )
@@ -307,7 +341,7 @@ def lots_lookback(lots: Sequence[Lot]) -> list[LotLookback]:
         excursions_of[entry.vial.lot_id].append(entry)
     return [
         LotLookback(lot=lot, vials=vials_of[lot.pk], dispenses=dispenses_of[lot.pk], recalls=recalls_of[lot.pk],
-                    status_counts=counts_of[lot.pk], excursions=excursions_of[lot.pk])
+                    status_counts=counts_of[lot.pk], excursions=excursions_of[lot.pk], totals=totals.get(lot.pk))
         for lot in lots
     ]
 
@@ -330,8 +364,9 @@ def recall_lots(recall: Recall) -> list[Lot]:
     )
 
 
-def recall_lookback(recall: Recall) -> Lookback:
-    return Lookback(lots=lots_lookback(recall_lots(recall)))
+def recall_lookback(recall: Recall, *, patients: PatientChoice | None = None) -> Lookback:
+    """The lookback over a recall's lots (`patients`: as lots_lookback, over the lots together)."""
+    return Lookback(lots=lots_lookback(recall_lots(recall), patients=patients))
 
 
 def affected_dispenses(lot_ids: Iterable[int]) -> list[Dispense]:
@@ -445,8 +480,10 @@ def lot_lookup(
     gtin: str | None = None,
     brand: str | None = None,
     match: str = MatchMode.EXACT,
+    patients: PatientChoice | None = None,
 ) -> LotLookup:
-    """Every lot matching what was typed or scanned (see lots_matching), with its lookback."""
+    """Every lot matching what was typed or scanned (see lots_matching), with its lookback
+    (`patients`: as lots_lookback, over the matching lots together)."""
     found = lots_matching(
         query=query, lot=lot, barcode=barcode, gtin=gtin, brand=brand, match=match, limit=LOOKUP_MAX_LOTS + 1
     )
@@ -456,7 +493,7 @@ def lot_lookup(
         match=found.match,
         gtin=found.gtin,
         brand=found.brand,
-        results=lots_lookback(lots[:LOOKUP_MAX_LOTS]),
+        results=lots_lookback(lots[:LOOKUP_MAX_LOTS], patients=patients),
         truncated=len(lots) > LOOKUP_MAX_LOTS,
     )
 

@@ -257,6 +257,78 @@ def test_the_lookback_lists_each_patient_once(auditor_client):
     assert {d["vial"]["serial"] for d in ann["dispenses"]} == {"A0004", "A0005", "B0011"}
 
 
+def _pages(client, url, params) -> list[dict]:
+    """Every page of a look-up or lookback, following `next` to the end."""
+    pages = [client.get(url, params).json()]
+    while pages[-1]["next"]:
+        assert len(pages) < 20
+        pages.append(client.get(pages[-1]["next"]).json())
+    return pages
+
+
+def test_a_lookback_comes_a_page_of_patients_at_a_time_and_every_patient_is_on_one_page(auditor_client):
+    scenario = build_scenario()
+    recall = recall_create(reference="R", source="internal", recall_class="I", reason="x", lots=scenario.lots,
+                           actor=UserFactory())
+    url = f"/api/recalls/{recall.pk}/lookback"
+    whole = auditor_client.get(url).json()
+    pages = _pages(auditor_client, url, {"page_size": 3})
+
+    assert [len(p["patients"]) for p in pages] == [3, 1]
+    assert [p["patient"]["mrn"] for page in pages for p in page["patients"]] == ["MRN0001", "MRN0002", "MRN0003",
+                                                                                "MRN0004"]
+    assert all(page["patients_count"] == 4 == whole["patients_count"] for page in pages)
+    assert pages[0]["previous"] is None and pages[1]["previous"] and whole["next"] is None
+    # The lots' counts and stock are whole on every page; their lines are the page's patients'.
+    for page in pages:
+        assert [lot["counts"] for lot in page["lots"]] == [lot["counts"] for lot in whole["lots"]]
+        assert [lot["on_hand"] for lot in page["lots"]] == [lot["on_hand"] for lot in whole["lots"]]
+        on_page = {p["patient"]["id"] for p in page["patients"]}
+        assert all(d["patient"]["id"] in on_page for lot in page["lots"] for d in lot["dispenses"])
+    lines = sorted(d["id"] for page in pages for lot in page["lots"] for d in lot["dispenses"])
+    assert lines == sorted(d["id"] for lot in whole["lots"] for d in lot["dispenses"])
+
+
+def test_a_lookup_of_a_lot_given_to_many_shows_each_patient_on_exactly_one_page(auditor_client):
+    lot = lot_with(1, 7, lot_number="MANY-7")
+    pages = _pages(auditor_client, "/api/recalls/lookup", {"lot": "MANY-7", "page_size": 3})
+
+    assert [len(p["results"][0]["patients"]) for p in pages] == [3, 3, 1]
+    ids = [p["patient"]["id"] for page in pages for p in page["results"][0]["patients"]]
+    given = set(Vial.objects.filter(lot=lot, dispenses__isnull=False)
+                .values_list("dispenses__session__patient_id", flat=True))
+    assert len(ids) == 7 and set(ids) == given
+    for page in pages:
+        result = page["results"][0]
+        assert page["patients_count"] == 7
+        assert result["counts"]["patients"] == 7 and result["counts"]["dispenses"] == 7
+        assert sum(g["count"] for g in result["on_hand"]) == 1
+        assert len(result["dispenses"]) == len(result["patients"])
+
+
+def test_only_the_patients_on_the_page_are_logged_as_seen(client_for):
+    from audit.models import PatientAccess
+
+    lot_with(0, 5, lot_number="SEEN-5")
+    body = client_for("recall_coordinator").get("/api/recalls/lookup", {"lot": "SEEN-5", "page_size": 2}).json()
+    shown = {p["patient"]["id"] for p in body["results"][0]["patients"]}
+    assert len(shown) == 2
+    assert set(PatientAccess.objects.values_list("patient_id", flat=True)) == shown
+
+
+@pytest.mark.parametrize("query", [{"page": 9}, {"page": 0}, {"page": "x"}, {"page_size": 0}, {"page_size": 501}])
+def test_a_lookback_page_that_does_not_exist_or_a_bad_page_size_is_refused_and_logs_no_access(client_for, query):
+    from audit.models import PatientAccess
+
+    recall = make_recall(lot_with(1, 2, lot_number="PG-2"))
+    client = client_for("recall_coordinator")
+    for url, params in ((f"/api/recalls/{recall.pk}/lookback", query), ("/api/recalls/lookup", {"lot": "PG-2", **query})):
+        response = client.get(url, params)
+        assert response.status_code == (404 if query == {"page": 9} else 400), url
+        assert response.json()["code"]
+    assert not PatientAccess.objects.exists()  # a refusal shows no one
+
+
 # Look-up -----------------------------------------------------------------------------------
 
 
@@ -435,7 +507,9 @@ def test_export_honours_an_xlsx_accept_header(auditor_client, recall):
 def test_lookup_query_count_is_constant(client_for, django_assert_num_queries, size):
     lot = lot_with(size // 2, size // 2, lot_number=f"SZ{size}")
     client = client_for("auditor")
-    with django_assert_num_queries(9):  # roles, lots, vials, vials by status, dispenses, recall links, excursion vials, access-log INSERT, seals
+    # roles, lots, the lots' patients, vials, vials by status, the page's dispenses, recall links, excursion vials,
+    # access-log INSERT, seals
+    with django_assert_num_queries(10):
         response = client.get("/api/recalls/lookup", {"lot": lot.lot_number})
     assert response.json()["results"][0]["counts"]["vials"] == size
 
@@ -444,8 +518,9 @@ def test_lookup_query_count_is_constant(client_for, django_assert_num_queries, s
 def test_lookback_query_count_is_constant(client_for, django_assert_num_queries, size):
     recall = make_recall(lot_with(size // 2, size // 2))
     client = client_for("auditor")
-    # roles, recall, lots, vials, vials by status, dispenses, recall links, excursion vials, access-log INSERT, seals
-    with django_assert_num_queries(10):
+    # roles, recall, lots, the lots' patients, vials, vials by status, the page's dispenses, recall links,
+    # excursion vials, access-log INSERT, seals
+    with django_assert_num_queries(11):
         client.get(f"/api/recalls/{recall.pk}/lookback")
 
 

@@ -53,7 +53,47 @@
     }
     if (!keepMessage) message("", "");
     if (result.data.truncated) message("More lots match than are shown: type more of the lot number.", "amber");
+    patientRows.clear();
     result.data.results.forEach((lot) => box.appendChild(renderLot(lot)));
+    morePatients(result.data, box);
+  }
+
+  // A lot given to thousands of patients comes a page of patients at a time (counts and stock are
+  // whole on every page): each page's lines are added to its lot's table, until the last.
+  const patientRows = new Map();
+
+  function patientLines(r) {
+    const rows = [];
+    r.patients.forEach((p) => p.dispenses.forEach((d) => rows.push([
+      p.patient.name, p.patient.mrn, d.session.scheduled_date, "session " + d.session.id, d.vial.serial, d.status.replace(/_/g, " "), d.dispensed_by, d.dispensed_at.slice(0, 16).replace("T", " ")])));
+    return rows;
+  }
+
+  function morePatients(data, box) {
+    const shown = new Set();
+    data.results.forEach((r) => r.patients.forEach((p) => shown.add(p.patient.id)));
+    patientRows.forEach((entry) => entry.patients.forEach((id) => shown.add(id)));
+    if (!data.next) return;
+    const hint = el("p", { class: "hint more-patients" }, [
+      shown.size + " of " + data.patients_count + " patients shown, by name. "]);
+    const button = el("button", { type: "button", class: "button" }, ["Show more patients"]);
+    hint.appendChild(button);
+    box.appendChild(hint);
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const next = new URL(data.next, window.location.href);
+      const result = await api("GET", next.pathname + next.search);
+      if (!result.ok) { button.disabled = false; message(result.data.detail || "Could not load more patients.", "red"); return; }
+      hint.remove();
+      result.data.results.forEach((r) => {
+        const entry = patientRows.get(r.lot.id);
+        if (!entry) return;
+        patientLines(r).forEach((row) => entry.tbody.appendChild(
+          el("tr", {}, row.map((c) => el("td", {}, [c === null || c === undefined ? "—" : String(c)])))));
+        r.patients.forEach((p) => entry.patients.add(p.patient.id));
+      });
+      morePatients(result.data, box);
+    });
   }
 
   function openedMessage(recall, lotNumber) {
@@ -100,11 +140,10 @@
     } else block.appendChild(el("p", {}, ["None on a shelf."]));
 
     block.appendChild(el("h3", {}, ["Patients who received it"]));
-    if (r.patients.length) {
-      const rows = [];
-      r.patients.forEach((p) => p.dispenses.forEach((d) => rows.push([
-        p.patient.name, p.patient.mrn, d.session.scheduled_date, "session " + d.session.id, d.vial.serial, d.status.replace(/_/g, " "), d.dispensed_by, d.dispensed_at.slice(0, 16).replace("T", " ")])));
-      block.appendChild(table(["Patient", "MRN", "Date", "Session", "Serial", "Outcome", "Dispensed by", "At"], rows));
+    if (c.patients) {
+      const grid = table(["Patient", "MRN", "Date", "Session", "Serial", "Outcome", "Dispensed by", "At"], patientLines(r));
+      patientRows.set(lot.id, { tbody: grid.querySelector("tbody"), patients: new Set(r.patients.map((p) => p.patient.id)) });
+      block.appendChild(grid);
     } else block.appendChild(el("p", {}, ["No patient received a vial of this lot."]));
 
     if (r.wasted.length || r.returned.length) {
