@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from api.access import record_patient_access
 from api.inventory_out import LocationOut, LotOut, PresentationOut, VialOut
 from api.permissions import InventoryPermission, ScanPermission
-from api.serializers import barcode_field, location_code_field, validated
+from api.serializers import barcode_field, location_code_field, rendered, validated
 from core.roles import effective_roles, patient_scope, roles_may
 from inventory.models import Lot
 from labels.exceptions import InvalidBarcode
@@ -108,7 +108,8 @@ class ScanOut(serializers.Serializer):
     lot_record = LotOut(source="lot", allow_null=True)
     vial = VialOut(allow_null=True)
     warnings = WarningOut(many=True)
-    actions = serializers.SerializerMethodField()
+    actions = serializers.ListField(child=serializers.CharField(),
+                                    help_text="What the caller's roles allow with what was scanned, dispense first")
     live_dispense = serializers.SerializerMethodField(
         help_text="The dispense a dispensed vial is out on: return or waste it through this id")
     location = LocationOut(allow_null=True)
@@ -123,11 +124,8 @@ class ScanOut(serializers.Serializer):
     def get_live_dispense(self, result) -> int | None:
         return live_dispense_id(result.vial.pk) if result.dispensed else None
 
-    def get_actions(self, result) -> list[str]:
-        return scan_actions(result, self.context["roles"])
-
     def get_product(self, result) -> dict | None:
-        return PresentationOut(result.presentation).data if result.presentation else None
+        return rendered(PresentationOut, result.presentation) if result.presentation else None
 
 
 _NOT_A_CARTON = {
@@ -159,7 +157,8 @@ class Scan(APIView):
         if result.suspect is not None:
             suspect_scan_record(raw=raw, suspect=result.suspect, actor=request.user)
         result.kind, result.location, result.patient, result.sessions = "carton", None, None, []
-        return Response(ScanOut(result, context={"roles": roles}).data)
+        result.actions = scan_actions(result, roles)
+        return Response(rendered(ScanOut, result))
 
     def _label_or_wristband(self, request, raw: str) -> Response | None:
         location = location_for_scan(raw)

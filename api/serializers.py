@@ -74,6 +74,21 @@ def location_code_field(**kwargs) -> serializers.CharField:
     return serializers.CharField(**kwargs)
 
 
+_PROTOTYPES: dict[type, serializers.Serializer] = {}
+
+
+def rendered(serializer_class: type[serializers.Serializer], instance) -> dict:
+    """What `serializer_class(instance).data` gives, from one instance of the class kept for the
+    process: DRF builds (deep-copies) every field of a serialiser and of each nested one for each
+    new instance, most of the time of a small response such as a scan card. For output
+    serialisers that read nothing from a context; the kept instance holds no per-call state
+    (`to_representation` reads the instance it is given), so threads may share it."""
+    prototype = _PROTOTYPES.get(serializer_class)
+    if prototype is None:
+        prototype = _PROTOTYPES[serializer_class] = serializer_class()
+    return prototype.to_representation(instance)
+
+
 class PlainOutput:
     """Output without DRF's per-field machinery: the same fields, read the same way, faster.
 

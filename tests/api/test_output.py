@@ -65,3 +65,22 @@ def test_every_model_serialiser_gives_what_drf_gives(recall_coordinator):
     assert [NotificationOut(t).data for t in lines] == [NotificationOut(t).data for t in notification_list(recall=recall)]
     assert all(t.vial_lines for t in lines)
     same_as_drf(AccessOut, patient_access_list().select_related("user", "patient"))
+
+
+def test_a_kept_serialiser_gives_each_row_what_a_new_one_gives():
+    from api.scan import ScanOut, scan_actions
+    from api.serializers import rendered
+    from inventory.selectors import scan_lookup
+    from labels.gs1 import element_string
+
+    build_scenario()
+    vials = list(vial_queryset().order_by("pk")[:4])
+    assert len({v.location_id for v in vials}) >= 1
+    for vial in vials * 2:  # the kept instance serves each row in turn, none leaking into the next
+        assert rendered(VialOut, vial) == VialOut(vial).data
+        result = scan_lookup(element_string(gtin=vial.presentation.gtin, expiry=vial.lot.expiry_date,
+                                            lot=vial.lot.lot_number, serial=vial.serial))
+        result.kind, result.location, result.patient, result.sessions = "carton", None, None, []
+        result.actions = scan_actions(result, {"technician"})
+        assert rendered(ScanOut, result) == ScanOut(result).data
+        assert rendered(ScanOut, result)["vial"]["serial"] == vial.serial
