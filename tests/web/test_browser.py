@@ -417,6 +417,31 @@ def test_the_top_bar_shows_roles_in_words(page, live_server, pharmacy):
     assert "recall coordinator" in page.inner_text(".who")
 
 
+def test_a_lot_given_to_more_patients_than_a_page_shows_them_all_page_by_page(page, live_server, pharmacy):
+    vials = shelf(pharmacy, pharmacy["gammagard"], 1)
+    lot = vials[0].lot
+    for n in range(53):
+        session = InfusionSessionFactory(patient=PatientFactory(name=f"Patient {n:03d}", mrn=f"PG{n:04d}"),
+                                         scheduled_date=local_today() - timedelta(days=3))
+        DispenseFactory(session=session, vial=VialFactory(presentation=pharmacy["gammagard"], lot=lot,
+                                                          status=Vial.Status.DISPENSED, location=None))
+    log_in(page, live_server, "rick", "/recall/")
+    page.fill("#lot-input", lot.lot_number)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".lot-block")
+    # The lot's counts are whole on the first page; its patients come fifty at a time, by name.
+    assert "patients: 53" in page.inner_text(".lot-block .counts")
+    assert "50 of 53 patients shown" in page.inner_text(".more-patients")
+    body = page.inner_text("#lookup-result")
+    assert "PG0049" in body and "PG0050" not in body
+    page.click(".more-patients button")
+    page.wait_for_selector(".more-patients", state="detached")
+    body = page.inner_text("#lookup-result")
+    assert all(f"PG{n:04d}" in body for n in range(53))
+    assert page.locator(".lot-block table.grid tbody tr:has-text('PG00')").count() == 53
+    shot(page, "recall-4-every-patient-page-by-page")
+
+
 # --- a pharmacist's day -------------------------------------------------------------------------
 
 
