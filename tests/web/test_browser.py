@@ -434,6 +434,10 @@ def test_a_lot_given_to_more_patients_than_a_page_shows_them_all_page_by_page(pa
     assert "50 of 53 patients shown" in page.inner_text(".more-patients")
     body = page.inner_text("#lookup-result")
     assert "PG0049" in body and "PG0050" not in body
+    # The button sits right under the patients' table, not below the recall form.
+    assert page.evaluate("document.querySelector('.more-patients').previousElementSibling.matches('table.grid')")
+    page.locator(".more-patients").scroll_into_view_if_needed()
+    shot(page, "recall-4-first-page-of-patients")
     page.click(".more-patients button")
     page.wait_for_selector(".more-patients", state="detached")
     body = page.inner_text("#lookup-result")

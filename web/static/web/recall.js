@@ -17,9 +17,13 @@
     return node;
   }
 
+  function row(cells) {
+    return el("tr", {}, cells.map((c) => el("td", {}, [c === null || c === undefined ? "—" : String(c)])));
+  }
+
   function table(headers, rows) {
     const thead = el("thead", {}, [el("tr", {}, headers.map((h) => el("th", {}, [h])))]);
-    const tbody = el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c) => el("td", {}, [c === null || c === undefined ? "—" : String(c)])))));
+    const tbody = el("tbody", {}, rows.map(row));
     return el("table", { class: "grid" }, [thead, tbody]);
   }
 
@@ -55,7 +59,7 @@
     if (result.data.truncated) message("More lots match than are shown: type more of the lot number.", "amber");
     patientRows.clear();
     result.data.results.forEach((lot) => box.appendChild(renderLot(lot)));
-    morePatients(result.data, box);
+    morePatients(result.data);
   }
 
   // A lot given to thousands of patients comes a page of patients at a time (counts and stock are
@@ -69,16 +73,16 @@
     return rows;
   }
 
-  function morePatients(data, box) {
+  function morePatients(data) {
     const shown = new Set();
-    data.results.forEach((r) => r.patients.forEach((p) => shown.add(p.patient.id)));
     patientRows.forEach((entry) => entry.patients.forEach((id) => shown.add(id)));
-    if (!data.next) return;
+    if (!data.next || !patientRows.size) return;
     const hint = el("p", { class: "hint more-patients" }, [
       shown.size + " of " + data.patients_count + " patients shown, by name. "]);
     const button = el("button", { type: "button", class: "button" }, ["Show more patients"]);
     hint.appendChild(button);
-    box.appendChild(hint);
+    // Right under the (last) table of patients, where the eye is when the list runs out.
+    Array.from(patientRows.values()).pop().grid.after(hint);
     button.addEventListener("click", async () => {
       button.disabled = true;
       const next = new URL(data.next, window.location.href);
@@ -88,11 +92,10 @@
       result.data.results.forEach((r) => {
         const entry = patientRows.get(r.lot.id);
         if (!entry) return;
-        patientLines(r).forEach((row) => entry.tbody.appendChild(
-          el("tr", {}, row.map((c) => el("td", {}, [c === null || c === undefined ? "—" : String(c)])))));
+        patientLines(r).forEach((cells) => entry.tbody.appendChild(row(cells)));
         r.patients.forEach((p) => entry.patients.add(p.patient.id));
       });
-      morePatients(result.data, box);
+      morePatients(result.data);
     });
   }
 
@@ -142,7 +145,7 @@
     block.appendChild(el("h3", {}, ["Patients who received it"]));
     if (c.patients) {
       const grid = table(["Patient", "MRN", "Date", "Session", "Serial", "Outcome", "Dispensed by", "At"], patientLines(r));
-      patientRows.set(lot.id, { tbody: grid.querySelector("tbody"), patients: new Set(r.patients.map((p) => p.patient.id)) });
+      patientRows.set(lot.id, { grid, tbody: grid.querySelector("tbody"), patients: new Set(r.patients.map((p) => p.patient.id)) });
       block.appendChild(grid);
     } else block.appendChild(el("p", {}, ["No patient received a vial of this lot."]));
 
