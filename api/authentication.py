@@ -13,6 +13,7 @@ from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
 from rest_framework import exceptions
 
+from core.compiled import CompiledQuery
 from core.roles import remember_roles
 
 # Between group names in one column: a control character no group name may hold.
@@ -37,6 +38,13 @@ def _role_names():
     )
 
 
+# Every API request reads it: compiled once (core.compiled).
+_tokens_with_roles = CompiledQuery(
+    lambda key: get_token_model().objects.filter(token_key=key).select_related("user").annotate(_role_names=_role_names()),
+    str,
+)
+
+
 class TokenAuthentication(KnoxTokenAuthentication):
     """knox's token check (header `Authorization: Token <token>`), where a header that is not UTF-8
     is a refused token like any other rather than an error, and the user's roles come with the
@@ -50,11 +58,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
             raise exceptions.AuthenticationFailed(msg) from None
         # knox's own loop (several tokens may share a key prefix; each digest is compared in
         # constant time), over a query that also reads the user's groups.
-        tokens = (
-            get_token_model().objects.filter(token_key=token[:CONSTANTS.TOKEN_KEY_LENGTH])
-            .select_related("user").annotate(_role_names=_role_names())
-        )
-        for auth_token in tokens:
+        for auth_token in _tokens_with_roles(token[:CONSTANTS.TOKEN_KEY_LENGTH]):
             if self._cleanup_token(auth_token):
                 continue
             try:

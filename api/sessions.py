@@ -23,7 +23,7 @@ from api.permissions import (
 )
 from api.filters import IdFilter
 from api.pagination import IdsFirstPagination
-from api.serializers import DateTimeField, IdField, ModelSerializer, ReasonField, barcode_field, location_code_field, note_field, validated
+from api.serializers import DateTimeField, IdField, ModelSerializer, ReasonField, barcode_field, location_code_field, note_field, rendered, validated
 from core.errors import InvalidInput
 from core.text import grams_text
 from inventory.rules import dispense_refusal
@@ -598,8 +598,8 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         body = {
             # The service's own objects: the locked vial brings lot, product and maker, the user is
             # the caller, the flags are those it raised (in order); nothing is read again to answer.
-            "dispense": DispenseOut(dispense).data,
-            "flags_raised": FlagOut(flags, many=True).data,
+            "dispense": rendered(DispenseOut, dispense),
+            "flags_raised": [rendered(FlagOut, flag) for flag in flags],
             "advice": dispense_advice(flags),
         }
         return Response(body, status=status.HTTP_201_CREATED)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
+from core.compiled import CompiledQuery
 from core.errors import ApplicationError
 from inventory.exceptions import CaseBarcode, LotConflict, SuspectProduct, UnknownLot, UnknownProduct, UnknownVial
 from inventory.models import (
@@ -43,6 +44,19 @@ def _scan_vials() -> QuerySet[Vial]:
         Vial.objects.select_related("presentation__product__manufacturer", "lot", "location"),
         "presentation__product",
     )
+
+
+# The scan's own reads, compiled once (core.compiled): every scan and dispense makes one.
+_vial_by_serial = CompiledQuery(
+    lambda gtin, serial: _scan_vials().filter(presentation__gtin=gtin, serial=serial)[:1], str, str)
+_vial_by_internal_serial = CompiledQuery(
+    lambda gtin, serial: _scan_vials().filter(presentation__gtin=gtin, serial=serial, serial_is_internal=True)[:1],
+    str, str,
+)
+
+
+def _first(found: list):
+    return found[0] if found else None
 
 
 def _one_product(vial: Vial | None) -> Vial | None:
@@ -121,15 +135,11 @@ def _find_vial(scan: ScanData) -> Vial | None:
     mismatched: tuple[ScanData, Vial] | None = None
     for candidate in _candidates(scan):
         if candidate.internal_serial and not candidate.serial:
-            vial = _one_product(
-                _scan_vials()
-                .filter(presentation__gtin=candidate.gtin, serial=candidate.internal_serial, serial_is_internal=True)
-                .first()
-            )
+            vial = _one_product(_first(_vial_by_internal_serial(candidate.gtin, candidate.internal_serial)))
             if vial is not None:
                 return vial
         if candidate.serial:
-            vial = _one_product(_scan_vials().filter(presentation__gtin=candidate.gtin, serial=candidate.serial).first())
+            vial = _one_product(_first(_vial_by_serial(candidate.gtin, candidate.serial)))
             if vial is None:
                 continue
             if _agrees(candidate, vial):

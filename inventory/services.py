@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.history import audited_bulk_create, audited_create, audited_save
+from core.compiled import CompiledQuery
 from core.errors import ApplicationError
 from inventory.exceptions import (
     AlreadyDispensed,
@@ -539,12 +540,16 @@ def place_vial(vial: Vial, location: StorageLocation, *, now: datetime) -> str:
 def lock_vial(vial_id: int) -> Vial:
     """The vial's row, locked, with what the stock rules read (lot, product, presentation, location)
     and what a response shows of it (the product's maker), so nothing is read again to answer."""
-    # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the location outer join.
-    return (
-        Vial.objects.select_for_update(of=("self",))
-        .select_related("lot__product", "presentation__product__manufacturer", "location")
-        .get(pk=vial_id)
-    )
+    return _locked_vial.get(vial_id)
+
+
+# of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the location outer join.
+# Every dispense, return and move locks a vial: compiled once (core.compiled).
+_locked_vial = CompiledQuery(
+    lambda pk: Vial.objects.select_for_update(of=("self",))
+    .select_related("lot__product", "presentation__product__manufacturer", "location").filter(pk=pk).order_by(),
+    int,
+)
 
 
 @transaction.atomic

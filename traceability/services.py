@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.compiled import CompiledQuery
 from core.history import audited_create, audited_save, history_batch
 from core.errors import InvalidInput
 from core.text import grams_text
@@ -458,6 +459,12 @@ class DispenseCheck:
         return [finding for finding, granted in self.authorisation if granted is None]
 
 
+_session_dispenses = CompiledQuery(
+    lambda pk: Dispense.objects.filter(session_id=pk).select_related("product__manufacturer").order_by("dispensed_at", "pk"),
+    int,
+)
+
+
 def dispense_check(*, session: InfusionSession, vial: Vial) -> DispenseCheck:
     """The clinical checks and the dose check of one vial for one session (no locks, no writes):
     the scan station shows them on the card before F6, and vial_dispense enforces them."""
@@ -465,9 +472,7 @@ def dispense_check(*, session: InfusionSession, vial: Vial) -> DispenseCheck:
     findings = clinical_findings(session=session, product=product)
     # One read of what the session was given so far serves the dose, the authorisation's vial sizes
     # and, once dispensed, the brand-switch flags.
-    dispenses = list(
-        Dispense.objects.filter(session=session).select_related("product__manufacturer").order_by("dispensed_at", "pk")
-    )
+    dispenses = _session_dispenses(session.pk)
     given = sum((d.grams for d in dispenses if d.status in GIVEN_STATUSES), Decimal("0"))
     returned = sum((d.grams for d in dispenses if d.status == Dispense.Status.RETURNED_TO_STOCK), Decimal("0"))
     after = DoseReconciliation(
@@ -558,9 +563,21 @@ def vial_dispense(
                               patient_mrn=patient_mrn)
 
 
+# Every dispense locks them: compiled once (core.compiled).
+_locked_session = CompiledQuery(
+    lambda pk: InfusionSession.objects.select_for_update(of=("self",)).select_related("patient").filter(pk=pk).order_by(),
+    int,
+)
+_locked_authorisation = CompiledQuery(
+    lambda pk: TreatmentAuthorisation.objects.select_for_update(of=("self",)).select_related("product")
+    .filter(pk=pk).order_by(),
+    int,
+)
+
+
 def _vial_dispense(*, session, vial, actor, acknowledged, patient_mrn) -> Dispense:
     # The session locked with its patient; its authorisation is locked and read next, on its own.
-    session = InfusionSession.objects.select_for_update(of=("self",)).select_related("patient").get(pk=session.pk)
+    session = _locked_session.get(session.pk)
     ensure_session_open(session)
     if patient_mrn is not None and patient_mrn.strip() != session.patient.mrn:
         raise PatientMismatch(
@@ -571,8 +588,7 @@ def _vial_dispense(*, session, vial, actor, acknowledged, patient_mrn) -> Dispen
     if session.authorisation_id is not None:
         # Two sessions under one authorisation dispensed at once: the second waits here, then counts
         # the first's dose (and sees a revocation made meanwhile).
-        session.authorisation = TreatmentAuthorisation.objects.select_for_update(of=("self",)).select_related(
-            "product").get(pk=session.authorisation_id)
+        session.authorisation = _locked_authorisation.get(session.authorisation_id)
     vial = lock_vial(vial.pk)
     ensure_dispensable(vial, on=session.scheduled_date)
     product = vial.presentation.product

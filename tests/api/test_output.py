@@ -84,3 +84,16 @@ def test_a_kept_serialiser_gives_each_row_what_a_new_one_gives():
         result.actions = scan_actions(result, {"technician"})
         assert rendered(ScanOut, result) == ScanOut(result).data
         assert rendered(ScanOut, result)["vial"]["serial"] == vial.serial
+
+
+def test_the_kept_dispense_and_flag_serialisers_give_each_row_what_new_ones_give():
+    from api.serializers import rendered
+
+    build_scenario()
+    BrandSwitchFlagFactory()
+    dispenses, flags = list(dispense_queryset().order_by("pk")), list(flag_queryset().order_by("pk"))
+    assert len(dispenses) >= 2 and flags
+    for dispense in dispenses * 2:
+        assert rendered(DispenseOut, dispense) == DispenseOut(dispense).data
+    for flag in flags * 2:
+        assert rendered(FlagOut, flag) == FlagOut(flag).data

@@ -1,0 +1,118 @@
+"""A queryset compiled to SQL once and run again with new values.
+
+The busiest reads of the day (the scan's vial, the dispense's locked rows, the API token) are a
+few-table `select_related` query by one or two values. Building and compiling that queryset costs
+the ORM more Python than the database takes to answer it (about 0.8 ms of a 1.2 ms read of the
+scan's vial), every time, for the same SQL. `CompiledQuery` builds it once with marker values, keeps
+the SQL and how its columns map onto model instances, and from then on only runs the SQL with the
+call's values: the same rows, the same converters (SQLite's dates and decimals), the same related
+objects and annotations as the queryset's own iteration gives.
+
+Note: this follows Django's `ModelIterable` (django/db/models/query.py, Django 5.2), whose pieces
+it uses; tests compare it with the queryset it replaces, field by field, on both databases.
+
+What the builder is given is the only thing that varies: anything else it reads (the clock, a
+setting) is fixed at the first call. A builder takes strings and integers only.
+"""
+
+from collections.abc import Callable
+from itertools import count
+
+from django.db import connections
+from django.db.transaction import TransactionManagementError
+from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators
+
+_markers = count(1)
+
+
+def _marker(kind: type):
+    """A value no real call passes, of the type a field's lookup expects."""
+    number = next(_markers)
+    if kind is int:
+        return -(2**62) - number
+    if kind is str:
+        return f"\x00compiled-{number}\x00"
+    raise TypeError(f"CompiledQuery values are str or int, not {kind.__name__}")
+
+
+class _Compiled:
+    def __init__(self, queryset: QuerySet, markers: tuple, db: str) -> None:
+        self.db = db
+        compiler = queryset.query.get_compiler(using=db)
+        self.sql, params = compiler.as_sql()
+        # Where each value goes among the query's parameters (a value may be used more than once).
+        self.params = list(params)
+        self.slots = []
+        for position, marker in enumerate(markers):
+            found = [i for i, p in enumerate(params) if type(p) is type(marker) and p == marker]
+            if not found:
+                raise ValueError(f"CompiledQuery: value {position} does not reach the SQL as it was given")
+            self.slots.append(found)
+        select, klass_info = compiler.select, compiler.klass_info
+        self.model = klass_info["model"]
+        fields = klass_info["select_fields"]
+        self.start, self.end = fields[0], fields[-1] + 1
+        self.init_list = [f[0].target.attname for f in select[self.start : self.end]]
+        self.populators = get_related_populators(klass_info, select, db)
+        self.annotations = list(compiler.annotation_col_map.items())
+        self.compiler = compiler
+        # As the ORM: a database without row locks (SQLite) ignores select_for_update.
+        self.locks = bool(queryset.query.select_for_update) and connections[db].features.has_select_for_update
+        self.converters = compiler.get_converters([s[0] for s in select[: compiler.col_count]])
+
+    def rows(self, values: tuple) -> list[Model]:
+        db = self.db
+        if self.locks and connections[db].get_autocommit():
+            # As the ORM refuses it: a row lock outside a transaction would be let go at once.
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        params = list(self.params)
+        for slots, value in zip(self.slots, values):
+            for i in slots:
+                params[i] = value
+        with connections[db].cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        if self.converters:
+            rows = self.compiler.apply_converters(rows, self.converters)
+        found = []
+        for row in rows:
+            obj = self.model.from_db(db, self.init_list, row[self.start : self.end])
+            for populator in self.populators:
+                populator.populate(row, obj)
+            for name, position in self.annotations:
+                setattr(obj, name, row[position])
+            found.append(obj)
+        return found
+
+
+class CompiledQuery:
+    """`CompiledQuery(build, str, int)`: `build(a, b)` returns the queryset (sliced if it should be
+    limited); calling the CompiledQuery with values returns the list of instances that queryset with
+    those values would give, built from SQL compiled once (the project has one database)."""
+
+    def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
+        self.build, self.kinds = build, kinds
+        self._compiled: _Compiled | None = None
+
+    def __call__(self, *values) -> list[Model]:
+        if len(values) != len(self.kinds):
+            raise TypeError(f"CompiledQuery takes {len(self.kinds)} values, {len(values)} given")
+        for value, kind in zip(values, self.kinds):
+            if type(value) is not kind:
+                raise TypeError(f"CompiledQuery value {value!r} is not {kind.__name__}")
+        if self._compiled is None:
+            markers = tuple(_marker(kind) for kind in self.kinds)
+            queryset = self.build(*markers)
+            self._compiled = _Compiled(queryset, markers, queryset.db)
+        return self._compiled.rows(values)
+
+    def get(self, *values) -> Model:
+        """The one instance, refused as `QuerySet.get()` refuses none or several."""
+        found = self(*values)
+        if len(found) == 1:
+            return found[0]
+        model = self._compiled.model
+        if not found:
+            raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
+        raise model.MultipleObjectsReturned(f"get() returned more than one {model._meta.object_name}.")

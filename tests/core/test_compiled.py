@@ -1,0 +1,101 @@
+"""core.compiled: a queryset compiled once gives what the queryset itself gives, call after call,
+with its related objects, deferred fields, annotations and database conversions."""
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import Count, F
+from django.db.transaction import TransactionManagementError
+from django.test.utils import CaptureQueriesContext
+
+from core.compiled import CompiledQuery
+from inventory.models import Vial
+from inventory.selectors import _scan_vials
+from tests.factories import LotFactory, VialFactory
+
+pytestmark = pytest.mark.django_db
+
+by_serial = CompiledQuery(lambda gtin, serial: _scan_vials().filter(presentation__gtin=gtin, serial=serial)[:1], str, str)
+by_pk = CompiledQuery(lambda pk: Vial.objects.select_related("lot", "location").filter(pk=pk).order_by(), int)
+
+
+def fields_of(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields
+            if f.attname not in obj.get_deferred_fields()}
+
+
+def same_tree(compiled, orm) -> None:
+    assert type(compiled) is type(orm)
+    assert fields_of(compiled) == fields_of(orm)
+    assert {k: type(v) for k, v in fields_of(compiled).items()} == {k: type(v) for k, v in fields_of(orm).items()}
+    assert compiled.get_deferred_fields() == orm.get_deferred_fields()
+    assert compiled._state.adding is False and compiled._state.db == orm._state.db
+
+
+def test_a_compiled_read_gives_the_querysets_rows_with_their_related_objects_loaded():
+    vials = [VialFactory(), VialFactory(location=None, status=Vial.Status.DISPENSED), VialFactory(serial="O'Brien %s")]
+    for vial in vials * 2:  # the second round runs the kept SQL only
+        [orm] = _scan_vials().filter(presentation__gtin=vial.presentation.gtin, serial=vial.serial)[:1]
+        with CaptureQueriesContext(connection) as queries:
+            [compiled] = by_serial(vial.presentation.gtin, vial.serial)
+            same_tree(compiled, orm)
+            same_tree(compiled.presentation, orm.presentation)
+            same_tree(compiled.presentation.product, orm.presentation.product)
+            same_tree(compiled.presentation.product.manufacturer, orm.presentation.product.manufacturer)
+            same_tree(compiled.lot, orm.lot)
+            assert compiled.location_id == vial.location_id
+            if vial.location_id is None:
+                assert compiled.location is None
+            else:
+                same_tree(compiled.location, orm.location)
+        assert len(queries) == 1, [q["sql"] for q in queries.captured_queries]
+        # The product's notes stay deferred, as in the queryset, and are read when asked for.
+        assert "storage_notes" in compiled.presentation.product.get_deferred_fields()
+
+
+def test_each_call_takes_its_own_values_and_finds_nothing_where_nothing_matches():
+    first, second = VialFactory(), VialFactory()
+    assert by_serial(first.presentation.gtin, first.serial)[0].pk == first.pk
+    assert by_serial(second.presentation.gtin, second.serial)[0].pk == second.pk
+    assert by_serial(first.presentation.gtin, second.serial) == []
+    assert by_pk.get(second.pk).pk == second.pk
+    with pytest.raises(Vial.DoesNotExist):
+        by_pk.get(second.pk + 1000)
+
+
+def test_a_value_used_twice_and_annotations_come_back_as_the_queryset_gives_them():
+    lot = LotFactory()
+    VialFactory.create_batch(2, lot=lot, presentation__product=lot.product)
+    twice = CompiledQuery(
+        lambda number: lot.__class__.objects.filter(lot_number=number, product__lots__lot_number=number)
+        .annotate(vials_count=Count("vials", distinct=True), doubled=F("pk") * 2).order_by("pk"),
+        str,
+    )
+    [found] = twice(lot.lot_number)
+    assert (found.pk, found.vials_count, found.doubled) == (lot.pk, 2, lot.pk * 2)
+    assert twice("NO-SUCH-LOT") == []
+
+
+def test_it_refuses_values_of_another_type_or_number_and_a_builder_that_drops_a_value():
+    with pytest.raises(TypeError):
+        by_pk("1")
+    with pytest.raises(TypeError):
+        by_serial("0123")
+    with pytest.raises(TypeError):
+        CompiledQuery(lambda when: Vial.objects.all(), float)(1.5)
+    with pytest.raises(ValueError, match="does not reach the SQL"):
+        CompiledQuery(lambda serial: Vial.objects.all(), str)("SN1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_compiled_row_lock_outside_a_transaction_fails_where_the_orms_does():
+    vial = VialFactory()
+    locked = CompiledQuery(lambda pk: Vial.objects.select_for_update().filter(pk=pk).order_by(), int)
+    with transaction.atomic():
+        locked.get(vial.pk)
+    if connection.features.has_select_for_update:
+        with pytest.raises(TransactionManagementError):
+            list(Vial.objects.select_for_update().filter(pk=vial.pk))
+        with pytest.raises(TransactionManagementError):
+            locked.get(vial.pk)
+    else:  # SQLite: both ignore the lock
+        assert list(Vial.objects.select_for_update().filter(pk=vial.pk))[0].pk == locked.get(vial.pk).pk
