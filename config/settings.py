@@ -130,6 +130,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         f"-c random_page_cost={float(os.environ.get('PG_RANDOM_PAGE_COST', '1.1'))} "
         "-c cursor_tuple_fraction=1 -c jit=off"
     )
+    # Prepared statements, for the few reads core.compiled.CompiledQuery runs on every scan and
+    # dispense (PostgreSQL then plans each once per connection instead of on every call). Django
+    # turns them off for connection poolers; only those reads ask for them (through a server-side
+    # binding cursor), every other query is bound on the client and never prepared. Behind a
+    # pooler in transaction mode, set PG_PREPARED_STATEMENTS=0.
+    if os.environ.get("PG_PREPARED_STATEMENTS", "1") != "0":
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for a writer instead of failing at once with "database is locked". IMMEDIATE: a
     # transaction takes the write lock when it begins, so two workers writing at once queue on the

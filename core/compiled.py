@@ -21,6 +21,7 @@ from itertools import count
 from django.db import connections
 from django.db.transaction import TransactionManagementError
 from django.db.models import Model, QuerySet
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models.query import get_related_populators
 
 _markers = count(1)
@@ -34,6 +35,45 @@ def _marker(kind: type):
     if kind is str:
         return f"\x00compiled-{number}\x00"
     raise TypeError(f"CompiledQuery values are str or int, not {kind.__name__}")
+
+
+def _cursor(connection):
+    """Django's cursor, or on PostgreSQL with prepared statements on (config/settings.py), a
+    cursor that binds on the server and prepares: PostgreSQL plans the query once per connection.
+    Either way wrapped by Django (the query is logged, errors are Django's)."""
+    if connection.vendor != "postgresql" or connection.settings_dict["OPTIONS"].get("prepare_threshold") is None:
+        return connection.cursor()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = _preparing_cursor_class()(connection.connection)
+    with connection.wrap_database_errors:
+        return _LoggedCursor(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
+
+
+class _LoggedCursor(CursorDebugWrapper):
+    """Django's query log for a prepared statement: psycopg leaves the statement it last sent unset
+    when it runs a prepared one, so the logged SQL is composed with the values, as the client-side
+    cursor would have sent it."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(self.db.ops.compose_sql(sql, params)):
+            return CursorWrapper.execute(self, sql, params)
+
+
+_PREPARING = None
+
+
+def _preparing_cursor_class():
+    global _PREPARING
+    if _PREPARING is None:
+        from django.db.backends.postgresql.base import ServerBindingCursor
+
+        class PreparingCursor(ServerBindingCursor):
+            def execute(self, query, params=None, **kwargs):
+                return super().execute(query, params, prepare=True)
+
+        _PREPARING = PreparingCursor
+    return _PREPARING
 
 
 class _Compiled:
@@ -70,7 +110,7 @@ class _Compiled:
         for slots, value in zip(self.slots, values):
             for i in slots:
                 params[i] = value
-        with connections[db].cursor() as cursor:
+        with _cursor(connections[db]) as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         if self.converters:

@@ -99,3 +99,17 @@ def test_a_compiled_row_lock_outside_a_transaction_fails_where_the_orms_does():
             locked.get(vial.pk)
     else:  # SQLite: both ignore the lock
         assert list(Vial.objects.select_for_update().filter(pk=vial.pk))[0].pk == locked.get(vial.pk).pk
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_on_postgresql_a_compiled_read_is_prepared_once_and_logged_with_its_values():
+    vial = VialFactory()
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert by_pk.get(vial.pk).pk == vial.pk
+    # Logged as Django logs any query: the SQL with its values.
+    assert len(queries) == 3 and all(str(vial.pk) in q["sql"] and "%s" not in q["sql"] for q in queries.captured_queries)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement = %s",
+                       [by_pk._compiled.sql.replace("%s", "$1")])
+        assert cursor.fetchone()[0] == 1
