@@ -124,7 +124,7 @@ class WorklistOut(serializers.Serializer):
     site = serializers.CharField()
     ordered_grams = serializers.DecimalField(max_digits=7, decimal_places=2)
     status = serializers.CharField()
-    dispenses = DispenseOut(many=True)
+    dispenses = DispenseOut(many=True, source="dispense_list")
     administration = serializers.SerializerMethodField()
     open_flags = serializers.SerializerMethodField()
 
@@ -135,7 +135,7 @@ class WorklistOut(serializers.Serializer):
 
     def get_open_flags(self, session: InfusionSession) -> list[str]:
         """Brand switches still open: the first infusion of a new brand starts at the initial rate."""
-        return [f"{f.from_product.brand} → {f.to_product.brand}" for f in session.flags.all() if f.status == "open"]
+        return [f"{f.from_product.brand} → {f.to_product.brand}" for f in session.flag_list if f.status == "open"]
 
 
 class HomeVialOut(serializers.Serializer):

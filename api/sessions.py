@@ -187,9 +187,9 @@ class SessionOut(ModelSerializer):
     brands = serializers.SerializerMethodField()
     lots = serializers.SerializerMethodField()
     open_flags = serializers.SerializerMethodField()
-    dispenses = DispenseOut(many=True, read_only=True)
-    flags = FlagOut(many=True, read_only=True)
-    reactions = ReactionOut(many=True, read_only=True)
+    dispenses = DispenseOut(many=True, read_only=True, source="dispense_list")
+    flags = FlagOut(many=True, read_only=True, source="flag_list")
+    reactions = ReactionOut(many=True, read_only=True, source="reaction_list")
     administration = serializers.SerializerMethodField(
         help_text="The infusion as the nurse recorded it (times; steps at /api/administrations/{id})")
     authorisation = SessionAuthorisationOut(read_only=True, allow_null=True,
@@ -211,7 +211,7 @@ class SessionOut(ModelSerializer):
 
     @staticmethod
     def _given(session: InfusionSession) -> list[Dispense]:
-        return [d for d in session.dispenses.all() if d.status in GIVEN_STATUSES]
+        return [d for d in session.dispense_list if d.status in GIVEN_STATUSES]
 
     def get_brands(self, session: InfusionSession) -> list[str]:
         """The brands the patient was given in this session (vials returned unopened do not count)."""
@@ -231,7 +231,7 @@ class SessionOut(ModelSerializer):
         return sorted(lots.values(), key=lambda row: row["lot_number"])
 
     def get_open_flags(self, session: InfusionSession) -> int:
-        return sum(1 for flag in session.flags.all() if flag.status == BrandSwitchFlag.Status.OPEN)
+        return sum(1 for flag in session.flag_list if flag.status == BrandSwitchFlag.Status.OPEN)
 
 
 class DispenseResultOut(serializers.Serializer):

@@ -106,11 +106,16 @@ def home_infusion_queryset() -> QuerySet[HomeInfusion]:
 def session_queryset() -> QuerySet[InfusionSession]:
     """Sessions with their dispenses (vial, lot, product, the vial's fate and home use), flags,
     reactions and the administration record's times (joined): five queries for a page of any
-    length. The administration's steps are read with administration_queryset()."""
+    length. The administration's steps are read with administration_queryset().
+
+    The dispenses, flags and reactions are lists on each session (`dispense_list`, `flag_list`,
+    `reaction_list`, oldest first), not the related managers' caches: Django builds a filtered
+    queryset per session and relation to hold a prefetch in the manager, a third of the time of a
+    page of 50 sessions."""
     return InfusionSession.objects.select_related(
         "patient", "completed_by", "administration__started_by", "administration__ended_by", "authorisation",
     ).prefetch_related(
-        Prefetch("dispenses", queryset=dispense_queryset().order_by("dispensed_at", "id")),
+        Prefetch("dispenses", queryset=dispense_queryset().order_by("dispensed_at", "id"), to_attr="dispense_list"),
         Prefetch(
             "flags",
             queryset=without_product_notes(
@@ -119,8 +124,9 @@ def session_queryset() -> QuerySet[InfusionSession]:
                 ),
                 "from_product", "to_product",
             ).order_by("raised_at", "id"),
+            to_attr="flag_list",
         ),
-        Prefetch("reactions", queryset=reaction_queryset().order_by("onset_at", "id")),
+        Prefetch("reactions", queryset=reaction_queryset().order_by("onset_at", "id"), to_attr="reaction_list"),
     )
 
 
