@@ -41,6 +41,7 @@ from recalls.selectors import (
     notification_overdue,
     recall_list,
     recall_lookback,
+    recall_notifications,
     recall_progress,
     with_vial_lines,
 )
@@ -664,7 +665,7 @@ class RecallViewSet(viewsets.ReadOnlyModelViewSet):
     def export(self, request, pk=None):
         """The lookback as an Excel workbook: recall, on hand, patients, notifications."""
         recall = get_object_or_404(Recall.objects.select_related("created_by", "closed_by"), pk=pk)
-        lookback, tasks = recall_lookback(recall), list(notification_list(recall=recall))
+        lookback, tasks = recall_lookback(recall), recall_notifications(recall)
         workbook = recall_workbook(recall, lookback=lookback, tasks=tasks)
         seen = [d.session.patient_id for d in lookback.dispenses] + [t.patient_id for t in tasks]
         record_patient_access(request, seen)

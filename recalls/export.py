@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core.xlsx import BOLD_STYLE, DATE_STYLE, MINUTES_STYLE, WRAP_STYLE, StreamingWorkbook
 from recalls.models import Recall
-from recalls.selectors import Lookback, notification_list, notification_overdue, recall_lookback, recall_progress
+from recalls.selectors import Lookback, notification_overdue, recall_lookback, recall_notifications, recall_progress
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MIN_WIDTH, MAX_WIDTH = 8, 60
@@ -190,9 +190,9 @@ NOTIFICATION_COLUMNS = [
 
 def recall_workbook(recall: Recall, *, lookback: Lookback | None = None, tasks: list | None = None) -> bytes:
     """The lookback of `recall` as .xlsx bytes. A caller that needs the lookback and tasks too
-    (the access log) passes them in, read once."""
+    (the access log) passes them in, read once (the tasks from recall_notifications())."""
     lookback = recall_lookback(recall) if lookback is None else lookback
-    tasks = list(notification_list(recall=recall)) if tasks is None else tasks
+    tasks = recall_notifications(recall) if tasks is None else tasks
     now = timezone.now()
     progress = recall_progress(recall, now=now)
 
@@ -251,8 +251,8 @@ def recall_workbook(recall: Recall, *, lookback: Lookback | None = None, tasks: 
             [
                 t.patient.mrn,
                 t.patient.name,
-                len(t.vials.all()),
-                ", ".join(v.serial for v in t.vials.all()),
+                len(t.vial_lines),
+                ", ".join(line["serial"] for line in t.vial_lines),
                 t.get_status_display(),
                 recall.action_due,
                 "overdue" if notification_overdue(t, now) else "",

@@ -645,3 +645,9 @@ def with_vial_lines(tasks: list[NotificationTask]) -> list[NotificationTask]:
     for task in tasks:
         task.vial_lines = lines[task.pk]
     return tasks
+
+
+def recall_notifications(recall: Recall) -> list[NotificationTask]:
+    """Every notification task of the recall with its vials as lines (`task.vial_lines`): for the
+    workbook, which lists them all."""
+    return with_vial_lines(list(notification_list(recall=recall, vials=False)))
