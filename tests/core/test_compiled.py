@@ -113,3 +113,22 @@ def test_on_postgresql_a_compiled_read_is_prepared_once_and_logged_with_its_valu
         cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement = %s",
                        [by_pk._compiled.sql.replace("%s", "$1")])
         assert cursor.fetchone()[0] == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_with_prepared_statements_off_a_compiled_read_runs_unprepared(monkeypatch):
+    vial = VialFactory()
+    unprepared = CompiledQuery(lambda pk: Vial.objects.filter(pk=pk, serial__startswith="SN").order_by(), int)
+
+    def prepared() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+            return cursor.fetchone()[0]
+
+    before = prepared()
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", {**connection.settings_dict["OPTIONS"], "prepare_threshold": None})
+    assert unprepared.get(vial.pk).pk == vial.pk
+    assert prepared() == before
+    monkeypatch.undo()
+    assert unprepared.get(vial.pk).pk == vial.pk
+    assert prepared() == before + 1
