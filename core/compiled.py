@@ -6,7 +6,8 @@ the ORM more Python than the database takes to answer it (about 0.8 ms of a 1.2 
 scan's vial), every time, for the same SQL. `CompiledQuery` builds it once with marker values, keeps
 the SQL and how its columns map onto model instances, and from then on only runs the SQL with the
 call's values: the same rows, the same converters (SQLite's dates and decimals), the same related
-objects and annotations as the queryset's own iteration gives.
+objects and annotations as the queryset's own iteration gives. On PostgreSQL it is a prepared
+statement from its first run (the other queries are prepared from their third, config/settings.py).
 
 Note: this follows Django's `ModelIterable` (django/db/models/query.py, Django 5.2), whose pieces
 it uses; tests compare it with the queryset it replaces, field by field, on both databases.
@@ -21,7 +22,6 @@ from itertools import count
 from django.db import connections
 from django.db.transaction import TransactionManagementError
 from django.db.models import Model, QuerySet
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models.query import get_related_populators
 
 _markers = count(1)
@@ -38,26 +38,16 @@ def _marker(kind: type):
 
 
 def _cursor(connection):
-    """Django's cursor, or on PostgreSQL with prepared statements on (config/settings.py), a
-    cursor that binds on the server and prepares: PostgreSQL plans the query once per connection.
-    Either way wrapped by Django (the query is logged, errors are Django's)."""
-    if connection.vendor != "postgresql" or connection.settings_dict["OPTIONS"].get("prepare_threshold") is None:
+    """Django's cursor; on PostgreSQL with values bound on the server (config/settings.py), one
+    that prepares the query from its first run, so PostgreSQL plans it once per connection.
+    Either way wrapped by Django: the query is logged with its values, errors are Django's."""
+    if connection.vendor != "postgresql" or connection.settings_dict["OPTIONS"].get("server_side_binding") is not True:
         return connection.cursor()
     connection.ensure_connection()
     connection.validate_thread_sharing()
     raw = _preparing_cursor_class()(connection.connection)
     with connection.wrap_database_errors:
-        return _LoggedCursor(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
-
-
-class _LoggedCursor(CursorDebugWrapper):
-    """Django's query log for a prepared statement: psycopg leaves the statement it last sent unset
-    when it runs a prepared one, so the logged SQL is composed with the values, as the client-side
-    cursor would have sent it."""
-
-    def execute(self, sql, params=None):
-        with self.debug_sql(self.db.ops.compose_sql(sql, params)):
-            return CursorWrapper.execute(self, sql, params)
+        return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
 _PREPARING = None
