@@ -29,13 +29,33 @@ def _live_server_one_request_at_a_time(django_db_setup):
         yield
         return
 
+    import time
+
+    from django.db import OperationalError
+    from django.test.testcases import TransactionTestCase
+
     class OneAtATime(WSGIServer):
         def __init__(self, *args, connections_override=None, **kwargs):
             super().__init__(*args, **kwargs)
 
+    # A request the page sent just before the test ended may still be reading when the test's
+    # database is emptied: the flush then waits for it, as a second request would, instead of failing.
+    emptied = TransactionTestCase._fixture_teardown
+
+    def emptied_after_the_last_request(self):
+        for attempt in range(50):
+            try:
+                return emptied(self)
+            except OperationalError as error:
+                if "locked" not in str(error) or attempt == 49:
+                    raise
+                time.sleep(0.1)
+
     threaded, LiveServerThread.server_class = LiveServerThread.server_class, OneAtATime
+    TransactionTestCase._fixture_teardown = emptied_after_the_last_request
     yield
     LiveServerThread.server_class = threaded
+    TransactionTestCase._fixture_teardown = emptied
 
 
 @pytest.fixture
