@@ -132,7 +132,7 @@ class DispenseOut(ModelSerializer):
     @extend_schema_field(VialFateOut(allow_null=True))
     def get_fate(self, dispense: Dispense):
         fate = one_to_one(dispense, "fate")
-        return VialFateOut(fate).data if fate is not None else None
+        return rendered(VialFateOut, fate) if fate is not None else None
 
     @extend_schema_field(serializers.DateField(allow_null=True))
     def get_used_at_home_on(self, dispense: Dispense):
@@ -207,7 +207,7 @@ class SessionOut(ModelSerializer):
     @extend_schema_field(AdministrationTimesOut(allow_null=True))
     def get_administration(self, session: InfusionSession):
         administration = one_to_one(session, "administration")
-        return AdministrationTimesOut(administration).data if administration is not None else None
+        return rendered(AdministrationTimesOut, administration) if administration is not None else None
 
     @staticmethod
     def _given(session: InfusionSession) -> list[Dispense]:
@@ -503,6 +503,12 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
 
     def get_queryset(self):
         return sessions_in_scope(session_queryset(), patient_scope(self.request.user)).order_by("-scheduled_date", "-id")
+
+    def list(self, request, *args, **kwargs):
+        # The page from one kept serialiser (api.serializers.rendered): DRF would build a session's
+        # nested serialisers' fields again on every request.
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([rendered(SessionOut, session) for session in page])
 
     @extend_schema(request=SessionIn, responses={201: SessionOut})
     def create(self, request):

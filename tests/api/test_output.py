@@ -86,13 +86,16 @@ def test_a_kept_serialiser_gives_each_row_what_a_new_one_gives():
         assert rendered(ScanOut, result)["vial"]["serial"] == vial.serial
 
 
-def test_the_kept_dispense_and_flag_serialisers_give_each_row_what_new_ones_give():
+def test_the_kept_session_dispense_and_flag_serialisers_give_each_row_what_new_ones_give():
     from api.serializers import rendered
 
     build_scenario()
     BrandSwitchFlagFactory()
     dispenses, flags = list(dispense_queryset().order_by("pk")), list(flag_queryset().order_by("pk"))
-    assert len(dispenses) >= 2 and flags
+    sessions = list(session_queryset().order_by("pk"))
+    assert len(dispenses) >= 2 and flags and any(s.dispense_list for s in sessions)
+    for session in sessions * 2:
+        assert rendered(SessionOut, session) == SessionOut(session).data
     for dispense in dispenses * 2:
         assert rendered(DispenseOut, dispense) == DispenseOut(dispense).data
     for flag in flags * 2:
