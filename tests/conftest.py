@@ -31,6 +31,7 @@ def _live_server_one_request_at_a_time(django_db_setup):
 
     import time
 
+    from django.core.management.base import CommandError
     from django.db import OperationalError
     from django.test.testcases import TransactionTestCase
 
@@ -46,8 +47,9 @@ def _live_server_one_request_at_a_time(django_db_setup):
         for attempt in range(50):
             try:
                 return emptied(self)
-            except OperationalError as error:
-                if "locked" not in str(error) or attempt == 49:
+            except (OperationalError, CommandError) as error:
+                # The flush command wraps the database's error in its own.
+                if "locked" not in f"{error} {error.__cause__}" or attempt == 49:
                     raise
                 time.sleep(0.1)
 

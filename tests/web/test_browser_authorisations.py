@@ -86,3 +86,4 @@ def test_the_review_page_lists_authorisations_ending_soon(page, live_server, pha
     page.wait_for_selector(f"#authorisations-expiring [data-authorisation='{ending.pk}']")
     text = page.inner_text("#authorisations-expiring")
     assert "Aiko Tanaka" in text and "BS-0099" in text and "(10 days); 5 of 6 doses left" in text
+    page.wait_for_load_state("networkidle")  # the page's other lists have arrived too
