@@ -47,8 +47,8 @@ _tokens_with_roles = CompiledQuery(
 
 class TokenAuthentication(KnoxTokenAuthentication):
     """knox's token check (header `Authorization: Token <token>`), where a header that is not UTF-8
-    is a refused token like any other rather than an error, and the user's roles come with the
-    token in one query (every API request checks a capability)."""
+    or holds a NUL character is a refused token like any other rather than an error, and the
+    user's roles come with the token in one query (every API request checks a capability)."""
 
     def authenticate_credentials(self, token: bytes):
         msg = "Invalid token."
@@ -56,6 +56,9 @@ class TokenAuthentication(KnoxTokenAuthentication):
             token = token.decode("utf-8")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed(msg) from None
+        if "\x00" in token:
+            # No token holds one, and PostgreSQL refuses it in a query's text: a refused token too.
+            raise exceptions.AuthenticationFailed(msg)
         # knox's own loop (several tokens may share a key prefix; each digest is compared in
         # constant time), over a query that also reads the user's groups.
         for auth_token in _tokens_with_roles(token[:CONSTANTS.TOKEN_KEY_LENGTH]):

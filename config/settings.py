@@ -133,10 +133,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Prepared statements: PostgreSQL plans a query once per connection instead of on every call,
     # which for the 7- to 13-table reads of a page or a scan costs more than running them (2 to
     # 4 ms of planning for 0.5 to 1 ms of execution). Values are bound on the server (Django's
-    # server_side_binding) and psycopg prepares a query from its third run on a connection; the
-    # reads of core.compiled from their first. Behind a connection pooler in transaction mode,
-    # which cannot keep a connection's prepared statements, set PG_PREPARED_STATEMENTS=0: values
-    # are then bound on the client and nothing is prepared, as Django does by default.
+    # server_side_binding) and psycopg prepares a query from its third run on a connection. Behind
+    # a connection pooler in transaction mode, which cannot keep a connection's prepared statements,
+    # set PG_PREPARED_STATEMENTS=0: values are then bound on the client and nothing is prepared, as
+    # Django does by default.
     if os.environ.get("PG_PREPARED_STATEMENTS", "1") != "0":
         DATABASES["default"]["OPTIONS"].update(server_side_binding=True, prepare_threshold=2)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -6,8 +6,8 @@ the ORM more Python than the database takes to answer it (about 0.8 ms of a 1.2 
 scan's vial), every time, for the same SQL. `CompiledQuery` builds it once with marker values, keeps
 the SQL and how its columns map onto model instances, and from then on only runs the SQL with the
 call's values: the same rows, the same converters (SQLite's dates and decimals), the same related
-objects and annotations as the queryset's own iteration gives. On PostgreSQL it is a prepared
-statement from its first run (the other queries are prepared from their third, config/settings.py).
+objects and annotations as the queryset's own iteration gives. On PostgreSQL the same SQL text each
+time also lets the connection prepare it (config/settings.py): it is then planned once per connection.
 
 Note: this follows Django's `ModelIterable` (django/db/models/query.py, Django 5.2), whose pieces
 it uses; tests compare it with the queryset it replaces, field by field, on both databases.
@@ -35,35 +35,6 @@ def _marker(kind: type):
     if kind is str:
         return f"\x00compiled-{number}\x00"
     raise TypeError(f"CompiledQuery values are str or int, not {kind.__name__}")
-
-
-def _cursor(connection):
-    """Django's cursor; on PostgreSQL with values bound on the server (config/settings.py), one
-    that prepares the query from its first run, so PostgreSQL plans it once per connection.
-    Either way wrapped by Django: the query is logged with its values, errors are Django's."""
-    if connection.vendor != "postgresql" or connection.settings_dict["OPTIONS"].get("server_side_binding") is not True:
-        return connection.cursor()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    raw = _preparing_cursor_class()(connection.connection)
-    with connection.wrap_database_errors:
-        return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
-
-
-_PREPARING = None
-
-
-def _preparing_cursor_class():
-    global _PREPARING
-    if _PREPARING is None:
-        from django.db.backends.postgresql.base import ServerBindingCursor
-
-        class PreparingCursor(ServerBindingCursor):
-            def execute(self, query, params=None, **kwargs):
-                return super().execute(query, params, prepare=True)
-
-        _PREPARING = PreparingCursor
-    return _PREPARING
 
 
 class _Compiled:
@@ -100,7 +71,7 @@ class _Compiled:
         for slots, value in zip(self.slots, values):
             for i in slots:
                 params[i] = value
-        with _cursor(connections[db]) as cursor:
+        with connections[db].cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         if self.converters:

@@ -137,6 +137,17 @@ def test_a_deactivated_user_s_token_stops_working(technician, anon_client):
     assert _client_with(token).get("/api/auth/me").status_code == 401
 
 
+@pytest.mark.parametrize("token", ["abc\x00def", "\x00" * 64])
+def test_a_token_holding_a_nul_character_is_refused_not_an_error(token, technician, anon_client):
+    good = _token(anon_client).json()["token"]
+
+    for header in (token, good[:8] + "\x00" + good[9:]):
+        response = APIClient().get("/api/auth/me", HTTP_AUTHORIZATION=f"Token {header}")
+        assert response.status_code == 401
+        assert response.json()["code"] == "authentication_failed"
+    assert _client_with(good).get("/api/auth/me").status_code == 200
+
+
 @pytest.mark.parametrize(
     "credentials",
     [

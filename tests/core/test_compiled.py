@@ -1,9 +1,14 @@
 """core.compiled: a queryset compiled once gives what the queryset itself gives, call after call,
 with its related objects, deferred fields, annotations and database conversions."""
 
+import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F
 from django.db.transaction import TransactionManagementError
@@ -103,35 +108,39 @@ def test_a_compiled_row_lock_outside_a_transaction_fails_where_the_orms_does():
         assert list(Vial.objects.select_for_update().filter(pk=vial.pk))[0].pk == locked.get(vial.pk).pk
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
-def test_on_postgresql_a_compiled_read_is_prepared_once_and_logged_with_its_values():
-    vial = VialFactory()
-    with CaptureQueriesContext(connection) as queries:
-        for _ in range(3):
-            assert by_pk.get(vial.pk).pk == vial.pk
-    # Logged as Django logs any query: the SQL with its values.
-    assert len(queries) == 3 and all(str(vial.pk) in q["sql"] and "%s" not in q["sql"] for q in queries.captured_queries)
+def _prepared(sql: str) -> bool:
+    """Whether this connection holds `sql` (Django's %s placeholders) as a prepared statement."""
+    numbered = iter(range(1, 100))
+    statement = re.sub("%s", lambda _: f"${next(numbered)}", sql)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement = %s",
-                       [by_pk._compiled.sql.replace("%s", "$1")])
-        assert cursor.fetchone()[0] == 1
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement = %s", [statement])
+        return cursor.fetchone()[0] == 1
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
-def test_with_values_bound_on_the_client_a_compiled_read_runs_unprepared(monkeypatch):
+def test_on_postgresql_a_compiled_read_is_prepared_from_its_third_run_and_logged_with_its_values():
     vial = VialFactory()
-    unprepared = CompiledQuery(lambda pk: Vial.objects.filter(pk=pk, serial__startswith="SN").order_by(), int)
+    read = CompiledQuery(lambda pk: Vial.objects.filter(pk=pk, serial__startswith="SN").order_by(), int)
+    with CaptureQueriesContext(connection) as queries:
+        for run in range(4):
+            assert read.get(vial.pk).pk == vial.pk
+            assert _prepared(read._compiled.sql) == (run >= 2)
+    # Logged as Django logs any query: the SQL with its values.
+    reads = [q["sql"] for q in queries.captured_queries if "pg_prepared_statements" not in q["sql"]]
+    assert len(reads) == 4 and all(f'"id" = {vial.pk}' in sql and "%s" not in sql for sql in reads)
 
-    def prepared() -> bool:
-        numbered = iter(range(1, 10))
-        statement = re.sub("%s", lambda _: f"${next(numbered)}", unprepared._compiled.sql)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement = %s", [statement])
-            return cursor.fetchone()[0] == 1
 
-    monkeypatch.setitem(connection.settings_dict, "OPTIONS", {**connection.settings_dict["OPTIONS"], "server_side_binding": False})
-    assert unprepared.get(vial.pk).pk == vial.pk
-    assert not prepared()
-    monkeypatch.undo()
-    assert unprepared.get(vial.pk).pk == vial.pk
-    assert prepared()
+def test_prepared_statements_can_be_turned_off_for_a_connection_pooler():
+    code = ("import django, json; django.setup(); from django.conf import settings; "
+            "o = settings.DATABASES['default']['OPTIONS']; "
+            "print(json.dumps([o.get('server_side_binding'), o.get('prepare_threshold')]))")
+
+    def options(**env) -> list:
+        environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "1",
+                       "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused", **env}
+        done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True,
+                              cwd=settings.BASE_DIR, check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert options() == [True, 2]
+    assert options(PG_PREPARED_STATEMENTS="0") == [None, None]
