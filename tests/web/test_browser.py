@@ -234,6 +234,78 @@ def test_technician_receives_a_case_dispenses_with_a_brand_switch_and_the_recall
     shot(page, "recall-3-opened-after-refresh")
 
 
+def slow_server(monkeypatch, module, name: str, seconds: float) -> None:
+    """The server at a busy hour: `module.name` answers only after `seconds`, so the scanner's
+    next carton arrives before the answer about the one before."""
+    import time
+
+    real = getattr(module, name)
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, slow)
+
+
+def test_a_case_scanned_faster_than_the_server_answers_is_listed_whole_in_order(page, live_server, pharmacy, monkeypatch):
+    import api.scan
+
+    gtin, expiry = pharmacy["octagam"].gtin, pharmacy["expiry"].strftime("%y%m%d")
+    log_in(page, live_server, "tina", "/scan/")
+    page.keyboard.press("F3")
+    page.wait_for_selector("#receive-panel:not([hidden])")
+    slow_server(monkeypatch, api.scan, "receipt_check", 0.3)
+    serials = ("FAST0001", "FAST0002", "FAST0003", "FAST0004")
+    for serial in serials:  # back to back: no scan waits for the answer about the one before
+        wedge_scan(page, f"01{gtin}17{expiry}10OCT88B", f"21{serial}")
+    page.wait_for_function("document.querySelectorAll('#receive-rows tr').length === 4")
+    page.wait_for_function("document.getElementById('receive-totals').innerText.includes('4 vial(s), 40 g')")
+    rows = [page.inner_text(f"#receive-rows tr:nth-child({i})") for i in range(1, 5)]
+    assert [serial for row, serial in zip(rows, serials) if serial in row] == list(serials)
+    assert all("ok" in row for row in rows)
+    page.click("#receive-confirm")
+    page.wait_for_selector("#message.green")
+    assert "Received 4 vial(s)" in page.inner_text("#message")
+    assert set(Vial.objects.filter(lot__lot_number="OCT88B").values_list("serial", flat=True)) == set(serials)
+
+
+def test_two_vials_scanned_back_to_back_leave_the_card_on_the_second_and_f6_dispenses_it(page, live_server, pharmacy):
+    first, second = shelf(pharmacy, pharmacy["gammagard"], 2)
+    log_in(page, live_server, "tina", "/scan/")
+    choose_session(page, pharmacy["maria_today"])
+    held = []  # the first scan's request, held back so that its answer would come last
+
+    def hold_the_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/scan", hold_the_first)
+    wedge_scan(page, *carton_of(first).split(GS))
+    wedge_scan(page, *carton_of(second).split(GS))
+    page.wait_for_function("() => document.getElementById('card').hidden")
+    page.keyboard.press("F6")  # while the first scan is unanswered there is nothing to act on
+    page.wait_for_selector("#message.amber")
+    assert "Nothing to act on" in page.inner_text("#message")
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_function(
+        "(serial) => { const b = document.querySelector('button[data-action=dispense]:not([disabled])');"
+        " return b && b.innerText.includes(serial); }",
+        arg=second.serial,
+    )
+    page.wait_for_timeout(300)  # an answer arriving late would have replaced the card by now
+    assert second.serial in page.inner_text("#card") and first.serial not in page.inner_text("#card")
+    page.keyboard.press("F6")
+    page.wait_for_function(
+        "(serial) => document.getElementById('card').innerText.includes('Dispensed ' + serial)", arg=second.serial
+    )
+    assert list(Dispense.objects.filter(vial__in=[first, second]).values_list("vial", flat=True)) == [second.pk]
+    assert Vial.objects.get(pk=first.pk).status == Vial.Status.IN_STOCK
+
+
 def test_f6_after_a_refused_scan_dispenses_nothing_and_the_refusal_stands_in_view(page, live_server, pharmacy):
     [good] = shelf(pharmacy, pharmacy["gammagard"])
     log_in(page, live_server, "tina", "/scan/")

@@ -505,6 +505,18 @@
     showCarton(data);
   }
 
+  // A fast scanner's next carton can arrive while the server is still answering about the one
+  // before. Scans are handled one at a time, in the order they were read: a case's receipt is
+  // checked as a whole list, and the card always ends on the last scan. The card is cleared as
+  // the scan arrives, so nothing left on screen can be acted on while it waits its turn.
+  let scanQueue = Promise.resolve();
+  function queueScan(raw) {
+    if (mode === "single" && raw.replace(new RegExp(GS, "g"), "").trim()) clearCard();
+    const handled = scanQueue.then(() => handleScan(raw));
+    scanQueue = handled.catch(() => {});
+    return handled;
+  }
+
   // --- receiving a case -----------------------------------------------------------------------
   // The page keeps the raw scans; the server says what each one is, what is wrong with it, which
   // repeat another, and the exact totals by lot (POST /api/receipts/check).
@@ -615,7 +627,7 @@
       if (event.ctrlKey && mode === "receive") { confirmReceipt(); return; }
       const raw = input.value;
       input.value = "";
-      handleScan(raw);
+      queueScan(raw);
     }
   });
 
@@ -659,7 +671,7 @@
       burst = { chars: "", first: 0, last: 0, target: null, before: null };
       cancelPrompt();
       input.focus();
-      handleScan(raw);
+      queueScan(raw);
     }
   }, true);
   // A group separator arrives as text, not as a key: it belongs to the burst under way.
