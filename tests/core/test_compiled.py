@@ -14,7 +14,7 @@ from django.db.models import Count, F
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
-from core.compiled import CompiledQuery
+from core.compiled import CompiledQuery, Ids
 from inventory.models import Vial
 from inventory.selectors import _scan_vials
 from tests.factories import LotFactory, VialFactory
@@ -91,6 +91,36 @@ def test_it_refuses_values_of_another_type_or_number_and_a_builder_that_drops_a_
         CompiledQuery(lambda when: Vial.objects.all(), float)(1.5)
     with pytest.raises(ValueError, match="does not reach the SQL"):
         CompiledQuery(lambda serial: Vial.objects.all(), str)("SN1")
+
+
+def test_in_ids_selects_what_in_selects_with_one_parameter_however_many_ids():
+    vials = VialFactory.create_batch(4)
+    pks = [v.pk for v in vials]
+    for wanted in ([], [pks[0]], pks[1:3], pks + [pks[0], 10**9]):
+        assert sorted(Vial.objects.filter(pk__in_ids=wanted).values_list("pk", flat=True)) == sorted(
+            Vial.objects.filter(pk__in=wanted).values_list("pk", flat=True)
+        )
+    # A foreign key takes it too (Django keeps the lookups of relations apart).
+    assert set(Vial.objects.filter(lot_id__in_ids=[vials[0].lot_id]).values_list("pk", flat=True)) == {pks[0]}
+    few, many = (Vial.objects.filter(pk__in_ids=ids).query.sql_with_params() for ids in ([1], pks))
+    assert few[0] == many[0] and len(few[1]) == len(many[1]) == 1
+    for bad in ("1,2", [1, "2"], [1.0], [True], None):
+        with pytest.raises(TypeError):
+            Vial.objects.filter(pk__in_ids=bad).count()
+
+
+def test_a_compiled_read_by_ids_takes_any_number_of_ids_in_one_query():
+    vials = VialFactory.create_batch(3)
+    pks = [v.pk for v in vials]
+    by_ids = CompiledQuery(lambda ids: Vial.objects.select_related("lot").filter(pk__in_ids=ids).order_by("pk"), Ids)
+    for wanted in (pks, pks[:1], (pks[2], pks[0]), [], [10**9]):
+        with CaptureQueriesContext(connection) as queries:
+            found = by_ids(wanted)
+        assert [v.pk for v in found] == sorted(pk for pk in wanted if pk in pks)
+        assert all(v.lot.pk == v.lot_id for v in found) and len(queries) == 1
+    for bad in ([1, "2"], "12", 3, [1.5]):
+        with pytest.raises(TypeError):
+            by_ids(bad)
 
 
 @pytest.mark.django_db(transaction=True)
