@@ -70,10 +70,11 @@ class CappedPaginator(Paginator):
     """Django's paginator, counting a queryset at most up to `cap` rows (one query:
     `SELECT COUNT(*) FROM (… LIMIT cap + 1)`); `count_exact` says whether the count stopped there."""
 
-    def __init__(self, object_list, per_page, cap: int = COUNT_CAP, ids_first: bool = False):
+    def __init__(self, object_list, per_page, cap: int = COUNT_CAP, ids_first: bool = False, rows_by_ids=None):
         super().__init__(object_list, per_page)
         self.cap = cap
         self.ids_first = ids_first
+        self.rows_by_ids = rows_by_ids
         self.count_exact = True
 
     @cached_property
@@ -133,7 +134,11 @@ class CappedPaginator(Paginator):
         # The page's keys from the list's order and filters alone, then its rows with their joins by
         # key: the database plans a wide join over a page of rows, not over the whole table.
         ids = list(self.object_list.prefetch_related(None).values_list("pk", flat=True)[bottom:top])
-        by_pk = self.object_list.order_by().in_bulk(ids)
+        if self.rows_by_ids is not None:
+            # The view's own read by key (a compiled query): the keys already passed the filters.
+            by_pk = {row.pk: row for row in self.rows_by_ids(ids)}
+        else:
+            by_pk = self.object_list.order_by().in_bulk(ids)
         return [by_pk[pk] for pk in ids if pk in by_pk]
 
 
@@ -144,8 +149,11 @@ class Pagination(PageSizeSchema, PageNumberPagination):
     count_cap = COUNT_CAP
     ids_first = False
 
+    rows_by_ids = None
+
     def django_paginator_class(self, object_list, per_page):
-        return CappedPaginator(object_list, per_page, cap=self.count_cap, ids_first=self.ids_first)
+        return CappedPaginator(object_list, per_page, cap=self.count_cap, ids_first=self.ids_first,
+                               rows_by_ids=self.rows_by_ids)
 
     def get_page_size(self, request):
         return checked_page_size(request, self.page_size_query_param, self.page_size)
@@ -181,6 +189,9 @@ class IdsFirstPagination(Pagination):
     """For lists whose rows join many tables: one query reads the page's keys (the list's filters
     and order, on its own index), a second the rows with their joins by key. PostgreSQL plans a
     join of a dozen tables over the first rows of a big table's order in tens of milliseconds; over
-    fifty keys, in one or two."""
+    fifty keys, in one or two.
+
+    A view may set `rows_by_ids(ids)` on its paginator (the rows of these keys, in any order) to
+    read the page's rows with it instead of the queryset's `in_bulk()`."""
 
     ids_first = True

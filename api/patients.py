@@ -19,7 +19,7 @@ from api.labels import LabelNegotiation
 from labels.wristband import WRISTBAND_FORMATS, render_wristband
 from api.pagination import COUNT_EXACT_HELP, MAX_PAGE_SIZE, Pagination
 from api.permissions import PatientPermission
-from api.serializers import ModelSerializer, note_field, validated
+from api.serializers import ModelSerializer, note_field, rendered, validated
 from api.sessions import SessionOut
 from traceability.models import Patient
 from core.roles import patient_scope
@@ -153,7 +153,8 @@ class PatientViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
         counted = pages.page.paginator
         body = {"patient": patient, "count": counted.count, "count_exact": counted.count_exact,
                 "next": pages.get_next_link(), "previous": pages.get_previous_link(), "infusions": page}
-        return Response(PatientHistoryOut(body).data)
+        # From one kept serialiser (api.serializers.rendered): a page of sessions nests five levels.
+        return Response(rendered(PatientHistoryOut, body))
 
 
 router = OptionalSlashRouter()

@@ -40,6 +40,7 @@ from traceability.selectors import (
     dispense_queryset,
     reaction_queryset,
     session_queryset,
+    sessions_by_ids,
     sessions_with_dose_discrepancy,
     sessions_in_scope,
 )
@@ -507,6 +508,8 @@ class SessionViewSet(LogsPatientAccess, mixins.ListModelMixin, mixins.RetrieveMo
     def list(self, request, *args, **kwargs):
         # The page from one kept serialiser (api.serializers.rendered): DRF would build a session's
         # nested serialisers' fields again on every request.
+        # The page's rows by key from a query compiled once (the keys come from the filtered list).
+        self.paginator.rows_by_ids = sessions_by_ids
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response([rendered(SessionOut, session) for session in page])
 

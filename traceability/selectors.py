@@ -155,6 +155,16 @@ def attach_session_lists(sessions: list[InfusionSession]) -> None:
                 getattr(session, attr).append(row)
 
 
+_sessions_by_ids = CompiledQuery(lambda ids: session_queryset().filter(pk__in_ids=ids).order_by(), Ids)
+
+
+def sessions_by_ids(ids: list[int]) -> list[InfusionSession]:
+    """The sessions of these ids (in no order), as session_queryset() gives them."""
+    sessions = _sessions_by_ids(ids)
+    attach_session_lists(sessions)
+    return sessions
+
+
 def session_queryset() -> QuerySet[InfusionSession]:
     """Sessions with their dispenses (vial, lot, product, the vial's fate and home use), flags,
     reactions (SessionQuerySet) and the administration record's times (joined): five queries for
