@@ -232,7 +232,6 @@ def write_history_workbook(
         snapshot = spec.snapshot
         sheet = _Sheets(book, spec.title, headers, widths, kinds, max_rows_per_sheet)
         count = 0
-        labels = Labels()
         for batch in history_batches(spec, filters, labels=labels, chunk_size=chunk_size):
             for row, before in batch:
                 who, role = who_and_role(row, labels)

@@ -86,6 +86,8 @@ class HistoryFilters:
     user_ids: tuple[int, ...] = ()
     # The filters as given, for the summary sheet, the export record and a background job.
     given: dict = field(default_factory=dict, compare=False)
+    # What the scopes build and read once for these filters (see _scopes, _lot_sessions).
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def describe(self) -> list[tuple[str, str]]:
         names = {
@@ -240,25 +242,40 @@ def _h(model) -> QuerySet:
     return model.history.model.objects.all()
 
 
-def _vial_chain(vials: QuerySet) -> dict[str, QuerySet]:
+def _vial_chain(vials: QuerySet, sessions: list[int] | None = None) -> dict[str, QuerySet | list[int]]:
     dispenses = _h(Dispense).filter(vial_id__in=vials)
-    sessions = dispenses.values("session_id")
+    if sessions is None:
+        sessions = dispenses.values("session_id")
+    of_sessions = {"session_id__in_ids" if isinstance(sessions, list) else "session_id__in": sessions}
     return {
         "vials": vials,
         "dispenses": dispenses.values("id"),
         "sessions": sessions,
-        "flags": _h(BrandSwitchFlag).filter(session_id__in=sessions).values("id"),
-        "reactions": _h(AdverseReaction).filter(session_id__in=sessions).values("id"),
+        "flags": _h(BrandSwitchFlag).filter(**of_sessions).values("id"),
+        "reactions": _h(AdverseReaction).filter(**of_sessions).values("id"),
     }
 
 
-def _lot_scope(lot_ids: tuple[int, ...]) -> dict[str, QuerySet]:
-    lots = list(lot_ids)
+def _lot_sessions(filters: HistoryFilters) -> list[int]:
+    """The sessions a vial of the filter's lots was ever dispensed in, read once per filters: as a
+    subquery, PostgreSQL plans the flags' and reactions' scope as a scan of every flag probing the
+    dispenses (50 ms each at a million vials, for every sheet and count); by ids, an index probe."""
+    memo = filters.memo
+    if "lot_sessions" not in memo:
+        vials = _h(Vial).filter(lot_id__in=list(filters.lot_ids)).values("id")
+        memo["lot_sessions"] = sorted(
+            set(_h(Dispense).filter(vial_id__in=vials).values_list("session_id", flat=True))
+        )
+    return memo["lot_sessions"]
+
+
+def _lot_scope(filters: HistoryFilters) -> dict[str, QuerySet | list[int]]:
+    lots = list(filters.lot_ids)
     recall_links = _h(RecallLot).filter(lot_id__in=lots)
     recalls = recall_links.values("recall_id")
     return {
         "lots": lots,
-        **_vial_chain(_h(Vial).filter(lot_id__in=lots).values("id")),
+        **_vial_chain(_h(Vial).filter(lot_id__in=lots).values("id"), _lot_sessions(filters)),
         "recalls": recalls,
         "recall_lots": recall_links.values("id"),
         "notifications": _h(NotificationTask).filter(recall_id__in=recalls).values("id"),
@@ -292,20 +309,31 @@ def selected_models(filters: HistoryFilters) -> list[AuditedModel]:
     return [registry[filters.model]] if filters.model else list(registry.values())
 
 
+def _scopes(filters: HistoryFilters) -> list[dict[str, QuerySet | list[int]]]:
+    """The lot, vial and patient filters' scopes, built once per filters: a scope is a dozen lazy
+    querysets, and every model's count, Timeline and sheet reads through them."""
+    memo = filters.memo
+    if "scopes" not in memo:
+        scopes = []
+        if filters.lot:
+            scopes.append(_lot_scope(filters))
+        if filters.vial is not None:
+            scopes.append(_vial_scope(filters.vial))
+        if filters.patient:
+            scopes.append(_patient_scope(filters.patient_ids))
+        memo["scopes"] = scopes
+    return memo["scopes"]
+
+
 def scoped_history(spec: AuditedModel, filters: HistoryFilters) -> QuerySet | None:
     """All history records of the objects the lot, vial and patient filters admit (None: none can)."""
-    scopes = []
-    if filters.lot:
-        scopes.append(_lot_scope(filters.lot_ids))
-    if filters.vial is not None:
-        scopes.append(_vial_scope(filters.vial))
-    if filters.patient:
-        scopes.append(_patient_scope(filters.patient_ids))
     qs = spec.history_model.objects.all()
-    for scope in scopes:
+    for scope in _scopes(filters):
         if spec.key not in scope:
             return None
-        qs = qs.filter(id__in=scope[spec.key])
+        ids = scope[spec.key]
+        # Ids read beforehand go as one parameter, however many (SQLite bounds a statement's).
+        qs = qs.filter(id__in_ids=ids) if isinstance(ids, list) else qs.filter(id__in=ids)
     return qs
 
 
@@ -417,6 +445,9 @@ def _keyed(rows, rank: int, spec: AuditedModel) -> Iterator[tuple]:
         yield row[WHEN], rank, row[HID], spec, row
 
 
+RECENT_OBJECTS = 50_000
+
+
 def timeline_batches(
     filters: HistoryFilters, *, labels: Labels, models: list[AuditedModel] | None = None, chunk_size: int = 2000
 ) -> Iterator[list[tuple[AuditedModel, tuple, tuple | None]]]:
@@ -443,23 +474,43 @@ def timeline_batches(
         streams.append(_keyed(rows, rank, spec))
     merged = merge(*streams, key=lambda item: item[:3])
     registry_map = audited_models()
+    # The last record of each object met so far: most previous records are one of them, and need
+    # no query. Bounded: past RECENT_OBJECTS objects it starts afresh and queries the rest.
+    recent: dict[tuple[str, int], tuple] = {}
     while chunk := list(islice(merged, chunk_size)):
-        by_model: dict[str, list[tuple]] = {}
+        if len(recent) > RECENT_OBJECTS:
+            recent.clear()
+        picked: list[tuple[AuditedModel, tuple, tuple | None]] = []
+        wanted: dict[str, list[int]] = {}
+        rows_of: dict[str, list[tuple]] = {}
         for *_, spec, row in chunk:
-            by_model.setdefault(spec.key, []).append(row)
+            key, previous_id = spec.key, row[-1]
+            before = None
+            if previous_id is not None:
+                held = recent.get((key, row[OBJECT]))
+                if held is not None and held[HID] == previous_id:
+                    before = held
+                else:
+                    wanted.setdefault(key, []).append(previous_id)
+            picked.append((spec, row, before))
+            rows_of.setdefault(key, []).append(row)
+            recent[(key, row[OBJECT])] = row
         befores: dict[tuple[str, int], tuple] = {}
-        for key, rows in by_model.items():
+        for key, rows in rows_of.items():
             spec = registry_map[key]
-            wanted = [row[-1] for row in rows if row[-1] is not None]
             earlier = []
-            for start in range(0, len(wanted), 900):
+            ids = wanted.get(key, [])
+            for start in range(0, len(ids), 900):
                 earlier += list(
-                    spec.history_model.objects.filter(history_id__in=wanted[start : start + 900]).values_list(*spec.columns)
+                    spec.history_model.objects.filter(history_id__in=ids[start : start + 900]).values_list(*spec.columns)
                 )
             for row in earlier:
                 befores[(key, row[HID])] = row
             prefetch_labels(spec, rows + earlier, labels)
-        yield [(spec, row, befores.get((spec.key, row[-1]))) for *_, spec, row in chunk]
+        yield [
+            (spec, row, before if before is not None or row[-1] is None else befores.get((spec.key, row[-1])))
+            for spec, row, before in picked
+        ]
 
 
 # --- Access log in the export -------------------------------------------------------------------

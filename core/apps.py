@@ -27,3 +27,6 @@ class CoreConfig(AppConfig):
         from core.history import remember_username
 
         pre_create_historical_record.connect(remember_username, dispatch_uid="core.remember_username")
+
+        # The `in_ids` lookup (a list of ids as one parameter) on every field: core.compiled.
+        import core.compiled  # noqa: F401

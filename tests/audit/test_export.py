@@ -384,3 +384,40 @@ def test_an_export_prints_the_checkpoint_it_covered_on_its_summary(world, tmp_pa
     assert summary_value(summary, "Checkpoint") == f"#{checkpoint.sequence}"
     assert summary_value(summary, "Merkle root (RFC 6962)") == checkpoint.root
     assert ExportEvent.objects.count() == 1
+
+
+@pytest.mark.parametrize("kept", [50_000, 1, 0])
+def test_the_timeline_diffs_each_record_with_the_one_before_it_however_few_records_it_keeps_at_hand(
+    world, tmp_path, monkeypatch, kept
+):
+    # The Timeline keeps the last record of recent objects at hand and reads the others' previous
+    # records from the database: either way each record's Changes are those of its kind's sheet.
+    import audit.selectors
+
+    monkeypatch.setattr(audit.selectors, "RECENT_OBJECTS", kept)
+    session = InfusionSessionFactory(ordered_grams=Decimal("30"))
+    _backdate(InfusionSession, session.pk, days=30)
+    session.ordered_grams = Decimal("40")
+    audited_save(session, actor=world.pharmacist, reason="weight gain")
+    vial = world.vial  # phil, tina, phil: the user filter leaves a gap between phil's two records
+    for status, actor in ((Vial.Status.QUARANTINED, world.pharmacist), (Vial.Status.DISPENSED, world.technician),
+                          (Vial.Status.QUARANTINED, world.pharmacist)):
+        vial.status = status
+        audited_save(vial, actor=actor, reason="checked")
+    since = (timezone.localdate() - timedelta(days=1)).isoformat()
+    for filters in ({}, {"since": since}, {"lot": world.vial.lot.lot_number}, {"user": "phil"}):
+        path, _ = export(tmp_path, **filters)
+        sheets = read_workbook(path)
+        nouns = {spec.title: spec.noun for spec in audited_models().values()}
+        by_kind = sorted(
+            (nouns[title], row["Object id"], row["When (America/New_York)"], row["Changes"] or "")
+            for title, rows in sheets.items() if title in nouns for row in rows
+        )
+        timeline = sorted(
+            (row["Record"], row["Record id"], row["When (America/New_York)"], row["Changes"] or "")
+            for row in sheets["Timeline"]
+        )
+        assert timeline == by_kind and sum(1 for *_, changes in timeline if changes) >= 2
+    rows = [r for r in read_workbook(export(tmp_path, since=since)[0])["Timeline"] if r["Record id"] == session.pk
+            and r["Record"] == "infusion session"]
+    assert [r["Changes"] for r in rows] == ["ordered grams: 30 → 40"]
