@@ -164,8 +164,13 @@ class Lookback:
 
 # The columns a lookback shows (the API, the page, the Excel workbook), and no others: a lot given
 # to thousands of patients builds thousands of rows of each model, and each column costs.
-LOOKBACK_VIAL_FIELDS = ("id", "serial", "status", "beyond_use_date", "lot_id", "presentation_id", "location_id",
-                        "presentation__id", "presentation__gtin", "presentation__grams")
+# One row per vial not dispensed, with its presentation and location.
+LOOKBACK_VIAL_COLUMNS = (
+    "id", "serial", "status", "beyond_use_date", "lot_id", "presentation_id", "location_id",
+    "presentation__gtin", "presentation__grams",
+    "location__name", "location__code", "location__kind", "location__active", "location__min_c", "location__max_c",
+    "location__excursion_grace_minutes",
+)
 # One row per dispense, with its vial, presentation, session, patient and dispenser.
 LOOKBACK_DISPENSE_COLUMNS = (
     "id", "status", "grams", "dispensed_at", "closed_at", "closed_reason", "vial_id", "session_id", "product_id",
@@ -258,6 +263,38 @@ def _lookback_dispenses(lot_ids, patient_ids: Sequence[int] | None = None) -> li
     return dispenses
 
 
+def _lookback_vials(lot_ids) -> list[Vial]:
+    """Every vial of these lots that was not dispensed, by lot, serial and id, with its presentation
+    and location loaded (one query); rows share their presentation and location instances."""
+    query = (
+        Vial.objects.filter(lot_id__in=lot_ids).exclude(status=Vial.Status.DISPENSED)
+        .order_by("lot_id", "serial", "pk").values_list(*LOOKBACK_VIAL_COLUMNS)
+    )
+    db = query.db
+    presentations: dict[int, Presentation] = {}
+    locations: dict[int, StorageLocation] = {}
+    vials = []
+    for (pk, serial, status, beyond_use_date, lot_id, presentation_id, location_id, gtin, grams,
+         name, code, kind, active, min_c, max_c, grace) in query:
+        presentation = presentations.get(presentation_id)
+        if presentation is None:
+            presentation = presentations[presentation_id] = _loaded(Presentation, db, id=presentation_id, gtin=gtin,
+                                                                    grams=grams)
+        location = None
+        if location_id is not None:
+            location = locations.get(location_id)
+            if location is None:
+                location = locations[location_id] = _loaded(
+                    StorageLocation, db, id=location_id, name=name, code=code, kind=kind, active=active, min_c=min_c,
+                    max_c=max_c, excursion_grace_minutes=grace)
+        vial = _loaded(Vial, db, id=pk, serial=serial, status=status, beyond_use_date=beyond_use_date, lot_id=lot_id,
+                       presentation_id=presentation_id, location_id=location_id)
+        vial._state.fields_cache["presentation"] = presentation
+        vial._state.fields_cache["location"] = location
+        vials.append(vial)
+    return vials
+
+
 # Chooses the patients to show from all those exposed, in the lookback's order (a page of them).
 PatientChoice = Callable[[list[int]], Sequence[int]]
 
@@ -300,14 +337,7 @@ def lots_lookback(lots: Sequence[Lot], *, patients: PatientChoice | None = None)
     if patients is not None:
         everyone, totals = _exposure(list(by_id))
         shown = list(patients(everyone))
-    vials = list(
-        Vial.objects.filter(lot_id__in=by_id)
-        .exclude(status=Vial.Status.DISPENSED)
-        .select_related("presentation", "location")
-        .only(*LOOKBACK_VIAL_FIELDS, "location__id", "location__name", "location__code", "location__kind",
-              "location__active", "location__min_c", "location__max_c", "location__excursion_grace_minutes")
-        .order_by("lot_id", "serial", "pk")
-    )
+    vials = _lookback_vials(list(by_id))
     status_counts = (
         Vial.objects.filter(lot_id__in=by_id).order_by().values_list("lot_id", "status").annotate(n=Count("pk"))
     )
@@ -317,7 +347,7 @@ def lots_lookback(lots: Sequence[Lot], *, patients: PatientChoice | None = None)
     )
     vials_of: dict[int, list[Vial]] = {pk: [] for pk in by_id}
     for vial in vials:
-        vial.lot = by_id[vial.lot_id]
+        vial._state.fields_cache["lot"] = by_id[vial.lot_id]
         vials_of[vial.lot_id].append(vial)
     counts_of: dict[int, dict[str, int]] = {pk: {} for pk in by_id}
     for lot_id, status, n in status_counts:
