@@ -86,8 +86,40 @@ def _param(marker, vendor: str):
     return Ids.param(vendor, marker) if type(marker) is Ids else marker
 
 
+def _populate(populator, row, from_obj, shared: dict | None) -> None:
+    """Django's RelatedPopulator.populate (Django 5.2), except that a related row of a model in
+    `shared` is built once per call: the rows that name the same product share one instance."""
+    if populator.reorder_for_init:
+        obj_data = populator.reorder_for_init(row)
+    else:
+        obj_data = row[populator.cols_start : populator.cols_end]
+    pk = obj_data[populator.pk_idx]
+    if pk is None:
+        obj = None
+    else:
+        key = (populator.share_key, pk) if shared is not None and populator.share_key is not None else None
+        obj = shared.get(key) if key is not None else None
+        if obj is None:
+            obj = populator.model_cls.from_db(populator.db, populator.init_list, obj_data)
+            for related in populator.related_populators:
+                _populate(related, row, obj, shared)
+            if key is not None:
+                shared[key] = obj
+    populator.local_setter(from_obj, obj)
+    if obj is not None:
+        populator.remote_setter(obj, from_obj)
+
+
+def _mark_shared(populators, models: tuple) -> None:
+    for populator in populators:
+        # Shared along one path of the query (every row's vial → presentation → product), never
+        # across two paths to the same model, which may load different fields and relations.
+        populator.share_key = id(populator) if populator.model_cls in models else None
+        _mark_shared(populator.related_populators, models)
+
+
 class _Compiled:
-    def __init__(self, queryset: QuerySet, markers: tuple, db: str) -> None:
+    def __init__(self, queryset: QuerySet, markers: tuple, db: str, shared: tuple = ()) -> None:
         self.db = db
         self.vendor = vendor = connections[db].vendor
         compiler = queryset.query.get_compiler(using=db)
@@ -108,6 +140,8 @@ class _Compiled:
         self.start, self.end = fields[0], fields[-1] + 1
         self.init_list = [f[0].target.attname for f in select[self.start : self.end]]
         self.populators = get_related_populators(klass_info, select, db)
+        self.shared = bool(shared)
+        _mark_shared(self.populators, shared)
         self.annotations = list(compiler.annotation_col_map.items())
         self.compiler = compiler
         # As the ORM: a database without row locks (SQLite) ignores select_for_update.
@@ -131,10 +165,11 @@ class _Compiled:
         if self.converters:
             rows = self.compiler.apply_converters(rows, self.converters)
         found = []
+        shared = {} if self.shared else None
         for row in rows:
             obj = self.model.from_db(db, self.init_list, row[self.start : self.end])
             for populator in self.populators:
-                populator.populate(row, obj)
+                _populate(populator, row, obj, shared)
             for name, position in self.annotations:
                 setattr(obj, name, row[position])
             found.append(obj)
@@ -144,10 +179,14 @@ class _Compiled:
 class CompiledQuery:
     """`CompiledQuery(build, str, int)`: `build(a, b)` returns the queryset (sliced if it should be
     limited); calling the CompiledQuery with values returns the list of instances that queryset with
-    those values would give, built from SQL compiled once (the project has one database)."""
+    those values would give, built from SQL compiled once (the project has one database).
 
-    def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
-        self.build, self.kinds = build, kinds
+    `shared=(Product, …)`: the rows of one call that reach the same row of these related models
+    share one instance of it (built once, not once per row), for reads of many rows that name a
+    few catalog rows; only for instances the caller reads and does not change."""
+
+    def __init__(self, build: Callable[..., QuerySet], *kinds: type, shared: tuple = ()) -> None:
+        self.build, self.kinds, self.shared = build, kinds, shared
         self._compiled: _Compiled | None = None
 
     def __call__(self, *values) -> list[Model]:
@@ -161,7 +200,7 @@ class CompiledQuery:
         if self._compiled is None:
             markers = tuple(_marker(kind) for kind in self.kinds)
             queryset = self.build(*markers)
-            self._compiled = _Compiled(queryset, markers, queryset.db)
+            self._compiled = _Compiled(queryset, markers, queryset.db, self.shared)
         return self._compiled.rows(values)
 
     def get(self, *values) -> Model:

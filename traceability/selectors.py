@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Exists, Min, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.db.models.query import ModelIterable
@@ -12,7 +13,7 @@ from django.db.models.query import ModelIterable
 from core.compiled import CompiledQuery, Ids
 from core.roles import SCOPE_ALL, SCOPE_UPCOMING, UPCOMING_DAYS
 from core.text import grams_text
-from inventory.models import Presentation, Product, Vial, local_today
+from inventory.models import Manufacturer, Presentation, Product, StorageLocation, Vial, local_today
 from inventory.selectors import without_product_notes
 from labels.gs1 import gsrn_from_scan
 from traceability.models import (
@@ -119,8 +120,10 @@ class SessionQuerySet(QuerySet):
             attach_session_lists(self._result_cache)
 
 
+# A page's dispenses name a few products, presentations, locations and users: one instance each.
+CATALOG = (Presentation, Product, Manufacturer, StorageLocation, User)
 _dispenses_of_sessions = CompiledQuery(
-    lambda ids: dispense_queryset().filter(session_id__in_ids=ids).order_by("dispensed_at", "id"), Ids
+    lambda ids: dispense_queryset().filter(session_id__in_ids=ids).order_by("dispensed_at", "id"), Ids, shared=CATALOG
 )
 _flags_of_sessions = CompiledQuery(
     lambda ids: without_product_notes(
@@ -128,6 +131,7 @@ _flags_of_sessions = CompiledQuery(
         "from_product", "to_product",
     ).filter(session_id__in_ids=ids).order_by("raised_at", "id"),
     Ids,
+    shared=CATALOG,
 )
 _reactions_of_sessions = CompiledQuery(
     lambda ids: reaction_queryset().filter(session_id__in_ids=ids).order_by("onset_at", "id"), Ids

@@ -17,6 +17,8 @@ from tests.factories import (
     DispenseFactory,
     InfusionSessionFactory,
     PatientFactory,
+    PresentationFactory,
+    UserFactory,
 )
 from tests.core.test_compiled import same_tree
 from traceability.models import BrandSwitchFlag, InfusionSession
@@ -45,9 +47,13 @@ def sessions():
     now = timezone.now()
     patient = PatientFactory()
     busy, quiet, other = (InfusionSessionFactory(patient=patient) for _ in range(3))
-    # Written out of order: each list is oldest first, then by id.
-    for minutes in (30, 5, 5, 60):
-        DispenseFactory(session=busy, dispensed_at=now - timedelta(minutes=minutes))
+    # Written out of order: each list is oldest first, then by id. Three vials of one presentation
+    # by one technician (the rows share those instances), one of another.
+    presentation, technician = PresentationFactory(), UserFactory()
+    for minutes in (30, 5, 5):
+        DispenseFactory(session=busy, dispensed_at=now - timedelta(minutes=minutes), dispensed_by=technician,
+                        vial__presentation=presentation)
+    DispenseFactory(session=busy, dispensed_at=now - timedelta(minutes=60))
     DispenseFactory(session=other)
     BrandSwitchFlagFactory(session=busy)
     BrandSwitchFlagFactory(session=busy)
@@ -79,6 +85,13 @@ def test_the_lists_hold_the_rows_and_related_objects_djangos_prefetch_gives(sess
                 same_tree(row.from_product.manufacturer, other.from_product.manufacturer)
         assert len(queries) == 0, [q["sql"] for q in queries.captured_queries]
         assert SessionOut(mine).data == SessionOut(expected).data
+    # The rows that name one presentation share its instance along each path, not across paths.
+    busy = ours[0]
+    same = [d for d in busy.dispense_list if d.dispensed_by_id == busy.dispense_list[-1].dispensed_by_id]
+    assert len(same) == 3
+    assert len({id(d.vial.presentation) for d in same}) == 1 and len({id(d.dispensed_by) for d in same}) == 1
+    assert len({id(d.vial) for d in same}) == 3
+    assert same[0].product is not same[0].vial.presentation.product  # two paths: two instances
 
 
 def test_four_queries_for_a_page_of_any_length_and_every_way_of_fetching_gives_the_lists(sessions):
