@@ -445,7 +445,7 @@ def _keyed(rows, rank: int, spec: AuditedModel) -> Iterator[tuple]:
         yield row[WHEN], rank, row[HID], spec, row
 
 
-RECENT_OBJECTS = 50_000
+RECENT_OBJECTS = 20_000
 
 
 def timeline_batches(
